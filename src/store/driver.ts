@@ -1,0 +1,17 @@
+/**
+ * The few operations the label store needs from a place that holds bytes. A driver
+ * confines keys to its root and makes `put` atomic: a reader sees the old object, the
+ * new one, or none, never part of one.
+ */
+export interface StoreDriver {
+  /** Where this store lives, for messages: a directory path or an `s3://bucket/prefix` URL. */
+  readonly location: string;
+  get(key: string): Promise<Uint8Array>;
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Size of an object, or null when it does not exist. */
+  head(key: string): Promise<{ size: number } | null>;
+  /** Every object whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<Array<{ key: string; size: number }>>;
+  delete(key: string): Promise<void>;
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { FkdError } from '../errors.js';
+import type { StoreDriver } from './driver.js';
+import { checkKey } from './keys.js';
+
+/** A store in a local directory. `put` writes a temp file, fsyncs it, then renames it. */
+export class FsStore implements StoreDriver {
+  readonly location: string;
+
+  constructor(directory: string) {
+    this.location = resolve(directory);
+  }
+
+  private path(key: string): string {
+    return join(this.location, ...checkKey(key).split('/'));
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const path = this.path(key);
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw ioError(error, 'read', path);
+    }
+  }
+
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    const path = this.path(key);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      if (bytesRead !== length) {
+        throw new FkdError('E_CORRUPT_SHARD', `${path} is shorter than expected: wanted bytes ${offset}..${offset + length - 1}, got ${bytesRead}. The file is truncated; re-run the command that wrote it.`, { path });
+      }
+      return buffer;
+    } catch (error) {
+      throw error instanceof FkdError ? error : ioError(error, 'read', path);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const path = this.path(key);
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw ioError(error, 'write', path);
+    }
+  }
+
+  async head(key: string): Promise<{ size: number } | null> {
+    try {
+      const info = await stat(this.path(key));
+      return info.isFile() ? { size: info.size } : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError(error, 'stat', this.path(key));
+    }
+  }
+
+  async list(prefix: string): Promise<Array<{ key: string; size: number }>> {
+    const found: Array<{ key: string; size: number }> = [];
+    const walk = async (directory: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(directory, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw ioError(error, 'list', directory);
+      }
+      for (const entry of entries) {
+        const path = join(directory, entry.name);
+        if (entry.isDirectory()) await walk(path);
+        else if (entry.isFile() && !entry.name.endsWith('.tmp')) {
+          const key = relative(this.location, path).split(sep).join('/');
+          if (key.startsWith(prefix)) found.push({ key, size: (await stat(path)).size });
+        }
+      }
+    };
+    await walk(this.location);
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+}
+
+function ioError(error: unknown, action: string, path: string): FkdError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+  const hint = code === 'ENOENT' ? 'It does not exist.' : code === 'EACCES' ? 'Check its permissions.' : `(${code})`;
+  return new FkdError('E_IO', `Cannot ${action} ${path}. ${hint}`, { cause: error, path });
+}
