@@ -1,0 +1,68 @@
+import sharp from 'sharp';
+import { FkdError } from '../errors.js';
+import type { RgbImage } from '../crop/image.js';
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this (decompression bombs). */
+  maxPixels?: number;
+}
+
+/** Large enough for any real photo (about 16k × 16k), small enough to stop bombs. */
+export const DEFAULT_MAX_PIXELS = 268_402_689;
+
+/** Boxes are stored as uint16, so no side may exceed this. */
+export const MAX_SIDE = 65_535;
+
+// Decoding runs on libuv's pool; one libvips thread per image keeps that pool the only knob.
+sharp.concurrency(1);
+sharp.cache(false);
+
+/**
+ * Decodes an image file once into 8-bit sRGB, 3 channels, HWC. The pixel rules are part
+ * of the label format (docs/FORMAT.md, "Pixels"):
+ * - EXIF orientation is applied, so boxes refer to the image as it is meant to be seen;
+ * - CMYK and other colour spaces are converted to sRGB, greyscale is expanded to 3 channels;
+ * - alpha is dropped without compositing (as PIL's `convert('RGB')` does);
+ * - 16-bit samples are reduced to 8 bits.
+ *
+ * @example
+ * const image = await decodeImage('train/n01440764/x.JPEG');
+ */
+export async function decodeImage(input: string | Uint8Array, path = typeof input === 'string' ? input : '<buffer>', options: DecodeOptions = {}): Promise<RgbImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  try {
+    const { data, info } = await sharp(input, { failOn: 'truncated', limitInputPixels: maxPixels })
+      .rotate()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) {
+      throw new FkdError('E_BAD_IMAGE', `${path}: decoded to ${info.channels} channels instead of 3.`, { path });
+    }
+    if (info.width > MAX_SIDE || info.height > MAX_SIDE) {
+      throw new FkdError('E_IMAGE_TOO_LARGE', `${path}: ${info.width}×${info.height} exceeds the ${MAX_SIDE}-pixel side limit.`, { path });
+    }
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (error) {
+    if (error instanceof FkdError) throw error;
+    throw classifyDecodeError(error, path, maxPixels);
+  }
+}
+
+function classifyDecodeError(error: unknown, path: string, maxPixels: number): FkdError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/pixel limit/i.test(message)) {
+    return new FkdError('E_IMAGE_TOO_LARGE', `${path}: more than ${maxPixels} pixels; refused as a possible decompression bomb. Raise --max-pixels if the image is genuine.`, { path, cause: error });
+  }
+  if (/unsupported image format|Input buffer contains unsupported|empty/i.test(message)) {
+    return new FkdError('E_BAD_IMAGE', `${path}: not a readable image (${message.split('\n')[0]}).`, { path, cause: error });
+  }
+  if (/premature|truncat|end of (file|data)/i.test(message)) {
+    return new FkdError('E_BAD_IMAGE', `${path}: truncated image data (${message.split('\n')[0]}).`, { path, cause: error });
+  }
+  if (/ENOENT|EACCES|no such file/i.test(message)) {
+    return new FkdError('E_IO', `${path}: cannot read the file (${message.split('\n')[0]}).`, { path, cause: error });
+  }
+  return new FkdError('E_BAD_IMAGE', `${path}: cannot decode (${message.split('\n')[0]}).`, { path, cause: error });
+}
