@@ -1,0 +1,75 @@
+import { FkdError } from '../errors.js';
+
+/**
+ * Everything that decides a label set's bytes. It is written to `config.json` when a
+ * run starts, so a resumed or parallel worker with different options is refused instead
+ * of mixing incompatible shards. The manifest repeats it.
+ */
+export interface LabelConfig {
+  format: 'fkd-labels-config';
+  version: 1;
+  dataset: { images: number; classes: string[]; fingerprint: string };
+  teacher: {
+    file: string;
+    sha256: string;
+    engine: 'onnx' | 'tfjs';
+    inputSize: number;
+    layout: 'nchw' | 'nhwc';
+    mean: [number, number, number];
+    std: [number, number, number];
+    outputs: 'logits' | 'probs';
+    temperature: number;
+  };
+  sampler: {
+    seed: number;
+    scale: [number, number];
+    ratio: [number, number];
+    flip: number;
+    epochs: number;
+    crops: number;
+    interpolation: 'bilinear' | 'bicubic';
+    maxPixels: number;
+  };
+  codec: { name: string; topK: number; stepLn: number; target: 'marginal' | 'renorm' };
+  shardImages: number;
+}
+
+export const CONFIG_KEY = 'config.json';
+
+export function serializeConfig(config: LabelConfig): string {
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** Lists the settings that differ, as `path: stored → requested`. */
+export function configDifferences(stored: unknown, requested: unknown, path = ''): string[] {
+  if (typeof stored === 'object' && stored !== null && typeof requested === 'object' && requested !== null) {
+    const keys = new Set([...Object.keys(stored), ...Object.keys(requested)]);
+    return [...keys].flatMap((key) =>
+      configDifferences((stored as Record<string, unknown>)[key], (requested as Record<string, unknown>)[key], path ? `${path}.${key}` : key),
+    );
+  }
+  if (JSON.stringify(stored) === JSON.stringify(requested)) return [];
+  const show = (value: unknown): string => {
+    const text = JSON.stringify(value) ?? 'missing';
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  };
+  return [`${path}: ${show(stored)} → ${show(requested)}`];
+}
+
+/** Refuses to continue a store that was started with other options. */
+export function assertSameConfig(storedText: string, requested: LabelConfig, location: string): void {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(storedText);
+  } catch (error) {
+    throw new FkdError('E_CORRUPT_MANIFEST', `${location}/${CONFIG_KEY} is not valid JSON. Delete the store and start again.`, { path: `${location}/${CONFIG_KEY}`, cause: error });
+  }
+  const differences = configDifferences(stored, requested);
+  if (differences.length > 0) {
+    throw new FkdError(
+      'E_OPTIONS_MISMATCH',
+      `${location} holds labels made with other settings:\n  ${differences.join('\n  ')}\nUse the same data, teacher and options to resume, or a new --out.`,
+      { path: location },
+    );
+  }
+}

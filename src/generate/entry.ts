@@ -1,0 +1,60 @@
+import { FkdError } from '../errors.js';
+import type { StoreDriver } from '../store/driver.js';
+import { sha256Hex } from '../store/hash.js';
+import type { ShardEntry } from '../store/manifest.js';
+import { serializeConfig, type LabelConfig } from './config.js';
+import { shardEntryKey, type ShardPlan } from './plan.js';
+
+/** An image the label pass could not use, and why. */
+export interface SkippedImage {
+  index: number;
+  path: string;
+  reason: string;
+}
+
+/**
+ * The JSON written next to a finished shard. Its presence is the shard's commit mark:
+ * it is written only after the shard object is complete.
+ */
+export interface ShardEntryFile {
+  /** sha256 of the `config.json` the shard was made under. */
+  configSha256: string;
+  /** Engine and backend that labelled this shard, e.g. `onnx/cpu`. */
+  backend: string;
+  shard: ShardEntry;
+  skipped: SkippedImage[];
+}
+
+export function configSha256(config: LabelConfig): string {
+  return sha256Hex(new TextEncoder().encode(serializeConfig(config)));
+}
+
+export function parseShardEntry(bytes: Uint8Array, key: string): ShardEntryFile {
+  try {
+    const entry = JSON.parse(new TextDecoder().decode(bytes)) as ShardEntryFile;
+    if (typeof entry.configSha256 !== 'string' || typeof entry.shard?.layout?.sha256 !== 'string' || !Array.isArray(entry.skipped)) {
+      throw new Error('missing fields');
+    }
+    return entry;
+  } catch (error) {
+    throw new FkdError('E_CORRUPT_SHARD', `Shard entry ${key} is unreadable (${(error as Error).message}). Delete it and re-run the label command to remake that shard.`, { path: key, cause: error });
+  }
+}
+
+/**
+ * The entry of a shard that is already finished and intact, or null when the shard must be
+ * (re)made. A shard whose bytes no longer match its entry is made again, not trusted.
+ */
+export async function readShardEntry(store: StoreDriver, shard: ShardPlan, config: LabelConfig): Promise<ShardEntryFile | null> {
+  const key = shardEntryKey(shard.index);
+  if (!(await store.head(key))) return null;
+  const entry = parseShardEntry(await store.get(key), key);
+  if (entry.configSha256 !== configSha256(config)) {
+    throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${store.location}/config.json. Use a new --out.`, { path: key });
+  }
+  const layout = entry.shard.layout;
+  const head = await store.head(entry.shard.key);
+  if (head?.size === layout.bytes && sha256Hex(await store.get(entry.shard.key)) === layout.sha256) return entry;
+  await store.delete(key);
+  return null;
+}

@@ -1,0 +1,393 @@
+import { basename } from 'node:path';
+import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
+import { renderCrop, type Interpolation } from '../crop/render.js';
+import { imagenetNormalization, writeNormalized } from '../crop/tensor.js';
+import type { RgbImage } from '../crop/image.js';
+import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
+import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
+import { FkdError, isFkdError } from '../errors.js';
+import { codecDescription, encodeProbability } from '../labels/codec.js';
+import { toProbabilities } from '../labels/probabilities.js';
+import { topK } from '../labels/topk.js';
+import type { StoreDriver } from '../store/driver.js';
+import { encodeShard, type EpochRecords } from '../store/format.js';
+import { openStore, type StoreOptions } from '../store/open.js';
+import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
+import { fingerprintTeacher } from '../teacher/fingerprint.js';
+import { checkClassCount, loadTeacher } from '../teacher/load.js';
+import { assertSameConfig, CONFIG_KEY, serializeConfig, type LabelConfig } from './config.js';
+import { finalizeStore } from './finalize.js';
+import { planShards, shardEntryKey, shardKey, shardsOfSlice, wholeJob, type ShardPlan, type Slice } from './plan.js';
+import { readShardEntry, type ShardEntryFile, type SkippedImage } from './entry.js';
+import { sha256Hex } from '../store/hash.js';
+
+export interface LabelOptions {
+  /** ImageFolder root: `<data>/<class>/<image>`. */
+  data: string;
+  /** `.onnx` file or TF.js `model.json`. */
+  teacher: string;
+  /** Output store: a directory or `s3://bucket/prefix`. */
+  out: string;
+  epochs?: number;
+  crops?: number;
+  topK?: number;
+  seed?: number;
+  scale?: [number, number];
+  ratio?: [number, number];
+  flip?: number;
+  /** Teacher input side when the model does not fix it. */
+  size?: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  temperature?: number;
+  outputs?: 'logits' | 'probs';
+  target?: 'marginal' | 'renorm';
+  interpolation?: Interpolation;
+  /** Crops per teacher call. */
+  batch?: number;
+  /** Images decoded ahead of the teacher. */
+  concurrency?: number;
+  shardImages?: number;
+  maxPixels?: number;
+  device?: Device;
+  threads?: number;
+  slice?: Slice;
+  store?: StoreOptions;
+  signal?: AbortSignal;
+  onProgress?: (progress: LabelProgress) => void;
+  onTeacher?: (info: TeacherInfo) => void;
+}
+
+export interface LabelProgress {
+  imagesDone: number;
+  imagesTotal: number;
+  cropsDone: number;
+  cropsTotal: number;
+  shardsDone: number;
+  shardsTotal: number;
+  skipped: number;
+}
+
+export interface LabelResult {
+  location: string;
+  teacher: TeacherInfo;
+  slice: Slice;
+  shardsWritten: number;
+  shardsReused: number;
+  images: number;
+  crops: number;
+  /** Decodes per labelled image; 1 means each image was read and decoded once. */
+  decodesPerImage: number;
+  skipped: SkippedImage[];
+  /** Whether the manifest was written (always for a whole job, by `finalize` for slices). */
+  finalized: boolean;
+  seconds: number;
+}
+
+const SKIPPABLE = new Set(['E_BAD_IMAGE', 'E_IMAGE_TOO_LARGE', 'E_IO']);
+
+/**
+ * Makes soft labels in one pass: each image is decoded once, `epochs × crops` crops are
+ * sampled and rendered from it, the teacher labels them in batches, and each shard of
+ * images is written as one object. Re-running on the same `out` resumes.
+ *
+ * @example
+ * await label({ data: 'train', teacher: 'teacher.onnx', out: 'labels', epochs: 10, crops: 4 });
+ */
+export async function label(options: LabelOptions): Promise<LabelResult> {
+  const started = performance.now();
+  const slice = options.slice ?? wholeJob;
+  const dataset = await scanDataset(options.data);
+  const teacher = await loadTeacher(options.teacher, withoutUndefined({ size: options.size, device: options.device, threads: options.threads }));
+  try {
+    checkClassCount(teacher, dataset.classes.length, options.teacher);
+    options.onTeacher?.(teacher.info);
+    const config = await buildConfig(options, dataset, teacher);
+    const store = await openStore(options.out, options.store);
+    await claimStore(store, config);
+    const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
+    const run = new LabelRun(options, dataset, teacher, config, store, shards);
+    await run.execute();
+    const finalized = slice.count === 1 ? (await finalizeStore(store), true) : false;
+    return {
+      location: store.location,
+      teacher: teacher.info,
+      slice,
+      shardsWritten: run.shardsWritten,
+      shardsReused: run.shardsReused,
+      images: run.imagesLabelled,
+      crops: run.cropsLabelled,
+      decodesPerImage: run.imagesLabelled === 0 ? 0 : run.decodes / (run.imagesLabelled + run.skipped.length),
+      skipped: run.skipped,
+      finalized,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await teacher.dispose();
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+async function buildConfig(options: LabelOptions, dataset: Dataset, teacher: TeacherEngine): Promise<LabelConfig> {
+  const topKCount = options.topK ?? 5;
+  if (!Number.isInteger(topKCount) || topKCount < 1 || topKCount > dataset.classes.length) {
+    throw new FkdError('E_USAGE', `Expected --top-k between 1 and ${dataset.classes.length} (the class count) but received ${topKCount}.`);
+  }
+  const positive = (name: string, value: number): number => {
+    if (!Number.isInteger(value) || value < 1) throw new FkdError('E_USAGE', `Expected a positive integer for ${name} but received ${value}.`);
+    return value;
+  };
+  const { sha256 } = await fingerprintTeacher(options.teacher);
+  const target = options.target ?? 'marginal';
+  return {
+    format: 'fkd-labels-config',
+    version: 1,
+    dataset: { images: dataset.images.length, classes: dataset.classes, fingerprint: dataset.fingerprint },
+    teacher: {
+      file: basename(options.teacher),
+      sha256,
+      engine: teacher.info.engine,
+      inputSize: teacher.info.inputSize,
+      layout: teacher.info.layout,
+      mean: options.mean ?? [...imagenetNormalization.mean],
+      std: options.std ?? [...imagenetNormalization.std],
+      outputs: options.outputs ?? 'logits',
+      temperature: options.temperature ?? 1,
+    },
+    sampler: {
+      seed: options.seed ?? 0,
+      scale: options.scale ?? [0.08, 1],
+      ratio: options.ratio ?? [3 / 4, 4 / 3],
+      flip: options.flip ?? 0.5,
+      epochs: positive('--epochs', options.epochs ?? 1),
+      crops: positive('--crops', options.crops ?? 4),
+      interpolation: options.interpolation ?? 'bicubic',
+      maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+    },
+    codec: codecDescription(topKCount, target),
+    shardImages: positive('--shard-images', options.shardImages ?? 1000),
+  };
+}
+
+/** Writes `config.json` on first use; later runs must bring the same settings. */
+async function claimStore(store: StoreDriver, config: LabelConfig): Promise<void> {
+  if (await store.head(CONFIG_KEY)) {
+    assertSameConfig(new TextDecoder().decode(await store.get(CONFIG_KEY)), config, store.location);
+    return;
+  }
+  await store.put(CONFIG_KEY, new TextEncoder().encode(serializeConfig(config)));
+}
+
+/** Decoded image waiting for its crops to be rendered. */
+interface Decoded {
+  image: RgbImage | null;
+  skipped: SkippedImage | null;
+}
+
+class LabelRun {
+  shardsWritten = 0;
+  shardsReused = 0;
+  imagesLabelled = 0;
+  cropsLabelled = 0;
+  decodes = 0;
+  readonly skipped: SkippedImage[] = [];
+  private imagesDone = 0;
+  private readonly imagesTotal: number;
+  private shardsDone = 0;
+  private readonly sampler: SamplerOptions;
+  private readonly perImage: number;
+
+  constructor(
+    private readonly options: LabelOptions,
+    private readonly dataset: Dataset,
+    private readonly teacher: TeacherEngine,
+    private readonly config: LabelConfig,
+    private readonly store: StoreDriver,
+    private readonly shards: ShardPlan[],
+  ) {
+    this.imagesTotal = shards.reduce((sum, shard) => sum + shard.imageCount, 0);
+    const { seed, scale, ratio, flip } = config.sampler;
+    this.sampler = { seed, scale, ratio, flip };
+    this.perImage = config.sampler.epochs * config.sampler.crops;
+  }
+
+  async execute(): Promise<void> {
+    this.report();
+    for (const shard of this.shards) {
+      this.options.signal?.throwIfAborted();
+      const existing = await readShardEntry(this.store, shard, this.config);
+      if (existing) {
+        this.shardsReused++;
+        this.skipped.push(...existing.skipped);
+        this.imagesDone += shard.imageCount;
+      } else {
+        await this.labelShard(shard);
+        this.shardsWritten++;
+      }
+      this.shardsDone++;
+      this.report();
+    }
+  }
+
+  private report(): void {
+    this.options.onProgress?.({
+      imagesDone: this.imagesDone,
+      imagesTotal: this.imagesTotal,
+      cropsDone: this.cropsLabelled,
+      cropsTotal: this.imagesTotal * this.perImage,
+      shardsDone: this.shardsDone,
+      shardsTotal: this.shards.length,
+      skipped: this.skipped.length,
+    });
+  }
+
+  private decode(index: number): Promise<Decoded> {
+    const entry = this.dataset.images[index]!;
+    const path = imagePath(this.dataset, entry);
+    this.decodes++;
+    return decodeImage(path, entry.path, { maxPixels: this.config.sampler.maxPixels }).then(
+      (image) => ({ image, skipped: null }),
+      (error: unknown) => {
+        if (isFkdError(error) && SKIPPABLE.has(error.code)) {
+          return { image: null, skipped: { index, path: entry.path, reason: error.message } };
+        }
+        throw error;
+      },
+    );
+  }
+
+  private async labelShard(shard: ShardPlan): Promise<void> {
+    const { epochs, crops, interpolation } = this.config.sampler;
+    const { topK: k } = this.config.codec;
+    const capacity = shard.imageCount * crops;
+    const records: EpochRecords[] = Array.from({ length: epochs }, (_, epoch) => ({
+      epoch,
+      crops,
+      topK: k,
+      count: 0,
+      top: new Uint16Array(capacity),
+      left: new Uint16Array(capacity),
+      height: new Uint16Array(capacity),
+      width: new Uint16Array(capacity),
+      flip: new Uint8Array(capacity),
+      classes: new Uint32Array(capacity * k),
+      codes: new Uint16Array(capacity * k),
+    }));
+    const widths = new Uint32Array(shard.imageCount);
+    const heights = new Uint32Array(shard.imageCount);
+    const skippedLocal: number[] = [];
+    const skippedHere: SkippedImage[] = [];
+
+    const teacher = this.teacher.info;
+    const size = teacher.inputSize;
+    const batchSize = this.options.batch ?? 32;
+    const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
+    const batch = new Float32Array(batchSize * 3 * size * size);
+    const pixels = new Uint8Array(size * size * 3);
+    // Where each row of the pending batch goes: epoch and record slot.
+    const slotEpoch = new Int32Array(batchSize);
+    const slotRecord = new Int32Array(batchSize);
+    let filled = 0;
+
+    const flush = async (): Promise<void> => {
+      if (filled === 0) return;
+      this.options.signal?.throwIfAborted();
+      const outputs = await this.teacher.infer(batch.subarray(0, filled * 3 * size * size), filled);
+      const probabilities = toProbabilities(outputs, filled, teacher.numClasses, { outputs: this.config.teacher.outputs, temperature: this.config.teacher.temperature });
+      const best = topK(probabilities, filled, teacher.numClasses, k);
+      for (let row = 0; row < filled; row++) {
+        const target = records[slotEpoch[row]!]!;
+        const slot = slotRecord[row]!;
+        for (let j = 0; j < k; j++) {
+          target.classes[slot * k + j] = best.classes[row * k + j]!;
+          target.codes[slot * k + j] = encodeProbability(best.probs[row * k + j]!);
+        }
+      }
+      this.cropsLabelled += filled;
+      filled = 0;
+    };
+
+    // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
+    // order, so batch composition does not depend on which decode finishes first.
+    const lookahead = Math.max(1, this.options.concurrency ?? 4);
+    const pending = new Map<number, Promise<Decoded>>();
+    const request = (local: number): void => {
+      if (local < shard.imageCount && !pending.has(local)) pending.set(local, this.decode(shard.imageStart + local));
+    };
+    for (let local = 0; local < lookahead; local++) request(local);
+
+    let rank = 0;
+    try {
+      for (let local = 0; local < shard.imageCount; local++) {
+        const decoded = await pending.get(local)!;
+        pending.delete(local);
+        request(local + lookahead);
+        const index = shard.imageStart + local;
+        if (!decoded.image) {
+          skippedLocal.push(local);
+          skippedHere.push(decoded.skipped!);
+          this.imagesDone++;
+          continue;
+        }
+        const image = decoded.image;
+        widths[local] = image.width;
+        heights[local] = image.height;
+        for (let epoch = 0; epoch < epochs; epoch++) {
+          const target = records[epoch]!;
+          for (let crop = 0; crop < crops; crop++) {
+            const slot = rank * crops + crop;
+            const spec = sampleCrop(image.width, image.height, this.sampler, index, epoch, crop);
+            target.top[slot] = spec.top;
+            target.left[slot] = spec.left;
+            target.height[slot] = spec.height;
+            target.width[slot] = spec.width;
+            target.flip[slot] = spec.flip ? 1 : 0;
+            renderCrop(image, spec, size, interpolation, pixels);
+            writeNormalized(pixels, size, batch, filled, teacher.layout, norm);
+            slotEpoch[filled] = epoch;
+            slotRecord[filled] = slot;
+            filled++;
+            if (filled === batchSize) await flush();
+          }
+        }
+        rank++;
+        this.imagesLabelled++;
+        this.imagesDone++;
+        if (local % 8 === 7) this.report();
+      }
+      await flush();
+    } finally {
+      // Let abandoned decodes settle so none rejects unobserved.
+      await Promise.allSettled(pending.values());
+    }
+
+    for (const epoch of records) {
+      epoch.count = rank * crops;
+      epoch.top = epoch.top.subarray(0, epoch.count);
+      epoch.left = epoch.left.subarray(0, epoch.count);
+      epoch.height = epoch.height.subarray(0, epoch.count);
+      epoch.width = epoch.width.subarray(0, epoch.count);
+      epoch.flip = epoch.flip.subarray(0, epoch.count);
+      epoch.classes = epoch.classes.subarray(0, epoch.count * k);
+      epoch.codes = epoch.codes.subarray(0, epoch.count * k);
+    }
+    const { bytes, layout } = encodeShard(
+      { imageStart: shard.imageStart, imageCount: shard.imageCount, widths, heights, skipped: skippedLocal },
+      records,
+      this.dataset.classes.length,
+    );
+    const entry: ShardEntryFile = {
+      configSha256: sha256Hex(new TextEncoder().encode(serializeConfig(this.config))),
+      backend: `${teacher.engine}/${teacher.backend}`,
+      shard: { index: shard.index, key: shardKey(shard.index), imageStart: shard.imageStart, imageCount: shard.imageCount, records: rank * crops * epochs, layout },
+      skipped: skippedHere,
+    };
+    // The shard goes first and its entry second: an entry always names a complete object.
+    await this.store.put(shardKey(shard.index), bytes);
+    await this.store.put(shardEntryKey(shard.index), new TextEncoder().encode(`${JSON.stringify(entry, null, 2)}\n`));
+    this.skipped.push(...skippedHere);
+  }
+}

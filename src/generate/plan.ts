@@ -1,0 +1,83 @@
+import { FkdError } from '../errors.js';
+
+/** A contiguous range of images written as one shard object. */
+export interface ShardPlan {
+  index: number;
+  imageStart: number;
+  imageCount: number;
+}
+
+/** Which part of the work one machine does: worker `index` of `count`. */
+export interface Slice {
+  index: number;
+  count: number;
+}
+
+export const wholeJob: Slice = { index: 0, count: 1 };
+
+/** Splits `images` into shards of `shardImages`, the last one shorter. */
+export function planShards(images: number, shardImages: number): ShardPlan[] {
+  const shards: ShardPlan[] = [];
+  for (let start = 0, index = 0; start < images; start += shardImages, index++) {
+    shards.push({ index, imageStart: start, imageCount: Math.min(shardImages, images - start) });
+  }
+  return shards;
+}
+
+/**
+ * The shards worker `slice.index` of `slice.count` writes: every count-th shard. Striding
+ * rather than cutting contiguous blocks spreads slow class folders over all workers, and
+ * the set depends only on (shard, slice), so no two workers ever write the same object.
+ */
+export function shardsOfSlice(shards: readonly ShardPlan[], slice: Slice): ShardPlan[] {
+  return shards.filter((shard) => shard.index % slice.count === slice.index);
+}
+
+/** The worker that owns a shard. */
+export function sliceOfShard(shardIndex: number, count: number): number {
+  return shardIndex % count;
+}
+
+/** Shard object key, zero-padded so keys sort in shard order. */
+export function shardKey(index: number): string {
+  return `shards/${String(index).padStart(6, '0')}.fkd`;
+}
+
+/** Key of the small JSON entry written after a shard, marking it finished. */
+export function shardEntryKey(index: number): string {
+  return `shards/${String(index).padStart(6, '0')}.json`;
+}
+
+/**
+ * Parses `i/N` (as in `--shard 17/64`). Without it, a Kubernetes Indexed Job's
+ * `JOB_COMPLETION_INDEX` and the `--shards N` / `FKD_SHARDS` count are used.
+ *
+ * @example
+ * parseSlice('17/64') // { index: 17, count: 64 }
+ */
+export function parseSlice(text: string | undefined, env: NodeJS.ProcessEnv = process.env, shards?: number): Slice {
+  if (text !== undefined) {
+    const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+    if (!match) throw new FkdError('E_USAGE', `Expected --shard as i/N (for example 3/8) but received "${text}".`);
+    return checkSlice(Number(match[1]), Number(match[2]));
+  }
+  const count = shards ?? (env.FKD_SHARDS === undefined ? undefined : Number(env.FKD_SHARDS));
+  const index = env.JOB_COMPLETION_INDEX;
+  if (count === undefined) {
+    if (index !== undefined) {
+      throw new FkdError('E_USAGE', `JOB_COMPLETION_INDEX=${index} is set but the worker count is not: pass --shards N or set FKD_SHARDS.`);
+    }
+    return wholeJob;
+  }
+  if (index === undefined) {
+    throw new FkdError('E_USAGE', `--shards ${count} needs a worker index: pass --shard i/${count} or run as a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).`);
+  }
+  return checkSlice(Number(index), count);
+}
+
+function checkSlice(index: number, count: number): Slice {
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
+    throw new FkdError('E_USAGE', `Expected a worker index in 0..${count - 1} and a positive worker count but received ${index}/${count}.`);
+  }
+  return { index, count };
+}
