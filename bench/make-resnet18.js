@@ -7,9 +7,9 @@
 //
 // Usage: node bench/make-resnet18.js [--check]   (--check also times batch 16 on the CPU)
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { OnnxGraph, conv, gaussian, gemm, seededRandom } from '../scripts/lib/onnx-graph.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -83,8 +83,25 @@ async function timeBatch16(path) {
   await session.release();
 }
 
-mkdirSync(dirname(outputPath), { recursive: true });
-const bytes = buildResnet18();
-writeFileSync(outputPath, bytes);
-console.log(`wrote ${outputPath} (${(bytes.length / 1e6).toFixed(1)} MB)`);
-if (process.argv.includes('--check')) await timeBatch16(outputPath);
+/**
+ * Writes the model unless it is already there, and returns its path. bench/run.js can call
+ * this instead of shelling out.
+ *
+ * @example
+ * const path = await ensureResnet18();
+ */
+export async function ensureResnet18({ force = false } = {}) {
+  if (force || !existsSync(outputPath)) {
+    mkdirSync(dirname(outputPath), { recursive: true });
+    const bytes = buildResnet18();
+    writeFileSync(outputPath, bytes);
+    console.log(`wrote ${outputPath} (${(bytes.length / 1e6).toFixed(1)} MB)`);
+  }
+  return outputPath;
+}
+
+// Only act when run as a script, so importing buildResnet18 has no side effects.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const path = await ensureResnet18({ force: true });
+  if (process.argv.includes('--check')) await timeBatch16(path);
+}

@@ -432,7 +432,9 @@ async function check(images) {
 
   const wrong = await ort.InferenceSession.create(join(teacherDirectory, 'wrong-classes.onnx'));
   const wrongOut = (await wrong.run({ input: new ort.Tensor('float32', nchw.slice(0, plane), [1, 3, INPUT_SIZE, INPUT_SIZE]) })).logits;
-  console.log(`wrong-classes.onnx: output dims ${wrongOut.dims.join('x')}`);
+  // Its first four outputs are tiny.onnx's: only the class count differs.
+  const wrongDiff = Math.max(...logits[0].map((v, j) => Math.abs(v - wrongOut.data[j])));
+  console.log(`wrong-classes.onnx: output dims ${wrongOut.dims.join('x')}, first 4 logits max |Δ| vs tiny.onnx = ${wrongDiff.toExponential(1)}`);
   await wrong.release();
 
   const tf = await loadTfjs();
@@ -476,6 +478,9 @@ writeFileSync(join(teacherDirectory, 'wrong-classes.onnx'), buildOnnxTeacher(tea
 const tf = await loadTfjs();
 await writeTfjsLayers(tf, weights);
 writeTfjsGraph(weights);
-console.log(`images: ${images.length} files, ${(directorySize(imagesDirectory) / 1024).toFixed(1)} KiB; teacher: ${(directorySize(teacherDirectory) / 1024).toFixed(1)} KiB`);
+const imageBytes = directorySize(imagesDirectory);
+console.log(`images: ${images.length} files, ${(imageBytes / 1024).toFixed(1)} KiB; teacher: ${(directorySize(teacherDirectory) / 1024).toFixed(1)} KiB`);
+// The fixtures ship in the npm package and in every clone; keep them small on purpose.
+if (imageBytes > 300 * 1024) throw new Error(`fixtures/images is ${imageBytes} bytes, over the 300 KiB budget`);
 
 if (!process.argv.includes('--no-check')) await check(images);

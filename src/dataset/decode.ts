@@ -52,6 +52,9 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
 
 function classifyDecodeError(error: unknown, path: string, maxPixels: number): FkdError {
   const message = error instanceof Error ? error.message : String(error);
+  if (/Input file is missing|ENOENT|EACCES|permission denied|no such file/i.test(message)) {
+    return new FkdError('E_IO', `${path}: cannot read the file (${message.split('\n')[0]}).`, { path, cause: error });
+  }
   if (/pixel limit/i.test(message)) {
     return new FkdError('E_IMAGE_TOO_LARGE', `${path}: more than ${maxPixels} pixels; refused as a possible decompression bomb. Raise --max-pixels if the image is genuine.`, { path, cause: error });
   }
@@ -60,9 +63,6 @@ function classifyDecodeError(error: unknown, path: string, maxPixels: number): F
   }
   if (/premature|truncat|end of (file|data)/i.test(message)) {
     return new FkdError('E_BAD_IMAGE', `${path}: truncated image data (${message.split('\n')[0]}).`, { path, cause: error });
-  }
-  if (/ENOENT|EACCES|no such file/i.test(message)) {
-    return new FkdError('E_IO', `${path}: cannot read the file (${message.split('\n')[0]}).`, { path, cause: error });
   }
   return new FkdError('E_BAD_IMAGE', `${path}: cannot decode (${message.split('\n')[0]}).`, { path, cause: error });
 }

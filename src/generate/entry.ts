@@ -3,7 +3,7 @@ import type { StoreDriver } from '../store/driver.js';
 import { sha256Hex } from '../store/hash.js';
 import type { ShardEntry } from '../store/manifest.js';
 import { serializeConfig, type LabelConfig } from './config.js';
-import { shardEntryKey, type ShardPlan } from './plan.js';
+import { shardEntryKey, type ShardPlan, type Slice } from './plan.js';
 
 /** An image the label pass could not use, and why. */
 export interface SkippedImage {
@@ -21,6 +21,8 @@ export interface ShardEntryFile {
   configSha256: string;
   /** Engine and backend that labelled this shard, e.g. `onnx/cpu`. */
   backend: string;
+  /** The worker slice that wrote it, so `finalize` can name the slices that owe shards. */
+  slice: Slice;
   shard: ShardEntry;
   skipped: SkippedImage[];
 }

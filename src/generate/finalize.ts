@@ -13,6 +13,11 @@ export interface FinalizeOptions {
   slices?: number;
 }
 
+export interface AssembleOptions extends FinalizeOptions {
+  /** Return a manifest with `complete: false` instead of refusing when shards are missing. */
+  allowMissing?: boolean;
+}
+
 /**
  * Merges the finished shard entries into `manifest.json` once every shard exists. It
  * refuses, listing the missing shards and the worker slices that owe them, when any is
@@ -22,6 +27,16 @@ export interface FinalizeOptions {
  * const manifest = await finalizeStore(await openStore('s3://team-kd/in1k'));
  */
 export async function finalizeStore(store: StoreDriver, options: FinalizeOptions = {}): Promise<Manifest> {
+  const manifest = await assembleManifest(store, options);
+  await store.put(MANIFEST_KEY, new TextEncoder().encode(serializeManifest(manifest)));
+  return manifest;
+}
+
+/**
+ * Builds the manifest from `config.json` and the shard entries present now. Readers use it
+ * with `allowMissing` to look at a store whose run has not finished.
+ */
+export async function assembleManifest(store: StoreDriver, options: AssembleOptions = {}): Promise<Manifest> {
   if (!(await store.head(CONFIG_KEY))) {
     throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${CONFIG_KEY}: no label run has started there.`, { path: store.location });
   }
@@ -41,10 +56,11 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
       throw new FkdError('E_CORRUPT_SHARD', `${store.location}/${entry.shard.key} is missing or has the wrong size for its entry. Re-run the worker that owns shard ${entry.shard.index}.`, { path: entry.shard.key });
     }
     entries.set(entry.shard.index, entry);
+    slices ??= entry.slice.count;
   }
   const plan = planShards(config.dataset.images, config.shardImages);
   const missing = plan.filter((shard) => !entries.has(shard.index)).map((shard) => shard.index);
-  if (missing.length > 0) {
+  if (missing.length > 0 && !options.allowMissing) {
     const owners = slices ? [...new Set(missing.map((index) => sliceOfShard(index, slices!)))] : [];
     const shown = missing.slice(0, 20).join(', ') + (missing.length > 20 ? `, … (${missing.length} in all)` : '');
     throw new FkdError(
@@ -54,13 +70,13 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
       { path: store.location },
     );
   }
-  const ordered = plan.map((shard) => entries.get(shard.index)!);
+  const ordered = plan.flatMap((shard) => entries.get(shard.index) ?? []);
   const previous = (await store.head(MANIFEST_KEY)) ? parseManifest(new TextDecoder().decode(await store.get(MANIFEST_KEY)), store.location) : null;
   const backends = [...new Set(ordered.map((entry) => entry.backend))].sort();
   const manifest: Manifest = {
     format: 'fkd-labels',
     version: 1,
-    complete: true,
+    complete: missing.length === 0,
     createdAt: previous?.createdAt ?? new Date().toISOString(),
     tool: { name: 'fkd', version },
     dataset: {
@@ -79,6 +95,5 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
       bytes: ordered.reduce((sum, entry) => sum + entry.shard.layout.bytes, 0),
     },
   };
-  await store.put(MANIFEST_KEY, new TextEncoder().encode(serializeManifest(manifest)));
   return manifest;
 }

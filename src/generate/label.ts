@@ -11,15 +11,14 @@ import { toProbabilities } from '../labels/probabilities.js';
 import { topK } from '../labels/topk.js';
 import type { StoreDriver } from '../store/driver.js';
 import { encodeShard, type EpochRecords } from '../store/format.js';
-import { openStore, type StoreOptions } from '../store/open.js';
+import { openStore, type OpenStoreOptions } from '../store/open.js';
 import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { checkClassCount, loadTeacher } from '../teacher/load.js';
 import { assertSameConfig, CONFIG_KEY, serializeConfig, type LabelConfig } from './config.js';
 import { finalizeStore } from './finalize.js';
 import { planShards, shardEntryKey, shardKey, shardsOfSlice, wholeJob, type ShardPlan, type Slice } from './plan.js';
-import { readShardEntry, type ShardEntryFile, type SkippedImage } from './entry.js';
-import { sha256Hex } from '../store/hash.js';
+import { configSha256, readShardEntry, type ShardEntryFile, type SkippedImage } from './entry.js';
 
 export interface LabelOptions {
   /** ImageFolder root: `<data>/<class>/<image>`. */
@@ -52,7 +51,7 @@ export interface LabelOptions {
   device?: Device;
   threads?: number;
   slice?: Slice;
-  store?: StoreOptions;
+  store?: OpenStoreOptions;
   signal?: AbortSignal;
   onProgress?: (progress: LabelProgress) => void;
   onTeacher?: (info: TeacherInfo) => void;
@@ -380,8 +379,9 @@ class LabelRun {
       this.dataset.classes.length,
     );
     const entry: ShardEntryFile = {
-      configSha256: sha256Hex(new TextEncoder().encode(serializeConfig(this.config))),
+      configSha256: configSha256(this.config),
       backend: `${teacher.engine}/${teacher.backend}`,
+      slice: this.options.slice ?? wholeJob,
       shard: { index: shard.index, key: shardKey(shard.index), imageStart: shard.imageStart, imageCount: shard.imageCount, records: rank * crops * epochs, layout },
       skipped: skippedHere,
     };

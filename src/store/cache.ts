@@ -55,6 +55,8 @@ export interface CacheStats {
 /** Temp files older than this belong to a process that died mid-write. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 const ENTRY_NAME = /^(full|\d+-\d+)\.(\d+)$/;
+const TEMP_NAME = /^(full|\d+-\d+)\.\d+\.[0-9a-f]{12}\.tmp$/;
+const KEY_DIRECTORY = /^[0-9a-f]{32}$/;
 
 /**
  * Wraps a driver with an LRU disk cache for `get` and `getRange`.
@@ -227,28 +229,25 @@ export class CachedStore implements StoreDriver {
     this.scanned ??= (async () => {
       await mkdir(this.cacheDir, { recursive: true });
       const found: Array<{ id: string; size: number; used: number }> = [];
+      // Only names this class writes are touched: a mistyped cacheDir must not cost anyone files.
       for (const directory of await readdir(this.cacheDir)) {
-        let names: string[];
-        try {
-          names = await readdir(join(this.cacheDir, directory));
-        } catch {
-          continue; // a stray file, not one of ours
-        }
+        if (!KEY_DIRECTORY.test(directory)) continue;
+        const names = await readdir(join(this.cacheDir, directory)).catch(() => [] as string[]);
         for (const name of names) {
           const path = join(this.cacheDir, directory, name);
-          const info = await stat(path).catch(() => undefined);
-          if (info === undefined) continue;
-          if (name.endsWith('.tmp')) {
+          const temp = TEMP_NAME.test(name);
+          const match = ENTRY_NAME.exec(name);
+          const info = temp || match !== null ? await stat(path).catch(() => undefined) : undefined;
+          if (info === undefined || !info.isFile()) continue;
+          if (temp) {
             if (Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
             continue;
           }
-          const match = ENTRY_NAME.exec(name);
           const size = Number(match?.[2]);
           const variant = match?.[1] ?? '';
-          const sizeAgrees = info.size === size && (variant === 'full' || variant.endsWith(`-${size}`));
-          if (!info.isFile() || match === null || !sizeAgrees) {
-            if (match !== null) this.stats.discarded += 1;
-            await rm(path, { force: true, recursive: true });
+          if (info.size !== size || (variant !== 'full' && !variant.endsWith(`-${size}`))) {
+            this.stats.discarded += 1;
+            await rm(path, { force: true });
             continue;
           }
           found.push({ id: `${directory}/${variant}`, size, used: info.mtimeMs });

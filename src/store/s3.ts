@@ -146,12 +146,13 @@ export class S3Store implements StoreDriver {
     }
     const last = offset + length - 1;
     const { bytes, contentRange } = await this.fetch(objectKey, { offset, last });
-    // A server that ignores Range answers 200 with the whole object; cut the range out of it.
+    // A server that ignores Range answers 200 with the whole object: the body starts at 0.
     const start = contentRange === undefined ? 0 : Number(/^bytes (\d+)-/.exec(contentRange)?.[1] ?? Number.NaN);
-    const slice = contentRange === undefined ? bytes.subarray(offset, offset + length) : bytes;
-    if (contentRange !== undefined && start !== offset) {
+    if (start !== 0 && start !== offset) {
       throw new FkdError('E_STORE', `${this.url(objectKey)}: asked for bytes ${offset}..${last}, the server sent "${contentRange}". The endpoint${this.endpointNote} does not handle ranged reads correctly.`, { path: this.url(objectKey) });
     }
+    // Some servers send more than asked (s3rver reads "bytes=0-0" as "from 0 to the end").
+    const slice = bytes.subarray(offset - start, offset - start + length);
     if (slice.length !== length) throw tooShort(this.url(objectKey), offset, last, slice.length);
     return slice;
   }

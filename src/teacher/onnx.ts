@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { FkdError, isFkdError } from '../errors.js';
+import { FkdError } from '../errors.js';
 import type { Device, TeacherEngine, TeacherInfo, TeacherOptions } from './engine.js';
 import { resolveInputGeometry, runInBatches, validateTeacherOptions } from './load.js';
 
@@ -15,18 +15,10 @@ type Ort = typeof import('onnxruntime-node');
  */
 export class OnnxTeacher implements TeacherEngine {
   readonly info: TeacherInfo;
-  readonly #ort: Ort;
-  readonly #session: InferenceSession;
-  readonly #file: string;
-  readonly #inputName: string;
-  readonly #outputName: string;
+  readonly #model: SessionModel;
 
-  private constructor(ort: Ort, session: InferenceSession, file: string, info: TeacherInfo) {
-    this.#ort = ort;
-    this.#session = session;
-    this.#file = file;
-    this.#inputName = session.inputNames[0]!;
-    this.#outputName = session.outputNames[0]!;
+  private constructor(model: SessionModel, info: TeacherInfo) {
+    this.#model = model;
     this.info = info;
   }
 
@@ -45,8 +37,9 @@ export class OnnxTeacher implements TeacherEngine {
     const session = await createSession(ort, file, device, options.threads ?? availableParallelism());
     try {
       const partial = describeSession(session, file, device, options);
-      const numClasses = partial.numClasses ?? (await probeClassCount(ort, session, partial, file));
-      return new OnnxTeacher(ort, session, file, { ...partial, numClasses });
+      const model: SessionModel = { ort, session, file, inputName: session.inputNames[0]!, outputName: session.outputNames[0]! };
+      const numClasses = partial.numClasses ?? (await probeClassCount(model, partial));
+      return new OnnxTeacher(model, { ...partial, numClasses });
     } catch (error) {
       await session.release();
       throw error;
@@ -61,14 +54,23 @@ export class OnnxTeacher implements TeacherEngine {
    */
   infer(input: Float32Array, batch: number): Promise<Float32Array> {
     const { inputSize, numClasses, fixedBatch } = this.info;
-    const rowLength = 3 * inputSize * inputSize;
-    return runInBatches(input, batch, rowLength, numClasses, fixedBatch, (chunk, rows) => runOnce(this.#ort, this.#session, this.info, chunk, rows, this.#file, this.#inputName, this.#outputName), this.#file);
+    const run = (chunk: Float32Array, rows: number) => runOnce(this.#model, this.info, chunk, rows);
+    return runInBatches(input, batch, 3 * inputSize * inputSize, numClasses, fixedBatch, run, this.#model.file);
   }
 
   /** Releases the native session. */
   async dispose(): Promise<void> {
-    await this.#session.release();
+    await this.#model.session.release();
   }
+}
+
+/** An open session and the names of the one input it is fed and the one output it is read from. */
+interface SessionModel {
+  ort: Ort;
+  session: InferenceSession;
+  file: string;
+  inputName: string;
+  outputName: string;
 }
 
 async function importOrt(file: string): Promise<Ort> {
@@ -173,26 +175,19 @@ function toDimension(dim: number | string): number | null {
 }
 
 // A dynamic output width is only known after running the model once.
-async function probeClassCount(ort: Ort, session: InferenceSession, info: PartialInfo, file: string): Promise<number> {
+async function probeClassCount(model: SessionModel, info: PartialInfo): Promise<number> {
   const batch = info.fixedBatch ?? 1;
-  const zeros = new Float32Array(batch * 3 * info.inputSize * info.inputSize);
-  const rows = await runOnce(ort, session, info, zeros, batch, file, session.inputNames[0]!, session.outputNames[0]!);
+  const rows = await runOnce(model, info, new Float32Array(batch * 3 * info.inputSize * info.inputSize), batch);
   if (rows.length === 0 || rows.length % batch !== 0) {
-    throw new FkdError('E_MODEL_SHAPE', `Teacher ${file} returned ${rows.length} values for a batch of ${batch}; expected one row per crop.`, { path: file });
+    throw new FkdError('E_MODEL_SHAPE', `Teacher ${model.file} returned ${rows.length} values for a batch of ${batch}; expected one row per crop.`, {
+      path: model.file,
+    });
   }
   return rows.length / batch;
 }
 
-async function runOnce(
-  ort: Ort,
-  session: InferenceSession,
-  info: Pick<TeacherInfo, 'layout' | 'inputSize'>,
-  chunk: Float32Array,
-  batch: number,
-  file: string,
-  inputName: string,
-  outputName: string,
-): Promise<Float32Array> {
+async function runOnce(model: SessionModel, info: Pick<TeacherInfo, 'layout' | 'inputSize'>, chunk: Float32Array, batch: number): Promise<Float32Array> {
+  const { ort, session, file, inputName, outputName } = model;
   const side = info.inputSize;
   const dims = info.layout === 'nchw' ? [batch, 3, side, side] : [batch, side, side, 3];
   const feeds = { [inputName]: new ort.Tensor('float32', chunk, dims) };
@@ -200,7 +195,6 @@ async function runOnce(
   try {
     results = await session.run(feeds, [outputName]);
   } catch (error) {
-    if (isFkdError(error)) throw error;
     throw new FkdError('E_MODEL_SHAPE', `Teacher ${file} failed on a ${dims.join('×')} input: ${(error as Error).message}`, { path: file, cause: error });
   }
   const data = results[outputName]?.data;

@@ -96,7 +96,10 @@ export class TfjsTeacher implements TeacherEngine {
       const runner = new Runner(runtime.tf, model, file);
       const geometry = resolveInputGeometry(inputDims(model, file), 'nhwc', options, file);
       const numClasses = outputWidth(model) ?? (await probeClassCount(runner, geometry));
-      return new TfjsTeacher(runner, { engine: 'tfjs', backend: runtime.backend, ...geometry, numClasses });
+      // Pure tfjs has one process-wide backend, and loadTf('training') switches it to cpu:
+      // report what is active rather than what the inference runtime asked for.
+      const backend = runtime.tf.getBackend();
+      return new TfjsTeacher(runner, { engine: 'tfjs', backend, ...geometry, numClasses });
     } catch (error) {
       model.dispose();
       throw error;

@@ -1,0 +1,177 @@
+import { CounterRandom, keyOf } from '../crop/rng.js';
+import { renderCrop } from '../crop/render.js';
+import { writeNormalized } from '../crop/tensor.js';
+import { decodeImage } from '../dataset/decode.js';
+import { imagePath, scanDataset } from '../dataset/scan.js';
+import { FkdError, isFkdError } from '../errors.js';
+import { decodeProbability, denseTarget } from '../labels/codec.js';
+import { toProbabilities } from '../labels/probabilities.js';
+import type { EpochRecords } from '../store/format.js';
+import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
+import type { ShardEntry } from '../store/manifest.js';
+import { imagesWithRecords } from '../store/records.js';
+import { fingerprintTeacher } from '../teacher/fingerprint.js';
+import { loadTeacher } from '../teacher/load.js';
+import type { Device } from '../teacher/engine.js';
+
+export interface VerifyOptions extends OpenLabelsOptions {
+  /** Dataset root, to check the fingerprint and to re-render sampled crops. */
+  data?: string;
+  /** Teacher model, to re-run on sampled crops. Needs `data`. */
+  teacher?: string;
+  /** Records to re-check with the teacher (default 200). */
+  sample?: number;
+  /** Largest accepted relative error of a stored probability ≥ 1e-4 (default 0.01, the codec's bound). */
+  tolerance?: number;
+  seed?: number;
+  device?: Device;
+}
+
+export interface VerifyReport {
+  location: string;
+  ok: boolean;
+  shards: { checked: number; corrupt: Array<{ key: string; error: string }> };
+  dataset?: { fingerprintMatches: boolean; expected: string; actual: string };
+  teacher?: {
+    sampled: number;
+    top1Agreement: number;
+    maxRelativeError: number;
+    meanKl: number;
+    sameFile: boolean;
+  };
+  problems: string[];
+}
+
+/**
+ * Checks a label store: every shard's checksum and structure always; with `data`, the
+ * dataset fingerprint; with `teacher` too, re-renders sampled crops, re-runs the teacher
+ * and compares with what is stored.
+ *
+ * @example
+ * const report = await verifyStore('./labels', { data: 'train', teacher: 't.onnx', sample: 200 });
+ * if (!report.ok) console.error(report.problems);
+ */
+export async function verifyStore(location: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const labels = await openLabels(location, options);
+  const problems: string[] = [];
+  const corrupt: VerifyReport['shards']['corrupt'] = [];
+  for (const shard of labels.manifest.shards) {
+    try {
+      await labels.verifyShard(shard);
+      await labels.readImages(shard);
+      for (let epoch = 0; epoch < labels.epochs; epoch++) await labels.readEpoch(shard, epoch);
+    } catch (error) {
+      if (!isFkdError(error)) throw error;
+      corrupt.push({ key: shard.key, error: error.message });
+      problems.push(error.message);
+    }
+  }
+  const report: VerifyReport = { location: labels.location, ok: false, shards: { checked: labels.manifest.shards.length, corrupt }, problems };
+  if (!labels.manifest.complete) problems.push(`${labels.location} is incomplete: ${labels.manifest.shards.length} shards present.`);
+  if (options.data !== undefined) {
+    const dataset = await scanDataset(options.data);
+    const expected = labels.manifest.dataset.fingerprint;
+    report.dataset = { fingerprintMatches: dataset.fingerprint === expected, expected, actual: dataset.fingerprint };
+    if (!report.dataset.fingerprintMatches) problems.push(`${options.data} is not the dataset these labels were made from (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
+    if (options.teacher !== undefined && report.dataset.fingerprintMatches) {
+      report.teacher = await recheckTeacher(labels, dataset.root, dataset.images.map((i) => i.path), options, corrupt.map((c) => c.key));
+      const tolerance = options.tolerance ?? 0.01;
+      if (!report.teacher.sameFile) problems.push(`${options.teacher} is not the teacher file recorded in the manifest (${labels.manifest.teacher.file}).`);
+      if (report.teacher.maxRelativeError > tolerance) problems.push(`Stored probabilities differ from the teacher's by up to ${(report.teacher.maxRelativeError * 100).toFixed(2)}% (bound ${(tolerance * 100).toFixed(2)}%).`);
+      if (report.teacher.top1Agreement < 1) problems.push(`Top-1 agrees on ${(report.teacher.top1Agreement * 100).toFixed(1)}% of sampled crops, not all.`);
+    }
+  } else if (options.teacher !== undefined) {
+    throw new FkdError('E_USAGE', 'verify --teacher needs --data: the crops are re-rendered from the images.');
+  }
+  report.ok = problems.length === 0;
+  return report;
+}
+
+interface Sample {
+  shard: ShardEntry;
+  epoch: number;
+  record: number;
+}
+
+async function recheckTeacher(labels: LabelSet, root: string, paths: string[], options: VerifyOptions, corruptKeys: string[]): Promise<NonNullable<VerifyReport['teacher']>> {
+  const m = labels.manifest;
+  const teacherFile = options.teacher!;
+  const sameFile = (await fingerprintTeacher(teacherFile)).sha256 === m.teacher.sha256;
+  const engine = await loadTeacher(teacherFile, { size: m.teacher.inputSize, ...(options.device ? { device: options.device } : {}) });
+  try {
+    const shards = m.shards.filter((s) => s.records > 0 && !corruptKeys.includes(s.key));
+    const random = new CounterRandom(keyOf(options.seed ?? 0, 0x7e51));
+    const wanted = Math.min(options.sample ?? 200, shards.reduce((sum, s) => sum + s.records, 0));
+    const samples: Sample[] = [];
+    const seen = new Set<string>();
+    while (samples.length < wanted && shards.length > 0) {
+      const shard = shards[random.below(shards.length)]!;
+      const epoch = random.below(m.sampler.epochs);
+      const perEpoch = shard.layout.epochs[epoch]!.records;
+      if (perEpoch === 0) continue;
+      const record = random.below(perEpoch);
+      const id = `${shard.index}/${epoch}/${record}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      samples.push({ shard, epoch, record });
+    }
+    const blocks = new Map<string, EpochRecords>();
+    const owners = new Map<number, number[]>();
+    const size = engine.info.inputSize;
+    const k = m.codec.topK;
+    const C = m.dataset.classes.length;
+    let agree = 0;
+    let maxRelativeError = 0;
+    let klSum = 0;
+    const batch = new Float32Array(samples.length * 3 * size * size);
+    const pixels = new Uint8Array(size * size * 3);
+    const stored: Array<{ classes: number[]; probs: number[] }> = [];
+    for (const [row, sample] of samples.entries()) {
+      const blockId = `${sample.shard.index}/${sample.epoch}`;
+      let block = blocks.get(blockId);
+      if (!block) {
+        block = await labels.readEpoch(sample.shard, sample.epoch);
+        blocks.set(blockId, block);
+      }
+      let images = owners.get(sample.shard.index);
+      if (!images) {
+        images = imagesWithRecords(await labels.readImages(sample.shard));
+        owners.set(sample.shard.index, images);
+      }
+      const imageIndex = images[Math.floor(sample.record / m.sampler.crops)]!;
+      const path = paths[imageIndex]!;
+      const image = await decodeImage(imagePath({ root }, { path }), path, { maxPixels: m.sampler.maxPixels });
+      const r = sample.record;
+      renderCrop(image, { top: block.top[r]!, left: block.left[r]!, height: block.height[r]!, width: block.width[r]!, flip: block.flip[r] === 1 }, size, m.sampler.interpolation, pixels);
+      writeNormalized(pixels, size, batch, row, engine.info.layout, { mean: m.teacher.mean, std: m.teacher.std });
+      const classes = Array.from(block.classes.subarray(r * k, r * k + k));
+      stored.push({ classes, probs: Array.from(block.codes.subarray(r * k, r * k + k), decodeProbability) });
+    }
+    const outputs = samples.length === 0 ? new Float32Array(0) : await engine.infer(batch, samples.length);
+    const fresh = toProbabilities(outputs, samples.length, C, { outputs: m.teacher.outputs, temperature: m.teacher.temperature });
+    for (let row = 0; row < samples.length; row++) {
+      const p = fresh.subarray(row * C, row * C + C);
+      const { classes, probs } = stored[row]!;
+      let best = 0;
+      for (let c = 1; c < C; c++) if (p[c]! > p[best]!) best = c;
+      if (classes[0] === best) agree++;
+      for (let j = 0; j < k; j++) {
+        const truth = p[classes[j]!]!;
+        if (truth >= 1e-4) maxRelativeError = Math.max(maxRelativeError, Math.abs(probs[j]! - truth) / truth);
+      }
+      const q = denseTarget(Uint32Array.from(classes), Float32Array.from(probs), C, m.codec.target);
+      let kl = 0;
+      for (let c = 0; c < C; c++) if (p[c]! > 0) kl += p[c]! * Math.log(p[c]! / Math.max(q[c]!, 1e-12));
+      klSum += kl;
+    }
+    return {
+      sampled: samples.length,
+      top1Agreement: samples.length === 0 ? 1 : agree / samples.length,
+      maxRelativeError,
+      meanKl: samples.length === 0 ? 0 : klSum / samples.length,
+      sameFile,
+    };
+  } finally {
+    await engine.dispose();
+  }
+}

@@ -1,0 +1,28 @@
+import { Command } from 'commander';
+import { storeInfo } from '../check/info.js';
+import { printJson, type CommandContext } from './context.js';
+
+export function infoCommand(context: CommandContext): Command {
+  return new Command('info')
+    .summary('summarise a label store')
+    .description('Reports images, records, epochs, crops, top-k, classes, teacher, total bytes, bytes per record, completeness\nand the images the label pass skipped. Works on unfinished stores too.')
+    .argument('<store>', 'label store: a directory or s3://bucket/prefix')
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .option('--json', 'print JSON')
+    .action(async (location: string, flags) => {
+      const info = await storeInfo(location, flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {});
+      if (flags.json) return printJson(context, info);
+      const lines = [
+        `store:          ${info.location}`,
+        `complete:       ${info.complete ? 'yes' : `no (${info.shards.present} of ${info.shards.expected} shards)`}`,
+        `images:         ${info.images} (${info.skipped.length} skipped)`,
+        `records:        ${info.records} (${info.epochs} epochs × ${info.crops} crops per image)`,
+        `top-k:          ${info.topK} of ${info.classes} classes`,
+        `teacher:        ${info.teacher.file} (${info.teacher.engine}/${info.teacher.backend}, ${info.teacher.inputSize}px, T=${info.teacher.temperature}, sha256 ${info.teacher.sha256.slice(0, 12)}…)`,
+        `total bytes:    ${info.totalBytes}`,
+        `bytes/record:   ${info.bytesPerRecord.toFixed(2)}`,
+      ];
+      for (const skipped of info.skipped) lines.push(`skipped:        ${skipped.path}: ${skipped.reason}`);
+      context.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,63 @@
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
+import { isFkdError } from '../errors.js';
+import type { CommandContext } from './context.js';
+import { finalizeCommand } from './finalize.js';
+import { infoCommand } from './info.js';
+import { labelCommand } from './label.js';
+import { verifyCommand } from './verify.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+/**
+ * Runs the `fkd` command line and resolves to the process exit code: 0 on success, 1 for
+ * a reported failure, 2 for a usage error, 130 after Ctrl-C.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping at the next shard boundary (press Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const context: CommandContext = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  const program = new Command('fkd')
+    .description('Fast Knowledge Distillation: make compact soft labels once, then train students without the teacher.')
+    .version(version)
+    .option('--verbose', 'show stack traces for errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context)]) {
+    program.addCommand(command.exitOverride());
+  }
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2;
+    }
+    const verbose = program.opts().verbose === true || argv.includes('--verbose');
+    if (isFkdError(error)) {
+      context.stderr.write(`fkd: error ${error.code}: ${error.message}\n`);
+      if (verbose && error.stack) context.stderr.write(`${error.stack}\n`);
+      if (error.code === 'E_ABORTED' || controller.signal.aborted) return 130;
+      return error.code === 'E_USAGE' ? 2 : 1;
+    }
+    if (controller.signal.aborted) {
+      context.stderr.write('fkd: stopped; finished shards are kept, re-run the same command to resume\n');
+      return 130;
+    }
+    context.stderr.write(`fkd: unexpected error: ${error instanceof Error ? (verbose ? error.stack : error.message) : String(error)}\n`);
+    if (!verbose) context.stderr.write('(run with --verbose for the stack trace)\n');
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,48 @@
+import { Command, Option } from 'commander';
+import { verifyStore } from '../check/verify.js';
+import { FkdError } from '../errors.js';
+import { printJson, type CommandContext } from './context.js';
+import { decimal, integer } from './options.js';
+
+export function verifyCommand(context: CommandContext): Command {
+  return new Command('verify')
+    .summary('check a label store\'s checksums, dataset and teacher agreement')
+    .description(
+      'Always reads every shard and checks its sha256 and every block. With --data, checks the dataset fingerprint.\n' +
+        'With --teacher too, re-renders --sample stored crops, re-runs the teacher and reports top-1 agreement, the\n' +
+        'largest relative error of a stored probability and the mean KL divergence. Exits 1 when anything is off.',
+    )
+    .argument('<store>', 'label store: a directory or s3://bucket/prefix')
+    .option('--data <dir>', 'the ImageFolder tree the labels were made from')
+    .option('--teacher <model>', 'the teacher model, to re-run on sampled crops (needs --data)')
+    .option('--sample <n>', 'records to re-check with the teacher', integer(), 200)
+    .option('--tolerance <r>', 'largest accepted relative error of a stored probability', decimal(0), 0.01)
+    .option('--seed <n>', 'which records are sampled', integer(0), 0)
+    .addOption(new Option('--device <device>', 'execution device for the teacher').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .option('--json', 'print the report as JSON')
+    .action(async (location: string, flags) => {
+      const report = await verifyStore(location, {
+        sample: flags.sample,
+        tolerance: flags.tolerance,
+        seed: flags.seed,
+        device: flags.device,
+        ...(flags.data === undefined ? {} : { data: flags.data }),
+        ...(flags.teacher === undefined ? {} : { teacher: flags.teacher }),
+        ...(flags.s3Endpoint === undefined ? {} : { endpoint: flags.s3Endpoint }),
+      });
+      if (flags.json) printJson(context, report);
+      else {
+        const out = context.stdout;
+        out.write(`shards checked: ${report.shards.checked}, corrupt: ${report.shards.corrupt.length}\n`);
+        for (const bad of report.shards.corrupt) out.write(`  ${bad.key}: ${bad.error}\n`);
+        if (report.dataset) out.write(`dataset fingerprint: ${report.dataset.fingerprintMatches ? 'matches' : 'DIFFERS'}\n`);
+        if (report.teacher) {
+          const t = report.teacher;
+          out.write(`teacher re-run on ${t.sampled} crops: top-1 agreement ${(t.top1Agreement * 100).toFixed(2)}%, max relative error ${(t.maxRelativeError * 100).toFixed(3)}%, mean KL ${t.meanKl.toExponential(3)}\n`);
+        }
+        out.write(report.ok ? 'ok\n' : `FAILED:\n  ${report.problems.join('\n  ')}\n`);
+      }
+      if (!report.ok) throw new FkdError('E_VERIFY_FAILED', `${report.location} failed verification (${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}).`);
+    });
+}

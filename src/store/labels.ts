@@ -1,0 +1,92 @@
+import { FkdError } from '../errors.js';
+import { assembleManifest } from '../generate/finalize.js';
+import { CachedStore } from './cache.js';
+import type { StoreDriver } from './driver.js';
+import { decodeEpochBlock, decodeImageBlock, type EpochRecords, type ImageBlock } from './format.js';
+import { sha256Hex } from './hash.js';
+import { MANIFEST_KEY, parseManifest, type Manifest, type ShardEntry } from './manifest.js';
+import { openStore, type OpenStoreOptions } from './open.js';
+
+export interface OpenLabelsOptions extends OpenStoreOptions {
+  /** Keep fetched label blocks on local disk (useful for object storage). */
+  cacheDir?: string;
+  /** Bound on the cache's size in bytes (default 10 GiB). */
+  cacheBytes?: number;
+  /** Open a store whose label run has not finished (no manifest yet), reading the shards that exist. */
+  allowIncomplete?: boolean;
+}
+
+/**
+ * A soft-label set opened for reading: the manifest plus verified, ranged reads of label
+ * epochs. Every block read is checked against the sha256 the manifest holds for it.
+ */
+export class LabelSet {
+  constructor(
+    readonly store: StoreDriver,
+    readonly manifest: Manifest,
+  ) {}
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  get epochs(): number {
+    return this.manifest.sampler.epochs;
+  }
+
+  get crops(): number {
+    return this.manifest.sampler.crops;
+  }
+
+  get numClasses(): number {
+    return this.manifest.dataset.classes.length;
+  }
+
+  /** One label epoch of one shard, fetched with a single ranged read and verified. */
+  async readEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
+    const ref = shard.layout.epochs[epoch];
+    if (!ref) throw new FkdError('E_USAGE', `Label epoch ${epoch} does not exist: ${this.location} has ${this.epochs} label epochs.`);
+    const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
+    return decodeEpochBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+  }
+
+  /** The image block of a shard: decoded image sizes and the images without records. */
+  async readImages(shard: ShardEntry): Promise<ImageBlock> {
+    const ref = shard.layout.images;
+    const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
+    return decodeImageBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+  }
+
+  /** Reads a whole shard object and checks its size and sha256 against the manifest. */
+  async verifyShard(shard: ShardEntry): Promise<void> {
+    const name = `${this.location}/${shard.key}`;
+    const bytes = await this.store.get(shard.key);
+    if (bytes.byteLength !== shard.layout.bytes || sha256Hex(bytes) !== shard.layout.sha256) {
+      throw new FkdError('E_CORRUPT_SHARD', `${name} does not match its checksum in the manifest (${bytes.byteLength} bytes, expected ${shard.layout.bytes}). The object was altered or damaged: regenerate it by re-running the label worker for that shard.`, { path: name });
+    }
+  }
+
+  private readRange(key: string, offset: number, length: number, sha256: string): Promise<Uint8Array> {
+    return this.store instanceof CachedStore ? this.store.getRange(key, offset, length, { sha256 }) : this.store.getRange(key, offset, length);
+  }
+}
+
+/**
+ * Opens a label store for reading: a directory or `s3://bucket/prefix`.
+ *
+ * @example
+ * const labels = await openLabels('s3://team-kd/in1k-effl2', { cacheDir: '/tmp/fkd-cache' });
+ * console.log(labels.manifest.totals.records);
+ */
+export async function openLabels(location: string, options: OpenLabelsOptions = {}): Promise<LabelSet> {
+  const { cacheDir, cacheBytes, allowIncomplete, ...storeOptions } = options;
+  const base = await openStore(location, storeOptions);
+  const store = cacheDir ? new CachedStore(base, { cacheDir, maxBytes: cacheBytes ?? 10 * 1024 ** 3 }) : base;
+  if (await base.head(MANIFEST_KEY)) {
+    return new LabelSet(store, parseManifest(new TextDecoder().decode(await base.get(MANIFEST_KEY)), base.location));
+  }
+  if (!allowIncomplete) {
+    throw new FkdError('E_INCOMPLETE_STORE', `${base.location} has no manifest.json: its label run has not finished (or was never finalized). Finish it, run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
+  }
+  return new LabelSet(store, await assembleManifest(base, { allowMissing: true }));
+}

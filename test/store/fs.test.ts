@@ -1,0 +1,47 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsStore } from '../../src/store/fs.js';
+import { openStore } from '../../src/store/open.js';
+import { describeStoreConformance, testBytes } from './conformance.js';
+
+const directories: string[] = [];
+
+async function freshDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), 'fkd-fs-store-'));
+  directories.push(directory);
+  return directory;
+}
+
+afterAll(async () => {
+  await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+describeStoreConformance('FsStore', async () => new FsStore(await freshDirectory()));
+
+describe('FsStore specifics', () => {
+  it('leaves no temp files behind after puts', async () => {
+    const directory = await freshDirectory();
+    const store = new FsStore(directory);
+    await store.put('a/b', testBytes(1000));
+    await store.put('a/b', testBytes(2000));
+    expect(await readdir(join(directory, 'a'))).toEqual(['b']);
+  });
+});
+
+describe('openStore (local)', () => {
+  it('opens a plain path and a file:// URL as an FsStore', async () => {
+    const directory = await freshDirectory();
+    const plain = await openStore(directory);
+    const url = await openStore(pathToFileURL(directory).href);
+    expect(plain).toBeInstanceOf(FsStore);
+    expect(url).toBeInstanceOf(FsStore);
+    expect(url.location).toBe(plain.location);
+  });
+
+  it('refuses an unknown scheme instead of creating a directory named after it', async () => {
+    await expect(openStore('gs://bucket/labels')).rejects.toMatchObject({ code: 'E_USAGE' });
+  });
+});

@@ -1,0 +1,185 @@
+import { cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { TeacherInfo } from '../../src/teacher/engine.js';
+import { describeTeacher, loadTeacher, resolveInputGeometry, runInBatches } from '../../src/teacher/load.js';
+import { expectFkdError, fixture, pseudoRandomBatch, tinyOnnx, withTempDirectory } from './helpers.js';
+
+describe('loadTeacher picks the engine from the file', () => {
+  it.each([
+    ['a .onnx file', 'tiny.onnx', 'onnx'],
+    ['a model.json', 'tfjs-layers/model.json', 'tfjs'],
+    ['a folder holding model.json', 'tfjs-graph', 'tfjs'],
+  ] as const)('%s', async (_, name, engine) => {
+    const teacher = await loadTeacher(fixture(name), { threads: 1 });
+    try {
+      expect(teacher.info.engine).toBe(engine);
+      expect(teacher.info.numClasses).toBe(4);
+    } finally {
+      await teacher.dispose();
+    }
+  });
+
+  it('recognises ONNX content under another name', async () => {
+    await withTempDirectory(async (directory) => {
+      const file = join(directory, 'teacher.model');
+      await cp(fixture('tiny.onnx'), file);
+      const teacher = await loadTeacher(file, { threads: 1 });
+      expect(teacher.info.engine).toBe('onnx');
+      await teacher.dispose();
+    });
+  });
+});
+
+describe('loadTeacher refuses what it cannot run, naming the file', () => {
+  const inTemp = (name: string, content: Uint8Array | string, check: (file: string) => Promise<unknown>) =>
+    withTempDirectory(async (directory) => {
+      const file = join(directory, name);
+      await writeFile(file, content);
+      await check(file);
+    });
+
+  it('a missing file', async () => {
+    await expectFkdError(loadTeacher('/no/such/teacher.onnx'), 'E_MODEL_LOAD', /\/no\/such\/teacher\.onnx does not exist\. Pass a \.onnx file/);
+  });
+
+  it('an empty file', () => inTemp('empty.onnx', '', (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is empty`)));
+
+  it('a JPEG named .onnx', async () => {
+    const jpeg = await readFile(new URL('../../fixtures/images/class-c-blue/img-0.jpg', import.meta.url));
+    await inTemp('photo.onnx', jpeg, (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is a JPEG image`));
+  });
+
+  it('random bytes named .onnx', () => inTemp('noise.onnx', randomBytes(4096, 0xff), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is not an ONNX model`)));
+
+  it('random bytes that pass the first-byte sniff, left to onnxruntime to reject', () =>
+    inTemp('noise.onnx', randomBytes(4096, 0x08), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `Cannot load ONNX teacher ${file}`)));
+
+  it('a truncated ONNX model', async () => {
+    const bytes = await readFile(fixture('tiny.onnx'));
+    await inTemp('cut.onnx', bytes.subarray(0, bytes.length / 2), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', file));
+  });
+
+  it('a PyTorch checkpoint', () =>
+    inTemp('resnet.pth', new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0]), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', /PyTorch checkpoint.*torch\.onnx\.export/)));
+
+  it('a file in neither format', () => inTemp('notes.txt', 'just some text', (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is neither an ONNX model nor a TF.js model.json`)));
+
+  it('a folder without model.json', () =>
+    withTempDirectory((directory) => expectFkdError(loadTeacher(directory), 'E_MODEL_LOAD', `Teacher folder ${directory} has no model.json`)));
+
+  it('a model.json that is not JSON', () => inTemp('model.json', '{ nope', (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is not a TF.js model.json: it is not valid JSON`)));
+
+  it('a model.json that is not a TF.js model', () =>
+    inTemp('model.json', JSON.stringify({ name: 'package', version: '1.0.0' }), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', `${file} is not a TF.js model.json: it has no modelTopology`)));
+
+  it('a model.json whose weights point outside its folder by URL', () =>
+    inTemp('model.json', JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['https://example.com/w.bin'], weights: [] }] }), (file) =>
+      expectFkdError(loadTeacher(file), 'E_MODEL_LOAD', /is not a file name relative to model\.json/),
+    ));
+
+  it('a missing weight shard', () =>
+    withTempDirectory(async (directory) => {
+      const copy = join(directory, 'layers');
+      await cp(fixture('tfjs-layers'), copy, { recursive: true });
+      const shard = join(copy, 'group1-shard1of1.bin');
+      await rm(shard);
+      await expectFkdError(loadTeacher(copy), 'E_MODEL_LOAD', `Weight file ${shard} listed in ${join(copy, 'model.json')} is missing`);
+    }));
+
+  it('a truncated weight shard', () =>
+    withTempDirectory(async (directory) => {
+      const copy = join(directory, 'graph');
+      await cp(fixture('tfjs-graph'), copy, { recursive: true });
+      await truncate(join(copy, 'group1-shard1of1.bin'), 100);
+      await expectFkdError(loadTeacher(copy), 'E_MODEL_LOAD', /hold 100 bytes but its weightsManifest describes \d+/);
+    }));
+
+  it('an input that is not an image batch (E_MODEL_SHAPE)', () => inTemp('flat.onnx', tinyOnnx(['batch', 12]), (file) => expectFkdError(loadTeacher(file), 'E_MODEL_SHAPE', file)));
+
+  it('bad options, before touching the file (E_USAGE)', async () => {
+    await expectFkdError(loadTeacher('/no/such/file.onnx', { threads: 0 }), 'E_USAGE', 'Expected positive integer for threads but received 0');
+    await expectFkdError(loadTeacher('/no/such/file.onnx', { size: 1.5 }), 'E_USAGE', 'size');
+  });
+
+  it('a folder that is not readable', async () => {
+    if (process.getuid?.() === 0) return; // root reads everything
+    await withTempDirectory(async (directory) => {
+      const locked = join(directory, 'locked');
+      await mkdir(locked, { mode: 0o000 });
+      await expectFkdError(loadTeacher(join(locked, 'model.onnx')), 'E_MODEL_LOAD', 'permission denied');
+    });
+  });
+});
+
+describe('resolveInputGeometry', () => {
+  const geometry = (dims: (number | null)[], options = {}) => resolveInputGeometry(dims, 'nchw', options, 't.onnx');
+
+  it('reads layout, size and batch', () => {
+    expect(geometry([null, 3, 224, 224])).toEqual({ layout: 'nchw', inputSize: 224, fixedBatch: null });
+    expect(geometry([8, 299, 299, 3])).toEqual({ layout: 'nhwc', inputSize: 299, fixedBatch: 8 });
+    expect(geometry([null, null, null, 3], { size: 96 })).toEqual({ layout: 'nhwc', inputSize: 96, fixedBatch: null });
+    expect(geometry([null, 3, null, null])).toMatchObject({ inputSize: 224 });
+    expect(geometry([null, 3, 64, null])).toMatchObject({ inputSize: 64 });
+  });
+
+  it('breaks a 3-vs-3 tie with the preferred layout', () => {
+    expect(resolveInputGeometry([1, 3, 3, 3], 'nhwc', {}, 't').layout).toBe('nhwc');
+    expect(resolveInputGeometry([1, 3, 3, 3], 'nchw', {}, 't').layout).toBe('nchw');
+  });
+
+  it('rejects what fkd cannot feed', () => {
+    expect(() => geometry([null, null, null, null])).toThrow(/no 3-channel dimension/);
+    expect(() => geometry([null, 4, 32, 32])).toThrow(/no 3-channel dimension/);
+    expect(() => geometry([null, 3, 32])).toThrow(/rank-3/);
+    expect(() => geometry([null, 3, 32, 32], { size: 64 })).toThrow(/fixed 32×32 input, but size 64/);
+  });
+});
+
+describe('runInBatches', () => {
+  // A fake model: each output row is [sum of its inputs, batch size it ran in].
+  const calls: number[] = [];
+  const fake = async (chunk: Float32Array, batch: number) => {
+    calls.push(batch);
+    const rows = new Float32Array(batch * 2);
+    for (let r = 0; r < batch; r++) {
+      rows[r * 2] = chunk.subarray(r * 3, r * 3 + 3).reduce((a, b) => a + b, 0);
+      rows[r * 2 + 1] = batch;
+    }
+    return rows;
+  };
+
+  it('pads a short final batch and splits a long one, keeping row order', async () => {
+    calls.length = 0;
+    const input = pseudoRandomBatch(11 * 3);
+    const rows = await runInBatches(input, 11, 3, 2, 4, fake, 'fake');
+    expect(calls).toEqual([4, 4, 4]);
+    expect(rows).toHaveLength(22);
+    for (let r = 0; r < 11; r++) expect(rows[r * 2]).toBeCloseTo(input[r * 3]! + input[r * 3 + 1]! + input[r * 3 + 2]!, 5);
+  });
+
+  it('runs a dynamic batch in one call', async () => {
+    calls.length = 0;
+    await runInBatches(pseudoRandomBatch(7 * 3), 7, 3, 2, null, fake, 'fake');
+    expect(calls).toEqual([7]);
+  });
+
+  it('reports a model that returns the wrong number of values', async () => {
+    await expectFkdError(runInBatches(new Float32Array(6), 2, 3, 5, null, fake, 'odd.onnx'), 'E_MODEL_SHAPE', 'odd.onnx returned 4 values for a batch of 2');
+  });
+});
+
+describe('describeTeacher', () => {
+  it('prints one line', () => {
+    const info: TeacherInfo = { engine: 'onnx', backend: 'cpu', inputSize: 224, layout: 'nchw', numClasses: 1000, fixedBatch: null };
+    expect(describeTeacher(info)).toBe('onnx teacher on cpu: 224×224 nchw input, 1000 classes, dynamic batch');
+    expect(describeTeacher({ ...info, engine: 'tfjs', backend: 'wasm', layout: 'nhwc', fixedBatch: 8 })).toBe('tfjs teacher on wasm: 224×224 nhwc input, 1000 classes, fixed batch of 8');
+  });
+});
+
+/** Reproducible noise whose first byte is `first`. */
+function randomBytes(length: number, first: number): Uint8Array {
+  const bytes = new Uint8Array(pseudoRandomBatch(length / 4, 99).buffer);
+  bytes[0] = first;
+  return bytes;
+}
