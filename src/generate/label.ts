@@ -106,7 +106,14 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     await claimStore(store, config);
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
     const run = new LabelRun(options, dataset, teacher, config, store, shards);
-    await run.execute();
+    try {
+      await run.execute();
+    } catch (error) {
+      if (options.signal?.aborted) {
+        throw new FkdError('E_ABORTED', `Stopped. ${run.shardsWritten + run.shardsReused} finished shards are kept in ${store.location}; run the same command again to resume.`, { cause: error });
+      }
+      throw error;
+    }
     const finalized = slice.count === 1 ? (await finalizeStore(store), true) : false;
     return {
       location: store.location,

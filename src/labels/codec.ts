@@ -48,9 +48,9 @@ export const CODEC_NAME = 'topk-log16';
  * The `codec` object to write into the manifest.
  *
  * @example
- * describeCodec(5, 'marginal'); // { name: 'topk-log16', topK: 5, stepLn: 0.0195, target: 'marginal' }
+ * codecDescription(5, 'marginal'); // { name: 'topk-log16', topK: 5, stepLn: 0.0195, target: 'marginal' }
  */
-export function describeCodec(topK: number, target: TargetMode): CodecDescription {
+export function codecDescription(topK: number, target: TargetMode): CodecDescription {
   if (!Number.isInteger(topK) || topK < 1) {
     throw new FkdError('E_USAGE', `Expected a positive integer for topK but received ${String(topK)}.`);
   }
@@ -137,8 +137,8 @@ export function decodeProbabilities(codes: Uint16Array, out = new Float32Array(c
  *
  * `classes` and `probs` hold rows × k values, row-major; the number of rows is
  * `out.length / numClasses`, so pass an `out` of rows × numClasses to rebuild a batch
- * (the default is one row). Classes within a row must be distinct, as the shard decoder
- * guarantees.
+ * (the default is one row). Each row must name distinct classes (as the shard decoder
+ * guarantees) whose probabilities sum to at most 1 up to quantisation; both are checked.
  *
  * - `marginal` (FKD's marginal smoothing): each top-k class gets its probability, and the
  *   leftover max(0, 1 − Σ top-k) is spread evenly over the other C − k classes. When
@@ -149,9 +149,9 @@ export function decodeProbabilities(codes: Uint16Array, out = new Float32Array(c
  *
  * @example
  * denseTarget(new Uint32Array([2, 0]), new Float32Array([0.6, 0.2]), 4, 'marginal');
- * // Float32Array [0.2, 0.1, 0.6, 0.1]
+ * // ≈ Float32Array [0.2, 0.1, 0.6, 0.1]
  * denseTarget(new Uint32Array([2, 0]), new Float32Array([0.6, 0.2]), 4, 'renorm');
- * // Float32Array [0.25, 0, 0.75, 0]
+ * // ≈ Float32Array [0.25, 0, 0.75, 0]
  */
 export function denseTarget(
   classes: ArrayLike<number>,
@@ -182,19 +182,30 @@ export function denseTarget(
     const first = row * k;
     let sum = 0;
     for (let j = 0; j < k; j++) sum += probs[first + j] as number;
-    if (mode === 'marginal') {
-      const others = numClasses - k;
-      out.fill(others > 0 ? Math.max(0, 1 - sum) / others : 0, base, base + numClasses);
-    } else {
-      out.fill(0, base, base + numClasses);
+    // Also catches a batch passed without `out`: it reads as one row summing to ~rows.
+    if (!(sum >= 0 && sum <= MAX_TOPK_SUM)) {
+      throw new FkdError(
+        'E_USAGE',
+        `Expected the top-${k} probabilities of row ${row} to sum to at most 1 but they sum to ${sum}. To rebuild several rows, pass an out array of rows × numClasses.`,
+      );
     }
+    // NaN marks "not a top-k class yet", which finds repeated classes in the same pass.
+    out.fill(Number.NaN, base, base + numClasses);
     for (let j = 0; j < k; j++) {
       const cls = classes[first + j] as number;
       if (!Number.isInteger(cls) || cls < 0 || cls >= numClasses) {
         throw new FkdError('E_USAGE', `Expected class indices in 0..${numClasses - 1} but received ${String(cls)}.`);
       }
+      if (!Number.isNaN(out[base + cls] as number)) {
+        throw new FkdError('E_USAGE', `Expected distinct classes in each row but row ${row} names class ${cls} twice.`);
+      }
       const p = probs[first + j] as number;
       out[base + cls] = mode === 'marginal' ? p : sum > 0 ? p / sum : 1 / k;
+    }
+    const others = numClasses - k;
+    const fill = mode === 'marginal' && others > 0 ? Math.max(0, 1 - sum) / others : 0;
+    for (let c = base; c < base + numClasses; c++) {
+      if (Number.isNaN(out[c] as number)) out[c] = fill;
     }
   }
   return out;

@@ -78,6 +78,8 @@ export class CachedStore implements StoreDriver {
   private readonly entries = new Map<string, number>();
   private totalBytes = 0;
   private scanned: Promise<void> | undefined;
+  /** Bumped by every put/delete: a read that overlapped one may hold old bytes, so it is not cached. */
+  private writes = 0;
 
   constructor(inner: StoreDriver, options: CachedStoreOptions) {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 0) {
@@ -107,8 +109,13 @@ export class CachedStore implements StoreDriver {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.inner.put(key, data);
-    await this.forget(key);
+    this.writes += 1;
+    try {
+      await this.inner.put(key, data);
+    } finally {
+      this.writes += 1;
+      await this.forget(key);
+    }
   }
 
   head(key: string): Promise<{ size: number } | null> {
@@ -120,8 +127,13 @@ export class CachedStore implements StoreDriver {
   }
 
   async delete(key: string): Promise<void> {
-    await this.inner.delete(key);
-    await this.forget(key);
+    this.writes += 1;
+    try {
+      await this.inner.delete(key);
+    } finally {
+      this.writes += 1;
+      await this.forget(key);
+    }
   }
 
   private async read(key: string, variant: string, fetch: () => Promise<Uint8Array>, sha256: string | undefined): Promise<Uint8Array> {
@@ -134,16 +146,20 @@ export class CachedStore implements StoreDriver {
       return hit;
     }
     this.stats.misses += 1;
+    const writesBefore = this.writes;
     const bytes = await fetch();
     if (sha256 !== undefined && sha256Hex(bytes) !== sha256.toLowerCase()) {
       throw new FkdError('E_CORRUPT_SHARD', `${this.location} key ${key} (${variant === 'full' ? 'whole object' : `bytes at ${variant.replace('-', ', length ')}`}) does not match its expected SHA-256. The object changed after the manifest was written, or is corrupt; re-run the command that wrote it.`, { path: key });
     }
+    if (this.writes !== writesBefore) return bytes;
     try {
       await this.store(directory, variant, bytes);
     } catch {
       // Caching is an optimisation; a full disk must not fail the read.
       this.stats.writeErrors += 1;
     }
+    // A put or delete that started while we were writing may have already forgotten the key.
+    if (this.writes !== writesBefore) await this.remove(`${directory}/${variant}`);
     return bytes;
   }
 
@@ -173,8 +189,6 @@ export class CachedStore implements StoreDriver {
   private async store(directory: string, variant: string, bytes: Uint8Array): Promise<void> {
     if (bytes.length > this.maxBytes) return;
     const id = `${directory}/${variant}`;
-    // A whole object may come back with a new size; its old file has another name.
-    if (this.entries.has(id)) await this.remove(id);
     const file = this.fileOf(id, bytes.length);
     const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     await mkdir(join(this.cacheDir, directory), { recursive: true });
@@ -184,6 +198,13 @@ export class CachedStore implements StoreDriver {
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
+    }
+    // A concurrent read of the same range may have cached it meanwhile (count it once), and a
+    // whole object may come back with a new size, leaving its old file under another name.
+    const previous = this.entries.get(id);
+    if (previous !== undefined) {
+      this.drop(id);
+      if (previous !== bytes.length) await rm(this.fileOf(id, previous), { force: true });
     }
     this.entries.set(id, bytes.length);
     this.totalBytes += bytes.length;
@@ -205,16 +226,18 @@ export class CachedStore implements StoreDriver {
     for (const id of [...this.entries.keys()]) {
       if (id.startsWith(`${directory}/`)) this.drop(id);
     }
-    await rm(join(this.cacheDir, directory), { recursive: true, force: true });
+    // File by file, not `rm -r`: a concurrent read may be renaming a file into the directory.
+    const names = await readdir(join(this.cacheDir, directory)).catch(() => [] as string[]);
+    await Promise.all(names.filter((name) => ENTRY_NAME.test(name)).map((name) => rm(join(this.cacheDir, directory, name), { force: true })));
   }
 
   private async remove(id: string): Promise<void> {
     const size = this.entries.get(id);
     if (size === undefined) return;
     this.drop(id);
+    // The key's directory stays: removing it here would race with a read about to write into
+    // it. Empty ones are tidied by the next scan.
     await rm(this.fileOf(id, size), { force: true });
-    // Keep the directory tidy; it fails harmlessly while other reads of the key remain.
-    await rmdir(join(this.cacheDir, id.slice(0, id.indexOf('/')))).catch(() => undefined);
   }
 
   private drop(id: string): void {
@@ -227,13 +250,19 @@ export class CachedStore implements StoreDriver {
   /** Learns what an earlier run left in the directory, oldest use first. */
   private scan(): Promise<void> {
     this.scanned ??= (async () => {
-      await mkdir(this.cacheDir, { recursive: true });
+      try {
+        await mkdir(this.cacheDir, { recursive: true });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+        throw new FkdError('E_IO', `Cannot use ${this.cacheDir} as a cache directory (${code}). Point cacheDir at a writable directory.`, { cause: error, path: this.cacheDir });
+      }
       const found: Array<{ id: string; size: number; used: number }> = [];
       // Only names this class writes are touched: a mistyped cacheDir must not cost anyone files.
       for (const directory of await readdir(this.cacheDir)) {
         if (!KEY_DIRECTORY.test(directory)) continue;
-        const names = await readdir(join(this.cacheDir, directory)).catch(() => [] as string[]);
-        for (const name of names) {
+        const names = await readdir(join(this.cacheDir, directory)).catch(() => undefined);
+        if (names?.length === 0) await rmdir(join(this.cacheDir, directory)).catch(() => undefined);
+        for (const name of names ?? []) {
           const path = join(this.cacheDir, directory, name);
           const temp = TEMP_NAME.test(name);
           const match = ENTRY_NAME.exec(name);

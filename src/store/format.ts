@@ -93,12 +93,16 @@ export interface DecodedShard {
   layout: ShardLayout;
 }
 
-/** What the caller knows about an epoch block from the manifest. */
-export interface EpochBlockExpectation {
+/** What the caller knows about a block from the manifest. */
+export interface BlockExpectation {
   /** Expected SHA-256 of the block bytes, from the manifest's layout. */
   sha256: string;
-  /** The shard's store key, for messages. */
+  /** The shard's store key (or location/key), for messages. */
   key: string;
+}
+
+/** What the caller knows about an epoch block from the manifest. */
+export interface EpochBlockExpectation extends BlockExpectation {
   epoch?: number;
   records?: number;
   /** When given, classes must be below it and use the width the encoder picks for it. */
@@ -166,22 +170,37 @@ export function encodeShard(images: ImageBlock, epochs: EpochRecords[], numClass
 }
 
 /**
- * Decode the image block. `bytes` is the shard file, or any prefix of it that contains
- * the block when `ref` (from the manifest's layout) is given; with `ref` the block's
- * SHA-256 is checked first.
+ * Decode the image block, from any of:
+ * - exactly the block's bytes (one ranged read of `layout.images`), with an optional
+ *   `{ sha256, key }` to verify them against;
+ * - the shard file, or a prefix of it holding the block, with `layout.images` as `ref`
+ *   (offset, length and hash; `key` optional, for messages);
+ * - the whole shard file alone, trusting nothing but the framing.
  *
  * @example
- * const head = await driver.getRange(key, 0, layout.images.offset + layout.images.length);
- * const images = decodeImageBlock(head, layout.images, { key });
+ * const ref = entry.layout.images;
+ * const block = await driver.getRange(entry.key, ref.offset, ref.length);
+ * const images = decodeImageBlock(block, { sha256: ref.sha256, key: entry.key });
  */
-export function decodeImageBlock(bytes: Uint8Array, ref?: BlockRef, options: ShardCheckOptions = {}): ImageBlock {
-  const key = options.key ?? 'shard';
+export function decodeImageBlock(bytes: Uint8Array, ref?: BlockExpectation | (BlockRef & { key?: string })): ImageBlock {
+  const key = ref?.key ?? 'shard';
   return guard(key, () => {
-    checkMagic(bytes, key);
-    if (ref === undefined) return parseImageBlock(readBlocks(bytes, key)[0]?.value, key);
-    const block = sliceBlock(bytes, ref, key, 'image block');
-    verifySha(block, ref.sha256, key, 'image block');
-    return parseImageBlock(readSingle(block, key, 'image block'), key);
+    checkBytes(bytes);
+    if (ref !== undefined && 'offset' in ref) {
+      checkMagic(bytes, key);
+      const block = sliceBlock(bytes, ref, key, 'image block');
+      verifySha(block, ref.sha256, key, 'image block');
+      return parseImageBlock(readSingle(block, key, 'image block'), key);
+    }
+    // A block starts with a msgpack map byte (0x80-0x8f, 0xde, 0xdf), never with the
+    // magic's "F", so the two kinds of input cannot be confused.
+    if (startsWithMagic(bytes)) {
+      const first = readBlocks(bytes, key)[0] as RawBlock;
+      if (ref !== undefined) verifySha(bytes.subarray(first.offset, first.offset + first.length), ref.sha256, key, 'image block');
+      return parseImageBlock(first.value, key);
+    }
+    if (ref !== undefined) verifySha(bytes, ref.sha256, key, 'image block');
+    return parseImageBlock(readSingle(bytes, key, 'image block'), key);
   });
 }
 
@@ -199,6 +218,7 @@ export function decodeImageBlock(bytes: Uint8Array, ref?: BlockRef, options: Sha
 export function decodeEpochBlock(bytes: Uint8Array, expected?: EpochBlockExpectation): EpochRecords {
   const key = expected?.key ?? 'shard';
   return guard(key, () => {
+    checkBytes(bytes);
     if (expected !== undefined) verifySha(bytes, expected.sha256, key, `epoch block${expected.epoch === undefined ? '' : ` ${expected.epoch}`}`);
     const records = parseEpochBlock(readSingle(bytes, key, 'epoch block'), key, expected?.numClasses);
     if (expected?.epoch !== undefined && records.epoch !== expected.epoch) {
@@ -331,7 +351,7 @@ function packColumns(records: EpochRecords, classBytes: 2 | 4): Uint8Array {
     at += 2 * n;
   }
   for (let i = 0; i < n; i++) {
-    if (records.flip[i] === 1) out[at + (i >> 3)] |= 1 << (i & 7);
+    if (records.flip[i] === 1) out[at + (i >> 3)] = (out[at + (i >> 3)] as number) | (1 << (i & 7));
   }
   at += Math.ceil(n / 8);
   out.set(writeUints(records.classes, classBytes), at);
@@ -683,9 +703,17 @@ function compareLayouts(actual: ShardLayout, expected: ShardLayout, key: string)
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-function checkMagic(bytes: Uint8Array, key: string): void {
+function checkBytes(bytes: unknown): void {
   if (!(bytes instanceof Uint8Array)) throw new FkdError('E_USAGE', 'Expected the shard bytes as a Uint8Array.');
-  if (bytes.length < MAGIC.length || MAGIC.some((byte, i) => bytes[i] !== byte)) {
+}
+
+function startsWithMagic(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((byte, i) => bytes[i] === byte);
+}
+
+function checkMagic(bytes: Uint8Array, key: string): void {
+  checkBytes(bytes);
+  if (!startsWithMagic(bytes)) {
     throw corrupt(key, `it does not start with the magic "${SHARD_MAGIC}" (not an fkd v1 shard, or damaged)`);
   }
 }
@@ -735,7 +763,7 @@ function describe(value: unknown): string {
 function corrupt(key: string, detail: string, cause?: unknown): FkdError {
   return new FkdError(
     'E_CORRUPT_SHARD',
-    `Shard ${key} is corrupt: ${detail}. Re-run \`fkd generate\` to rewrite it, or run \`fkd verify\` to check the whole store.`,
+    `Shard ${key} is corrupt: ${detail}. Re-run the same \`fkd label\` command to regenerate it, or run \`fkd verify\` to check the whole store.`,
     cause === undefined ? { path: key } : { path: key, cause },
   );
 }

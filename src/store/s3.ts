@@ -36,9 +36,9 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean | undefined;
   /** Overrides the SDK's region chain (`AWS_REGION`, shared config file). */
   region?: string | undefined;
-  /** Attempts per request, first try included. Default 5. */
+  /** Attempts per request, first try included. Default `AWS_MAX_ATTEMPTS`, else 5. */
   maxAttempts?: number | undefined;
-  /** `adaptive` also rate-limits the client when the service throttles. Default `standard`. */
+  /** `adaptive` also rate-limits the client when the service throttles. Default `AWS_RETRY_MODE`, else `standard`. */
   retryMode?: 'standard' | 'adaptive' | undefined;
   /** Time allowed to open a TCP connection. Default 5 s. */
   connectionTimeoutMs?: number | undefined;
@@ -99,7 +99,9 @@ export class S3Store implements StoreDriver {
     this.bucket = bucket;
     this.prefix = prefix;
     this.location = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
-    this.maxAttempts = positiveInteger(options.maxAttempts ?? 5, 'maxAttempts');
+    // Passing these explicitly would hide the SDK's own env settings, so read them here.
+    this.maxAttempts = positiveInteger(options.maxAttempts ?? (Number(process.env['AWS_MAX_ATTEMPTS']) || 5), 'maxAttempts');
+    const retryMode = options.retryMode ?? (process.env['AWS_RETRY_MODE'] === 'adaptive' ? 'adaptive' : 'standard');
     this.partSize = Math.max(MIN_PART_SIZE, positiveInteger(options.partSize ?? MIN_PART_SIZE, 'partSize'));
     this.listPageSize = Math.min(1000, positiveInteger(options.listPageSize ?? 1000, 'listPageSize'));
     const requestTimeout = positiveInteger(options.requestTimeoutMs ?? 60_000, 'requestTimeoutMs');
@@ -110,7 +112,7 @@ export class S3Store implements StoreDriver {
     const config: S3ClientConfig = {
       region: options.region ?? regionOrDefault(),
       maxAttempts: this.maxAttempts,
-      retryMode: options.retryMode ?? 'standard',
+      retryMode,
       requestHandler: {
         connectionTimeout: positiveInteger(options.connectionTimeoutMs ?? 5_000, 'connectionTimeoutMs'),
         requestTimeout,
@@ -271,8 +273,11 @@ export class S3Store implements StoreDriver {
     if (status === 401 || status === 403 || DENIED.has(name)) {
       return new FkdError('E_STORE', `Access to ${url} was denied${this.endpointNote} (${name}). Check which credentials the AWS SDK picked up (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance role) and that the bucket policy allows this ${action}.`, { cause, path: url });
     }
-    const tries = attempts ?? attemptsOf(error);
     const what = `${name}${status === undefined ? '' : ` (HTTP ${status})`}: ${messageOf(error)}`;
+    if (status !== undefined && status >= 400 && status < 500 && attempts === undefined) {
+      return new FkdError('E_STORE', `The object store${this.endpointNote} refused to ${action} ${url}: ${what}. Retrying will not help; check the bucket, the endpoint and the store options.`, { cause, path: url });
+    }
+    const tries = attempts ?? attemptsOf(error);
     return new FkdError(
       'E_STORE',
       `Cannot ${action} ${url} after ${tries} attempt${tries === 1 ? '' : 's'}: ${what}. The object store${this.endpointNote} was unreachable or kept failing; check the endpoint and the network, then re-run (raise maxAttempts for a flaky link).`,

@@ -21,5 +21,5 @@ export function softCrossEntropy(tf: Tf, logits: Tensor2D, targets: Tensor2D): S
       `Expected logits and targets of the same [batch, classes] shape but received [${logits.shape.join(', ')}] and [${targets.shape.join(', ')}]`,
     );
   }
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))));
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as Scalar);
 }

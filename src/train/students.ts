@@ -2,6 +2,8 @@ import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
 import type { Tf } from '../tf/runtime.js';
 
+type LayerInput = SymbolicTensor | SymbolicTensor[];
+
 /** Student architectures fkd can build from scratch. */
 export type StudentName = 'tiny' | 'resnet18';
 
@@ -14,7 +16,7 @@ export interface StudentOptions {
   numClasses: number;
   /** Seed of every initialiser, so two builds with the same seed start from identical weights. Default 0. */
   seed?: number;
-  /** Channels of `tiny`'s first stage (then 2× and 4×). Default 16. Not accepted for `resnet18`. */
+  /** Channels of `tiny`'s first stage (then 2× and 4×). Default 8. Not accepted for `resnet18`. */
   width?: number;
 }
 
@@ -22,9 +24,9 @@ export interface StudentOptions {
  * Builds an untrained student that maps NHWC float32 images to raw logits (no softmax,
  * because the soft cross-entropy applies log-softmax itself).
  *
- * - `tiny`: three stride-2 conv/batch-norm/ReLU stages, global average pooling and a dense
- *   head (≈25k parameters at width 16), meant for 16–64 px tests and demos on the pure-JS
- *   cpu backend.
+ * - `tiny`: three stride-2 conv/batch-norm/ReLU stages, global average pooling and a
+ *   dense head (≈6k parameters at the default width 8), for 16–64 px tests and demos on
+ *   the pure-JS cpu backend (~25 images/s at 32 px there).
  * - `resnet18`: the torchvision ResNet-18 topology (BasicBlocks, 1×1 projection shortcuts
  *   where the shape changes, bias-free convolutions, PyTorch padding and batch-norm
  *   momentum), so it has the same 11.69M trainable parameters at 1000 classes.
@@ -42,7 +44,7 @@ export function createStudent(tf: Tf, name: StudentName, options: StudentOptions
   const builder = new Builder(tf, seed);
   switch (name) {
     case 'tiny': {
-      const width = options.width ?? 16;
+      const width = options.width ?? 8;
       expectPositiveInteger('width', width);
       return buildTiny(builder, options.imageSize, options.numClasses, width);
     }
@@ -132,7 +134,7 @@ class Builder {
     );
   }
 
-  apply(layer: { apply(input: SymbolicTensor | SymbolicTensor[]): unknown }, input: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+  apply(layer: { apply(input: LayerInput): unknown }, input: LayerInput): SymbolicTensor {
     return layer.apply(input) as SymbolicTensor;
   }
 }

@@ -72,8 +72,8 @@ describe('S3Store under injected faults', () => {
   it('completes a multipart put when requests fail before reaching the server', async () => {
     // Only faults that stop a request before the server sees it: a retried
     // CompleteMultipartUpload that did land would meet NoSuchUpload on s3rver.
-    const proxy = await proxied({ rate: 0.3, seed: 7, faults: ['error500', 'error503', 'drop', 'delay'], delayMs: 3_000, maxConsecutive: 3 });
-    const flaky = store('faults-multipart', proxy.endpoint, { maxAttempts: 6, requestTimeoutMs: 2_000 });
+    const proxy = await proxied({ rate: 0.4, seed: 2, faults: ['error500', 'error503', 'drop', 'delay'], delayMs: 2_000, maxConsecutive: 3 });
+    const flaky = store('faults-multipart', proxy.endpoint, { maxAttempts: 6, requestTimeoutMs: 1_500 });
     const data = testBytes(11 * 1024 * 1024 + 17, 99);
     await flaky.put('big', data);
     const direct = store('faults-multipart', server.endpoint);

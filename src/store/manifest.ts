@@ -1,0 +1,429 @@
+import { FkdError, type FkdErrorCode } from '../errors.js';
+import { CODEC_NAME, PROBABILITY_STEP_LN, TARGET_MODES, type CodecDescription } from '../labels/codec.js';
+import type { OutputKind } from '../labels/probabilities.js';
+import type { Layout } from '../teacher/engine.js';
+import { SHARD_MAGIC, type BlockRef, type EpochBlockRef, type ShardLayout } from './format.js';
+import { isSha256Hex } from './hash.js';
+import { checkKey } from './keys.js';
+
+/**
+ * `manifest.json`, written last: the index of a label store. A store without it is still
+ * being generated. docs/FORMAT.md describes every field; this module is the validator
+ * every reader goes through, so a damaged or hostile manifest fails here with a clear
+ * message instead of deep inside the loader.
+ */
+
+export const MANIFEST_KEY = 'manifest.json';
+export const MANIFEST_FORMAT = 'fkd-labels';
+/** The manifest and shard format version this build reads and writes. */
+export const MANIFEST_VERSION = 1;
+
+export interface SkippedImage {
+  /** Dataset index of the image. */
+  index: number;
+  /** Path relative to the dataset root. */
+  path: string;
+  reason: string;
+}
+
+export interface ManifestDataset {
+  images: number;
+  /** Class names; a class index is a position in this list. */
+  classes: string[];
+  /** sha256 of the dataset listing, so labels are never paired with another dataset. */
+  fingerprint: string;
+  /** Images without records, ascending by index. */
+  skipped: SkippedImage[];
+}
+
+export interface ManifestTeacher {
+  /** Base name of the model file (never a path: stores travel between machines). */
+  file: string;
+  sha256: string;
+  engine: 'onnx' | 'tfjs';
+  /** Backend(s) that produced the labels, comma-separated when shards differ. */
+  backend: string;
+  inputSize: number;
+  layout: Layout;
+  mean: [number, number, number];
+  std: [number, number, number];
+  outputs: OutputKind;
+  temperature: number;
+}
+
+export interface ManifestSampler {
+  seed: number;
+  scale: [number, number];
+  ratio: [number, number];
+  /** Probability of a horizontal flip. */
+  flip: number;
+  /** Label epochs: epoch blocks per shard. */
+  epochs: number;
+  /** Crops per image per label epoch. */
+  crops: number;
+  interpolation: 'bilinear' | 'bicubic';
+  /** Images with more pixels than this were skipped rather than decoded. */
+  maxPixels: number;
+}
+
+export interface ShardEntry {
+  index: number;
+  /** Store key of the shard file, e.g. `shards/000017.fkd`. */
+  key: string;
+  imageStart: number;
+  imageCount: number;
+  /** Records over all epochs. */
+  records: number;
+  layout: ShardLayout;
+}
+
+export interface Manifest {
+  format: 'fkd-labels';
+  version: 1;
+  /** False while shards are missing (a manifest assembled to inspect an unfinished run). */
+  complete: boolean;
+  createdAt: string;
+  tool: { name: string; version: string };
+  dataset: ManifestDataset;
+  teacher: ManifestTeacher;
+  sampler: ManifestSampler;
+  codec: CodecDescription;
+  shardImages: number;
+  shards: ShardEntry[];
+  totals: { records: number; bytes: number };
+}
+
+/**
+ * Parse and validate `manifest.json`. Every field is checked, including that shard keys
+ * stay inside the store (`E_BAD_KEY`) and that the shard list, record counts and block
+ * layouts agree with each other. The result is a fresh object holding only the known
+ * fields; unknown fields are ignored so that additive changes stay readable.
+ *
+ * @example
+ * const manifest = parseManifest(new TextDecoder().decode(await driver.get(MANIFEST_KEY)), driver.location);
+ * console.log(manifest.totals.records);
+ */
+export function parseManifest(text: string, location: string): Manifest {
+  const where = `${location}/${MANIFEST_KEY}`;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid JSON (${(error as Error).message}). ${REMEDY}`, { path: where, cause: error });
+  }
+  return readManifest(value, new Checker(where, 'E_CORRUPT_MANIFEST', REMEDY));
+}
+
+/**
+ * The manifest as JSON with a fixed field order and a trailing newline, so the same
+ * manifest always gives the same bytes. It is validated first: fkd never writes a
+ * manifest it would refuse to read.
+ *
+ * @example
+ * await driver.put(MANIFEST_KEY, new TextEncoder().encode(serializeManifest(manifest)));
+ */
+export function serializeManifest(manifest: Manifest): string {
+  const ordered = readManifest(manifest, new Checker('manifest', 'E_USAGE', 'This is a bug in the code that built it.'));
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+const REMEDY = 'Run `fkd finalize` on the store to rebuild it from the shard entries, or re-run the same `fkd label` command.';
+
+/** Validates field by field and names the field that is wrong. */
+class Checker {
+  constructor(
+    readonly where: string,
+    readonly code: FkdErrorCode,
+    private readonly remedy: string,
+  ) {}
+
+  fail(path: string, expected: string, value: unknown): FkdError {
+    return new FkdError(this.code, `${this.where} is invalid: expected ${expected} for ${path} but found ${describe(value)}. ${this.remedy}`, {
+      path: this.where,
+    });
+  }
+
+  inconsistent(message: string): FkdError {
+    return new FkdError(this.code, `${this.where} is inconsistent: ${message}. ${this.remedy}`, { path: this.where });
+  }
+
+  object(value: unknown, path: string): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw this.fail(path, 'an object', value);
+    return value as Record<string, unknown>;
+  }
+
+  array(value: unknown, path: string, length?: number): unknown[] {
+    if (!Array.isArray(value) || (length !== undefined && value.length !== length)) {
+      throw this.fail(path, length === undefined ? 'an array' : `an array of ${length}`, value);
+    }
+    return value;
+  }
+
+  integer(value: unknown, path: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw this.fail(path, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in ${min}..${max}`, value);
+    }
+    return value;
+  }
+
+  /** A finite number in (min, max] when `openMin`, else [min, max]. */
+  number(value: unknown, path: string, min: number, max: number, openMin = false): number {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value > max || (openMin ? value <= min : value < min)) {
+      const range = `${openMin ? '(' : '['}${min}, ${max === Number.MAX_VALUE ? '∞)' : `${max}]`}`;
+      throw this.fail(path, `a number in ${range}`, value);
+    }
+    return value;
+  }
+
+  string(value: unknown, path: string, nonEmpty = true): string {
+    if (typeof value !== 'string' || (nonEmpty && value.length === 0)) throw this.fail(path, nonEmpty ? 'a non-empty string' : 'a string', value);
+    return value;
+  }
+
+  boolean(value: unknown, path: string): boolean {
+    if (typeof value !== 'boolean') throw this.fail(path, 'true or false', value);
+    return value;
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, options: readonly T[]): T {
+    if (typeof value !== 'string' || !options.includes(value as T)) throw this.fail(path, `one of ${options.map((o) => JSON.stringify(o)).join(', ')}`, value);
+    return value as T;
+  }
+
+  sha256(value: unknown, path: string): string {
+    if (!isSha256Hex(value)) throw this.fail(path, 'a lower-case hex SHA-256 (64 characters)', value);
+    return value;
+  }
+
+  /** [min, max] with 0 < min ≤ max ≤ limit. */
+  range(value: unknown, path: string, limit: number): [number, number] {
+    const [min, max] = this.array(value, path, 2);
+    const low = this.number(min, `${path}[0]`, 0, limit, true);
+    const high = this.number(max, `${path}[1]`, low, limit);
+    return [low, high];
+  }
+
+  triple(value: unknown, path: string, positive: boolean): [number, number, number] {
+    const items = this.array(value, path, 3);
+    const read = (item: unknown, i: number): number =>
+      positive ? this.number(item, `${path}[${i}]`, 0, Number.MAX_VALUE, true) : this.number(item, `${path}[${i}]`, -Number.MAX_VALUE, Number.MAX_VALUE);
+    return [read(items[0], 0), read(items[1], 1), read(items[2], 2)];
+  }
+}
+
+function readManifest(value: unknown, check: Checker): Manifest {
+  const root = check.object(value, 'the manifest');
+  if (root.format !== MANIFEST_FORMAT) throw check.fail('format', `"${MANIFEST_FORMAT}" (is this an fkd label store?)`, root.format);
+  checkVersion(root, check);
+  const complete = check.boolean(root.complete, 'complete');
+  const createdAt = check.string(root.createdAt, 'createdAt');
+  if (Number.isNaN(Date.parse(createdAt))) throw check.fail('createdAt', 'an ISO 8601 date', createdAt);
+  const toolIn = check.object(root.tool, 'tool');
+  const tool = { name: check.string(toolIn.name, 'tool.name'), version: check.string(toolIn.version, 'tool.version') };
+  const dataset = readDataset(root.dataset, check);
+  const teacher = readTeacher(root.teacher, check);
+  const sampler = readSampler(root.sampler, check);
+  const codec = readCodec(root.codec, dataset.classes.length, check);
+  const shardImages = check.integer(root.shardImages, 'shardImages', 1);
+  const shards = readShards(root.shards, { dataset, sampler, shardImages, complete }, check);
+  const totalsIn = check.object(root.totals, 'totals');
+  const totals = {
+    records: check.integer(totalsIn.records, 'totals.records'),
+    bytes: check.integer(totalsIn.bytes, 'totals.bytes'),
+  };
+  const records = shards.reduce((sum, shard) => sum + shard.records, 0);
+  const bytes = shards.reduce((sum, shard) => sum + shard.layout.bytes, 0);
+  if (totals.records !== records) throw check.inconsistent(`totals.records is ${totals.records} but the shards hold ${records}`);
+  if (totals.bytes !== bytes) throw check.inconsistent(`totals.bytes is ${totals.bytes} but the shards hold ${bytes}`);
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    complete,
+    createdAt,
+    tool,
+    dataset,
+    teacher,
+    sampler,
+    codec,
+    shardImages,
+    shards,
+    totals,
+  };
+}
+
+function checkVersion(root: Record<string, unknown>, check: Checker): void {
+  const version = root.version;
+  if (version === MANIFEST_VERSION) return;
+  if (typeof version === 'number' && Number.isInteger(version) && version > MANIFEST_VERSION) {
+    const tool = typeof root.tool === 'object' && root.tool !== null ? (root.tool as Record<string, unknown>) : {};
+    const writer = typeof tool.version === 'string' ? tool.version : undefined;
+    throw new FkdError(
+      check.code,
+      `${check.where} uses label format version ${version}, but this fkd reads format version ${MANIFEST_VERSION} only. ` +
+        (writer === undefined
+          ? 'Upgrade fkd to a release that reads it.'
+          : `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`),
+      { path: check.where },
+    );
+  }
+  throw check.fail('version', `the format version ${MANIFEST_VERSION}`, version);
+}
+
+function readDataset(value: unknown, check: Checker): ManifestDataset {
+  const input = check.object(value, 'dataset');
+  const images = check.integer(input.images, 'dataset.images', 1);
+  const classes = check.array(input.classes, 'dataset.classes').map((name, i) => check.string(name, `dataset.classes[${i}]`));
+  if (classes.length === 0) throw check.fail('dataset.classes', 'at least one class', classes);
+  const seen = new Set<string>();
+  for (const name of classes) {
+    if (seen.has(name)) throw check.inconsistent(`class ${JSON.stringify(name)} appears twice in dataset.classes`);
+    seen.add(name);
+  }
+  const fingerprint = check.sha256(input.fingerprint, 'dataset.fingerprint');
+  let previous = -1;
+  const skipped = check.array(input.skipped, 'dataset.skipped').map((item, i) => {
+    const path = `dataset.skipped[${i}]`;
+    const entry = check.object(item, path);
+    const index = check.integer(entry.index, `${path}.index`, previous + 1, images - 1);
+    previous = index;
+    return { index, path: check.string(entry.path, `${path}.path`), reason: check.string(entry.reason, `${path}.reason`, false) };
+  });
+  return { images, classes, fingerprint, skipped };
+}
+
+function readTeacher(value: unknown, check: Checker): ManifestTeacher {
+  const input = check.object(value, 'teacher');
+  const file = check.string(input.file, 'teacher.file');
+  if (file.includes('/') || file.includes('\\') || file === '.' || file === '..') throw check.fail('teacher.file', 'a file name without directories', file);
+  return {
+    file,
+    sha256: check.sha256(input.sha256, 'teacher.sha256'),
+    engine: check.oneOf(input.engine, 'teacher.engine', ['onnx', 'tfjs'] as const),
+    backend: check.string(input.backend, 'teacher.backend'),
+    inputSize: check.integer(input.inputSize, 'teacher.inputSize', 1),
+    layout: check.oneOf(input.layout, 'teacher.layout', ['nchw', 'nhwc'] as const),
+    mean: check.triple(input.mean, 'teacher.mean', false),
+    std: check.triple(input.std, 'teacher.std', true),
+    outputs: check.oneOf(input.outputs, 'teacher.outputs', ['logits', 'probs'] as const),
+    temperature: check.number(input.temperature, 'teacher.temperature', 0, Number.MAX_VALUE, true),
+  };
+}
+
+function readSampler(value: unknown, check: Checker): ManifestSampler {
+  const input = check.object(value, 'sampler');
+  return {
+    seed: check.integer(input.seed, 'sampler.seed'),
+    scale: check.range(input.scale, 'sampler.scale', 1),
+    ratio: check.range(input.ratio, 'sampler.ratio', Number.MAX_VALUE),
+    flip: check.number(input.flip, 'sampler.flip', 0, 1),
+    epochs: check.integer(input.epochs, 'sampler.epochs', 1),
+    crops: check.integer(input.crops, 'sampler.crops', 1),
+    interpolation: check.oneOf(input.interpolation, 'sampler.interpolation', ['bilinear', 'bicubic'] as const),
+    maxPixels: check.integer(input.maxPixels, 'sampler.maxPixels', 1),
+  };
+}
+
+function readCodec(value: unknown, numClasses: number, check: Checker): CodecDescription {
+  const input = check.object(value, 'codec');
+  if (input.name !== CODEC_NAME) throw check.fail('codec.name', `"${CODEC_NAME}" (the only codec of format version 1)`, input.name);
+  if (input.stepLn !== PROBABILITY_STEP_LN) throw check.fail('codec.stepLn', `${PROBABILITY_STEP_LN} (the step of ${CODEC_NAME})`, input.stepLn);
+  return {
+    name: CODEC_NAME,
+    topK: check.integer(input.topK, 'codec.topK', 1, numClasses),
+    stepLn: PROBABILITY_STEP_LN,
+    target: check.oneOf(input.target, 'codec.target', TARGET_MODES),
+  };
+}
+
+interface ShardContext {
+  dataset: ManifestDataset;
+  sampler: ManifestSampler;
+  shardImages: number;
+  complete: boolean;
+}
+
+function readShards(value: unknown, context: ShardContext, check: Checker): ShardEntry[] {
+  const { dataset, sampler, shardImages, complete } = context;
+  const shardCount = Math.ceil(dataset.images / shardImages);
+  const skipped = dataset.skipped.map((entry) => entry.index);
+  const keys = new Set<string>();
+  let previous = -1;
+  let s = 0;
+  const shards = check.array(value, 'shards').map((item, i): ShardEntry => {
+    const path = `shards[${i}]`;
+    const input = check.object(item, path);
+    const index = check.integer(input.index, `${path}.index`, previous + 1, shardCount - 1);
+    previous = index;
+    const key = readKey(input.key, `${path}.key`, check);
+    if (keys.has(key)) throw check.inconsistent(`shard key ${JSON.stringify(key)} is listed twice`);
+    keys.add(key);
+    const imageStart = index * shardImages;
+    const imageCount = Math.min(shardImages, dataset.images - imageStart);
+    if (input.imageStart !== imageStart) throw check.fail(`${path}.imageStart`, `${imageStart} (index × shardImages)`, input.imageStart);
+    if (input.imageCount !== imageCount) throw check.fail(`${path}.imageCount`, `${imageCount}`, input.imageCount);
+    // Both lists ascend, so one pointer counts the skipped images of every shard.
+    while (s < skipped.length && (skipped[s] as number) < imageStart) s++;
+    let skippedHere = 0;
+    while (s < skipped.length && (skipped[s] as number) < imageStart + imageCount) {
+      s++;
+      skippedHere++;
+    }
+    const perEpoch = (imageCount - skippedHere) * sampler.crops;
+    const records = check.integer(input.records, `${path}.records`);
+    if (records !== perEpoch * sampler.epochs) {
+      throw check.inconsistent(`${path} claims ${records} records, but ${imageCount - skippedHere} images with records × ${sampler.crops} crops × ${sampler.epochs} epochs make ${perEpoch * sampler.epochs}`);
+    }
+    const layout = readLayout(input.layout, `${path}.layout`, sampler.epochs, perEpoch, check);
+    return { index, key, imageStart, imageCount, records, layout };
+  });
+  if (complete && shards.length !== shardCount) {
+    throw check.inconsistent(`it is marked complete but lists ${shards.length} of ${shardCount} shards`);
+  }
+  return shards;
+}
+
+function readKey(value: unknown, path: string, check: Checker): string {
+  const key = check.string(value, path);
+  try {
+    return checkKey(key);
+  } catch (error) {
+    throw new FkdError('E_BAD_KEY', `${check.where} names ${path} ${JSON.stringify(key)}, which is not a key inside the store. Refusing to follow it.`, {
+      path: key,
+      cause: error,
+    });
+  }
+}
+
+function readLayout(value: unknown, path: string, epochs: number, perEpoch: number, check: Checker): ShardLayout {
+  const input = check.object(value, path);
+  const bytes = check.integer(input.bytes, `${path}.bytes`, SHARD_MAGIC.length + 1);
+  const sha256 = check.sha256(input.sha256, `${path}.sha256`);
+  const images = readBlockRef(input.images, `${path}.images`, SHARD_MAGIC.length, check);
+  let end = images.offset + images.length;
+  const refs = check.array(input.epochs, `${path}.epochs`, epochs).map((item, e): EpochBlockRef => {
+    const at = `${path}.epochs[${e}]`;
+    const ref = readBlockRef(item, at, end, check);
+    const entry = item as Record<string, unknown>;
+    if (entry.epoch !== e) throw check.fail(`${at}.epoch`, `${e}`, entry.epoch);
+    if (entry.records !== perEpoch) throw check.fail(`${at}.records`, `${perEpoch} (images with records × crops)`, entry.records);
+    end = ref.offset + ref.length;
+    return { ...ref, epoch: e, records: perEpoch };
+  });
+  if (end !== bytes) throw check.inconsistent(`${path} blocks end at byte ${end} but the shard has ${bytes} bytes`);
+  return { bytes, sha256, images, epochs: refs };
+}
+
+/** Blocks are back to back: each must start exactly where the previous one ended. */
+function readBlockRef(value: unknown, path: string, offset: number, check: Checker): BlockRef {
+  const input = check.object(value, path);
+  if (input.offset !== offset) throw check.fail(`${path}.offset`, `${offset} (where the previous block ends)`, input.offset);
+  return { offset, length: check.integer(input.length, `${path}.length`, 1), sha256: check.sha256(input.sha256, `${path}.sha256`) };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

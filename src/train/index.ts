@@ -1,0 +1,14 @@
+export { createStudent, STUDENT_NAMES, type StudentName, type StudentOptions } from './students.js';
+export { softCrossEntropy } from './loss.js';
+export { batchToTensors, toTfDataset, type BatchTensors, type TrainingPair } from './tensors.js';
+export {
+  loadCheckpoint,
+  saveCheckpoint,
+  MODEL_FILE,
+  STATE_FILE,
+  WEIGHTS_FILE,
+  type Checkpoint,
+  type OptimizerName,
+  type TrainingState,
+} from './checkpoint.js';
+export { trainStudent, type EpochLog, type StepLog, type TrainResult, type TrainStudentOptions } from './loop.js';

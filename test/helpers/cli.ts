@@ -1,0 +1,33 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const FIXTURE_IMAGES = fileURLToPath(new URL('../../fixtures/images', import.meta.url));
+export const FIXTURE_ONNX = fileURLToPath(new URL('../../fixtures/teacher/tiny.onnx', import.meta.url));
+export const FIXTURE_TFJS = fileURLToPath(new URL('../../fixtures/teacher/tfjs-layers/model.json', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/fkd.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (`npm test` builds first) as a user would, without a TTY. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Starts the CLI and returns the child, for tests that signal or kill it mid-run. */
+export function startCli(args: string[]) {
+  return spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
