@@ -7,7 +7,7 @@ import { integer } from './options.js';
 export function finalizeCommand(context: CommandContext): Command {
   return new Command('finalize')
     .summary('write the manifest once every shard of a sharded run exists')
-    .description('Merges the finished shard entries into manifest.json. Refuses, naming the missing shards and worker slices,\nwhen any shard is absent. Safe to run again.')
+    .description('Merges the finished shard entries into manifest.json. Refuses, naming the missing shards and worker slices, when any shard is absent. Safe to run again.')
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
     .option('--shards <n>', 'worker count, to name the slices that owe missing shards (or FKD_SHARDS)', integer())
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')

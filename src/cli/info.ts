@@ -5,7 +5,7 @@ import { printJson, type CommandContext } from './context.js';
 export function infoCommand(context: CommandContext): Command {
   return new Command('info')
     .summary('summarise a label store')
-    .description('Reports images, records, epochs, crops, top-k, classes, teacher, total bytes, bytes per record, completeness\nand the images the label pass skipped. Works on unfinished stores too.')
+    .description('Reports images, records, epochs, crops, top-k, classes, teacher, total bytes, bytes per record, completeness and the images the label pass skipped. Works on unfinished stores too.')
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', 'print JSON')

@@ -11,23 +11,21 @@ export function labelCommand(context: CommandContext): Command {
   return new Command('label')
     .summary('generate soft labels in one pass over an ImageFolder tree')
     .description(
-      'Decodes each image once, samples epochs × crops RandomResizedCrop boxes and flips from it, runs the teacher over\n' +
-        'the crops in batches and stores each crop\'s box, flip and top-k probabilities. Re-running on the same --out\n' +
-        'resumes; finished shards are verified and kept. Ctrl-C stops at a shard boundary.',
+      'Decodes each image once, samples epochs × crops RandomResizedCrop boxes and flips from it, runs the teacher over the crops in batches and stores each crop\'s box, flip and top-k probabilities. Re-running on the same --out resumes; finished shards are verified and kept. Ctrl-C stops at a shard boundary.',
     )
     .requiredOption('--data <dir>', 'ImageFolder root: <dir>/<class>/<image>')
     .requiredOption('--teacher <model>', 'teacher model: a .onnx file or a TF.js model.json')
     .requiredOption('--out <store>', 'output: a directory or s3://bucket/prefix')
     .option('--epochs <n>', 'label epochs (the student cycles through them)', integer(), 1)
     .option('--crops <n>', 'crops per image per epoch', integer(), 4)
-    .option('--top-k <k>', 'probabilities kept per crop', integer(), 5)
+    .option('--top-k <k>', 'probabilities kept per crop (default: 5, or the class count if smaller)', integer())
     .option('--seed <n>', 'sampler seed', integer(0), 0)
-    .option('--scale <min,max>', 'RandomResizedCrop area range', range, [0.08, 1])
-    .option('--ratio <min,max>', 'RandomResizedCrop aspect-ratio range', range, [3 / 4, 4 / 3])
+    .addOption(new Option('--scale <min,max>', 'RandomResizedCrop area range').argParser(range).default([0.08, 1], '0.08,1'))
+    .addOption(new Option('--ratio <min,max>', 'RandomResizedCrop aspect-ratio range').argParser(range).default([3 / 4, 4 / 3], '3/4,4/3'))
     .option('--flip <p>', 'horizontal flip probability', decimal(0, 1), 0.5)
     .option('--size <px>', 'teacher input side when the model does not fix it', integer())
-    .option('--mean <r,g,b>', 'normalisation mean', numberList(3), [0.485, 0.456, 0.406])
-    .option('--std <r,g,b>', 'normalisation std', numberList(3), [0.229, 0.224, 0.225])
+    .addOption(new Option('--mean <r,g,b>', 'normalisation mean').argParser(numberList(3)).default([0.485, 0.456, 0.406], 'ImageNet 0.485,0.456,0.406'))
+    .addOption(new Option('--std <r,g,b>', 'normalisation std').argParser(numberList(3)).default([0.229, 0.224, 0.225], 'ImageNet 0.229,0.224,0.225'))
     .option('--temperature <t>', 'softmax temperature applied to the teacher', decimal(1e-6), 1)
     .addOption(new Option('--outputs <kind>', 'what the teacher emits').choices(['logits', 'probs']).default('logits'))
     .addOption(new Option('--target <mode>', 'dense target rebuild recorded in the store').choices(['marginal', 'renorm']).default('marginal'))
@@ -51,7 +49,6 @@ export function labelCommand(context: CommandContext): Command {
         out: flags.out,
         epochs: flags.epochs,
         crops: flags.crops,
-        topK: flags.topK,
         seed: flags.seed,
         scale: flags.scale,
         ratio: flags.ratio,
@@ -72,6 +69,7 @@ export function labelCommand(context: CommandContext): Command {
         onTeacher: (info) => context.stderr.write(`teacher: ${describeTeacher(info)}\n`),
         onProgress: (p) =>
           progress.update({ done: p.imagesDone, total: p.imagesTotal, fields: { crops: p.cropsDone, shards: `${p.shardsDone}/${p.shardsTotal}`, skipped: p.skipped } }),
+        ...(flags.topK === undefined ? {} : { topK: flags.topK }),
         ...(flags.size === undefined ? {} : { size: flags.size }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         ...(flags.s3Endpoint === undefined ? {} : { store: { endpoint: flags.s3Endpoint } }),

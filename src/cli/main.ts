@@ -5,6 +5,7 @@ import type { CommandContext } from './context.js';
 import { finalizeCommand } from './finalize.js';
 import { infoCommand } from './info.js';
 import { labelCommand } from './label.js';
+import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -32,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
-  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context)]) {
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), trainCommand(context)]) {
     program.addCommand(command.exitOverride());
   }
   try {

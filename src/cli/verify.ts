@@ -8,9 +8,7 @@ export function verifyCommand(context: CommandContext): Command {
   return new Command('verify')
     .summary('check a label store\'s checksums, dataset and teacher agreement')
     .description(
-      'Always reads every shard and checks its sha256 and every block. With --data, checks the dataset fingerprint.\n' +
-        'With --teacher too, re-renders --sample stored crops, re-runs the teacher and reports top-1 agreement, the\n' +
-        'largest relative error of a stored probability and the mean KL divergence. Exits 1 when anything is off.',
+      'Always reads every shard and checks its sha256 and every block. With --data, checks the dataset fingerprint. With --teacher too, re-renders --sample stored crops, re-runs the teacher and reports top-1 agreement, the largest relative error of a stored probability and the mean KL divergence. Exits 1 when anything is off.',
     )
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
     .option('--data <dir>', 'the ImageFolder tree the labels were made from')

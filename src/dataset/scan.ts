@@ -20,12 +20,15 @@ export interface Dataset {
   /** Images sorted by class, then path: an image's index is its position here. */
   images: DatasetImage[];
   /** Files passed over by the scan, counted per reason. */
-  ignored: { hidden: number; notImage: number };
+  ignored: { hidden: number; notImage: number; unusableName: number };
   /** sha256 over the classes and every image's path and size. */
   fingerprint: string;
 }
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic']);
+
+/** File names that were not valid UTF-8 come back from the OS with unpaired surrogates. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Byte order, not locale order, so every machine sorts the same way. */
 function byCodePoint(a: string, b: string): number {
@@ -34,8 +37,8 @@ function byCodePoint(a: string, b: string): number {
 
 /**
  * Scans an ImageFolder tree, `<root>/<class>/<image>` (nested folders inside a class are
- * walked too, as torchvision does). Hidden entries and files without an image extension
- * are skipped and counted.
+ * walked too, as torchvision does). Hidden entries, files without an image extension and
+ * names that cannot be stored (a backslash, or bytes that are not UTF-8) are skipped and counted.
  *
  * @example
  * const dataset = await scanDataset('~/imagenet/train');
@@ -56,7 +59,7 @@ export async function scanDataset(rootDirectory: string): Promise<Dataset> {
   if (classes.length === 0) {
     throw new FkdError('E_EMPTY_DATASET', `${root} has no class folders. Expected an ImageFolder tree: <root>/<class>/<image>.`, { path: root });
   }
-  const ignored = { hidden: 0, notImage: 0 };
+  const ignored = { hidden: 0, notImage: 0, unusableName: 0 };
   const relativePaths: Array<{ path: string; classIndex: number }> = [];
   for (const [classIndex, name] of classes.entries()) {
     const files = await walk(join(root, name), name, ignored);
@@ -80,6 +83,9 @@ async function walk(directory: string, prefix: string, ignored: Dataset['ignored
     const relative = `${prefix}/${entry.name}`;
     if (entry.name.startsWith('.')) {
       ignored.hidden++;
+    } else if (entry.name.includes('\\') || LONE_SURROGATE.test(entry.name)) {
+      // Store paths are `/`-separated UTF-8 (docs/FORMAT.md); such a name cannot round-trip.
+      ignored.unusableName++;
     } else if (entry.isDirectory()) {
       found.push(...(await walk(join(directory, entry.name), relative, ignored)));
     } else if (entry.isFile() || entry.isSymbolicLink()) {

@@ -1,4 +1,5 @@
 import { FkdError } from '../errors.js';
+import type { CodecDescription } from '../labels/codec.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -30,7 +31,7 @@ export interface LabelConfig {
     interpolation: 'bilinear' | 'bicubic';
     maxPixels: number;
   };
-  codec: { name: string; topK: number; stepLn: number; target: 'marginal' | 'renorm' };
+  codec: CodecDescription;
   shardImages: number;
 }
 

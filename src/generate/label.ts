@@ -55,6 +55,8 @@ export interface LabelOptions {
   signal?: AbortSignal;
   onProgress?: (progress: LabelProgress) => void;
   onTeacher?: (info: TeacherInfo) => void;
+  /** Sees every normalised batch exactly as the teacher gets it (for audits and replay checks). */
+  onTeacherInput?: (input: Float32Array, rows: number) => void;
 }
 
 export interface LabelProgress {
@@ -138,7 +140,7 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
 }
 
 async function buildConfig(options: LabelOptions, dataset: Dataset, teacher: TeacherEngine): Promise<LabelConfig> {
-  const topKCount = options.topK ?? 5;
+  const topKCount = options.topK ?? Math.min(5, dataset.classes.length);
   if (!Number.isInteger(topKCount) || topKCount < 1 || topKCount > dataset.classes.length) {
     throw new FkdError('E_USAGE', `Expected --top-k between 1 and ${dataset.classes.length} (the class count) but received ${topKCount}.`);
   }
@@ -301,7 +303,9 @@ class LabelRun {
     const flush = async (): Promise<void> => {
       if (filled === 0) return;
       this.options.signal?.throwIfAborted();
-      const outputs = await this.teacher.infer(batch.subarray(0, filled * 3 * size * size), filled);
+      const input = batch.subarray(0, filled * 3 * size * size);
+      this.options.onTeacherInput?.(input, filled);
+      const outputs = await this.teacher.infer(input, filled);
       const probabilities = toProbabilities(outputs, filled, teacher.numClasses, { outputs: this.config.teacher.outputs, temperature: this.config.teacher.temperature });
       const best = topK(probabilities, filled, teacher.numClasses, k);
       for (let row = 0; row < filled; row++) {
@@ -381,7 +385,14 @@ class LabelRun {
       epoch.codes = epoch.codes.subarray(0, epoch.count * k);
     }
     const { bytes, layout } = encodeShard(
-      { imageStart: shard.imageStart, imageCount: shard.imageCount, widths, heights, skipped: skippedLocal },
+      {
+        imageStart: shard.imageStart,
+        imageCount: shard.imageCount,
+        widths,
+        heights,
+        skipped: skippedLocal,
+        paths: this.dataset.images.slice(shard.imageStart, shard.imageStart + shard.imageCount).map((image) => image.path),
+      },
       records,
       this.dataset.classes.length,
     );

@@ -122,7 +122,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const topK = m.codec.topK;
 
   const records = await loadEpochRecords(labels, labelEpoch, dataset, pathsMatch, skip, stats, options.signal);
-  const order = epochOrder([...records.keys()], {
+  const order = epochOrder([...records.keys()].sort((a, b) => a - b), {
     seed: options.shuffle === false ? null : (options.shuffle ?? 0),
     epoch: options.epoch,
     rank: options.rank ?? 0,

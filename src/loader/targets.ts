@@ -22,7 +22,7 @@ export function makeTargets(classes: Uint32Array, probs: Float32Array, options: 
     classes,
     probs,
     dense() {
-      dense ??= denseTarget(classes, probs, options.numClasses, options.mode);
+      dense ??= denseTarget(classes, probs, options.numClasses, options.mode, new Float32Array((classes.length / options.topK) * options.numClasses));
       return dense;
     },
   };

@@ -15,7 +15,7 @@ const MAGIC = new TextEncoder().encode(SHARD_MAGIC);
 
 /**
  * Brotli settings are part of what makes encoding byte-identical for identical input, so
- * they are constants, not options. Quality 11 cost ~0.1 s per 4000-record block here and
+ * they are constants, not options. Quality 11 cost ~0.2 s per 4000-record block here and
  * gave the smallest output; label generation is teacher-bound, so the time is free. A
  * 4 MiB window (lgwin 22) already covers any realistic block.
  */
@@ -29,6 +29,13 @@ export const BROTLI_WINDOW_BITS = 22;
  * refuses to write more so every shard it writes can be read back.
  */
 export const MAX_EPOCH_RAW_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Largest uncompressed path list of one image block (the UTF-8 paths joined with NUL).
+ * The same cap and for the same reason as MAX_EPOCH_RAW_BYTES: `pathsBytes` comes from
+ * the file and bounds brotli's output. A 1000-image shard needs ~30 KB.
+ */
+export const MAX_PATHS_RAW_BYTES = MAX_EPOCH_RAW_BYTES;
 
 /** Where a block sits in a shard file and what it hashes to. */
 export interface BlockRef {
@@ -58,6 +65,12 @@ export interface ImageBlock {
   heights: Uint32Array;
   /** Shard-local indices, ascending, of images that have no records. */
   skipped: number[];
+  /**
+   * One per image, skipped ones included: the path relative to the dataset root,
+   * `/`-separated, as the dataset listing gives it (e.g. `n01440764/n01440764_10026.JPEG`).
+   * Never empty, absolute, or holding NUL, a backslash, or an empty, `.` or `..` segment.
+   */
+  paths: string[];
 }
 
 /**
@@ -120,7 +133,13 @@ export interface ShardCheckOptions {
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-const IMAGE_BLOCK_KEYS = ['kind', 'imageStart', 'imageCount', 'sizeBytes', 'widths', 'heights', 'skipped'];
+const IMAGE_BLOCK_KEYS = ['kind', 'imageStart', 'imageCount', 'sizeBytes', 'widths', 'heights', 'skipped', 'pathsBytes', 'paths'];
+
+// Paths are joined with NUL, which no file path can contain. The decoder is strict
+// (invalid UTF-8 is corruption) and keeps a leading U+FEFF, so decoding inverts encoding.
+const PATH_SEPARATOR = '\0';
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const EPOCH_BLOCK_KEYS = ['kind', 'epoch', 'crops', 'topK', 'records', 'classBytes', 'encoding', 'payload'];
 
 /**
@@ -130,7 +149,8 @@ const EPOCH_BLOCK_KEYS = ['kind', 'epoch', 'crops', 'topK', 'records', 'classByt
  *
  * @example
  * const { bytes, layout } = encodeShard(
- *   { imageStart: 0, imageCount: 1, widths: Uint32Array.of(500), heights: Uint32Array.of(375), skipped: [] },
+ *   { imageStart: 0, imageCount: 1, widths: Uint32Array.of(500), heights: Uint32Array.of(375), skipped: [],
+ *     paths: ['n01440764/n01440764_10026.JPEG'] },
  *   [{ epoch: 0, crops: 1, topK: 1, count: 1, top: Uint16Array.of(10), left: Uint16Array.of(20),
  *      height: Uint16Array.of(200), width: Uint16Array.of(220), flip: Uint8Array.of(1),
  *      classes: Uint32Array.of(7), codes: Uint16Array.of(5) }],
@@ -271,7 +291,13 @@ export function decodeShard(bytes: Uint8Array, layout?: ShardLayout, options: Sh
   });
 }
 
-/** Shard-local indices of the images that have records, in order. */
+/**
+ * Shard-local indices of the images that have records, in order: record `r` of an epoch
+ * block belongs to image `imageStart + presentImages(block)[Math.floor(r / crops)]`.
+ *
+ * @example
+ * presentImages({ imageStart: 0, imageCount: 4, widths, heights, skipped: [1], paths }); // Uint32Array [0, 2, 3]
+ */
 export function presentImages(images: ImageBlock): Uint32Array {
   const present = new Uint32Array(images.imageCount - images.skipped.length);
   let next = 0;
@@ -283,12 +309,24 @@ export function presentImages(images: ImageBlock): Uint32Array {
   return present;
 }
 
-/** Size in bytes of the uncompressed column payload, per FORMAT.md. */
+/**
+ * Size in bytes of the uncompressed column payload, per FORMAT.md.
+ *
+ * @example
+ * columnBytes(4000, 5, 2); // 112500
+ */
 export function columnBytes(count: number, topK: number, classBytes: 2 | 4): number {
   return 8 * count + Math.ceil(count / 8) + count * topK * (classBytes + 2);
 }
 
-/** Class ids take 2 bytes unless some class index does not fit in a uint16. */
+/**
+ * Class ids take 2 bytes unless some class index does not fit in a uint16.
+ *
+ * @example
+ * classBytesFor(1000);   // 2
+ * classBytesFor(21843);  // 2
+ * classBytesFor(100000); // 4
+ */
 export function classBytesFor(numClasses: number): 2 | 4 {
   return numClasses > 0x10000 ? 4 : 2;
 }
@@ -302,6 +340,10 @@ function encodeImageBlock(images: ImageBlock): Uint8Array {
     largest = Math.max(largest, images.widths[i] as number, images.heights[i] as number);
   }
   const sizeBytes = largest > 0xffff ? 4 : 2;
+  const paths = utf8Encoder.encode(images.paths.join(PATH_SEPARATOR));
+  if (paths.length > MAX_PATHS_RAW_BYTES) {
+    throw usage(`the image paths take ${paths.length} bytes, above the ${MAX_PATHS_RAW_BYTES}-byte limit; use fewer images per shard`);
+  }
   return packr.pack({
     kind: 'images',
     imageStart: images.imageStart,
@@ -310,19 +352,26 @@ function encodeImageBlock(images: ImageBlock): Uint8Array {
     widths: writeUints(images.widths, sizeBytes),
     heights: writeUints(images.heights, sizeBytes),
     skipped: [...images.skipped],
+    pathsBytes: paths.length,
+    paths: brotli(paths),
   });
 }
 
-function encodeEpochBlock(records: EpochRecords, numClasses: number): Uint8Array {
-  const classBytes = classBytesFor(numClasses);
-  const raw = packColumns(records, classBytes);
-  const payload = brotliCompressSync(raw, {
+/** Brotli with the fixed settings above, so identical input gives identical bytes. */
+function brotli(raw: Uint8Array): Uint8Array {
+  const compressed = brotliCompressSync(raw, {
     params: {
       [zlibConstants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
       [zlibConstants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
       [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_GENERIC,
     },
   });
+  return new Uint8Array(compressed.buffer, compressed.byteOffset, compressed.length);
+}
+
+function encodeEpochBlock(records: EpochRecords, numClasses: number): Uint8Array {
+  const classBytes = classBytesFor(numClasses);
+  const payload = brotli(packColumns(records, classBytes));
   return packr.pack({
     kind: 'epoch',
     epoch: records.epoch,
@@ -331,7 +380,7 @@ function encodeEpochBlock(records: EpochRecords, numClasses: number): Uint8Array
     records: records.count,
     classBytes,
     encoding: 'brotli',
-    payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.length),
+    payload,
   });
 }
 
@@ -446,7 +495,9 @@ function parseImageBlock(value: unknown, key: string): ImageBlock {
   const widths = readUints(block.widths, imageCount, sizeBytes as 2 | 4, key, 'widths');
   const heights = readUints(block.heights, imageCount, sizeBytes as 2 | 4, key, 'heights');
   if (!Array.isArray(block.skipped)) throw corrupt(key, `image block field skipped is ${describe(block.skipped)}, not an array`);
-  const images: ImageBlock = { imageStart, imageCount, widths, heights, skipped: block.skipped as number[] };
+  const paths = readPaths(block, imageCount, key);
+  const images: ImageBlock = { imageStart, imageCount, widths, heights, skipped: block.skipped as number[], paths };
+  // The encoder's own rules, so a forged path can never point outside the dataset root.
   checkImageBlock(images, (message) => corrupt(key, `image block: ${message}`));
   let largest = 0;
   for (let i = 0; i < imageCount; i++) largest = Math.max(largest, widths[i] as number, heights[i] as number);
@@ -454,6 +505,33 @@ function parseImageBlock(value: unknown, key: string): ImageBlock {
     throw corrupt(key, `image block uses ${sizeBytes}-byte sizes for a largest side of ${largest}`);
   }
   return { ...images, skipped: [...images.skipped] };
+}
+
+/** The image block's `paths` field: brotli of the UTF-8 paths joined with NUL. */
+function readPaths(block: Record<string, unknown>, imageCount: number, key: string): string[] {
+  const size = block.pathsBytes;
+  // imageCount non-empty paths and imageCount - 1 separators need at least 2n - 1 bytes.
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 2 * imageCount - 1 || size > MAX_PATHS_RAW_BYTES) {
+    throw corrupt(key, `image block field pathsBytes is ${describe(size)}, not an integer in ${2 * imageCount - 1}..${MAX_PATHS_RAW_BYTES} for ${imageCount} images`);
+  }
+  if (!(block.paths instanceof Uint8Array)) throw corrupt(key, `image block field paths is ${describe(block.paths)}, not bytes`);
+  let raw: Uint8Array;
+  try {
+    // The bomb guard again: brotli stops at the size the header claims.
+    raw = brotliDecompressSync(block.paths, { maxOutputLength: size });
+  } catch (error) {
+    throw corrupt(key, `image block: the brotli paths do not decompress to ${size} bytes`, error);
+  }
+  if (raw.length !== size) throw corrupt(key, `image block: the paths decompress to ${raw.length} bytes instead of ${size}`);
+  let text: string;
+  try {
+    text = utf8Decoder.decode(raw);
+  } catch (error) {
+    throw corrupt(key, 'image block: the paths are not valid UTF-8', error);
+  }
+  const paths = text.split(PATH_SEPARATOR);
+  if (paths.length !== imageCount) throw corrupt(key, `image block holds ${paths.length} paths for ${imageCount} images`);
+  return paths;
 }
 
 function parseEpochBlock(value: unknown, key: string, numClasses: number | undefined): EpochRecords {
@@ -563,7 +641,7 @@ type Fail = (message: string) => FkdError;
 const usage: Fail = (message) => new FkdError('E_USAGE', `Cannot encode shard: ${message}.`);
 
 function checkImageBlock(images: ImageBlock, fail: Fail): void {
-  const { imageStart, imageCount, widths, heights, skipped } = images;
+  const { imageStart, imageCount, widths, heights, skipped, paths } = images;
   if (!Number.isSafeInteger(imageStart) || imageStart < 0) throw fail(`imageStart is ${describe(imageStart)}, not a non-negative integer`);
   if (!Number.isInteger(imageCount) || imageCount < 1 || imageCount > 0xffffffff) {
     throw fail(`imageCount is ${describe(imageCount)}, not a positive integer`);
@@ -587,6 +665,32 @@ function checkImageBlock(images: ImageBlock, fail: Fail): void {
       throw fail(`image ${i} has records but a size of ${widths[i]}×${heights[i]}`);
     }
   }
+  if (!Array.isArray(paths) || paths.length !== imageCount) {
+    throw fail(`paths is ${describe(paths)}, not an array of ${imageCount} relative paths (one per image, skipped ones included)`);
+  }
+  paths.forEach((path: unknown, i) => {
+    const problem = pathProblem(path);
+    if (problem !== undefined) throw fail(`the path of image ${i}, ${describe(path)}, ${problem}`);
+  });
+}
+
+/**
+ * What makes a path unfit to name a file under the dataset root, or undefined. The
+ * dataset listing produces none of these (short of a POSIX file name holding a backslash);
+ * rejecting them on decode keeps a forged shard from naming a file outside the root.
+ */
+function pathProblem(path: unknown): string | undefined {
+  if (typeof path !== 'string') return 'is not a string';
+  if (path === '') return 'is empty';
+  if (path.includes(PATH_SEPARATOR)) return 'contains NUL';
+  if (path.includes('\\')) return 'contains a backslash; paths are /-separated';
+  if (path.startsWith('/')) return 'is absolute; paths are relative to the dataset root';
+  if (path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    return 'has an empty, "." or ".." segment';
+  }
+  // A lone surrogate would come back as U+FFFD: the path would not read back.
+  if (/\p{Cs}/u.test(path)) return 'is not well-formed Unicode (lone surrogate)';
+  return undefined;
 }
 
 function checkEpochInput(

@@ -11,7 +11,12 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** True for a string that can be a `sha256Hex` result. */
+/**
+ * True for a string that can be a `sha256Hex` result.
+ *
+ * @example
+ * isSha256Hex('ab'); // false
+ */
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }

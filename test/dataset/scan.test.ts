@@ -36,8 +36,16 @@ describe('ImageFolder scan', () => {
     await writeFile(join(dir, 'class-01', 'notes.txt'), 'x');
     const dataset = await scanDataset(dir);
     expect(dataset.images).toHaveLength(2);
-    expect(dataset.ignored).toEqual({ hidden: 1, notImage: 1 });
+    expect(dataset.ignored).toEqual({ hidden: 1, notImage: 1, unusableName: 0 });
     expect(dataset.classes).toEqual(['class-00', 'class-01']);
+  });
+
+  it('skips names a store cannot hold, and counts them', async () => {
+    await makeImageFolder(dir, { classes: 1, perClass: 1 });
+    await writeFile(join(dir, 'class-00', 'back\\slash.jpg'), 'x');
+    const dataset = await scanDataset(dir);
+    expect(dataset.images.map((i) => i.path)).toEqual(['class-00/img-0.jpg']);
+    expect(dataset.ignored.unusableName).toBe(1);
   });
 
   it('walks nested folders inside a class', async () => {

@@ -66,7 +66,6 @@ describe('S3Store under injected faults', () => {
 
     // The run only proves something if every kind of fault actually happened.
     for (const fault of ['error500', 'error503', 'delay', 'drop', 'truncate'] as const) expect(proxy.counts[fault]).toBeGreaterThan(0);
-    if (process.env['FKD_DEBUG_FAULTS']) console.log('30%', proxy.counts);
   });
 
   it('completes a multipart put when requests fail before reaching the server', async () => {
@@ -80,7 +79,6 @@ describe('S3Store under injected faults', () => {
     expect(sameBytes(await direct.get('big'), data)).toBe(true);
     const faults = proxy.counts.error500 + proxy.counts.error503 + proxy.counts.drop + proxy.counts.delay;
     expect(faults).toBeGreaterThan(0);
-    if (process.env['FKD_DEBUG_FAULTS']) console.log('multipart', proxy.counts);
   });
 
   describe.each(['error500', 'error503', 'delay', 'drop', 'truncate'] as const)('with every request failing (%s)', (fault) => {

@@ -1,0 +1,78 @@
+import { scanDataset } from '../dataset/scan.js';
+import { createLoader, type LoaderOptions, type LoaderStats } from '../loader/loader.js';
+import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
+import type { OptimizerName } from './checkpoint.js';
+import { trainStudent, type EpochLog, type StepLog, type TrainResult } from './loop.js';
+import type { StudentName } from './students.js';
+
+export interface DistillOptions {
+  /** The ImageFolder tree the labels were made from. */
+  data: string;
+  /** A label store location, or one already opened with `openLabels`. */
+  labels: string | LabelSet;
+  /** Options for opening `labels` when it is a location (cache, S3 endpoint). */
+  open?: OpenLabelsOptions;
+  epochs: number;
+  student?: StudentName;
+  /** Crops per batch (default 64). */
+  batchSize?: number;
+  /** Student input side (default 224). */
+  size?: number;
+  optimizer?: OptimizerName;
+  learningRate?: number;
+  weightDecay?: number;
+  checkpointDir?: string;
+  resume?: boolean;
+  seed?: number;
+  /** Loader settings passed through: workers, prefetch, rank/worldSize, onError, temperature... */
+  loader?: Partial<Omit<LoaderOptions, 'data' | 'labels' | 'epoch' | 'batchSize' | 'size' | 'layout' | 'dtype' | 'signal'>>;
+  signal?: AbortSignal;
+  onLog?: (line: EpochLog & { loader: LoaderStats }) => void;
+  onStep?: (line: StepLog) => void;
+}
+
+/**
+ * Trains a TF.js student on stored soft labels: for student epoch e the loader replays label
+ * epoch e mod E. The teacher is never loaded.
+ *
+ * @example
+ * const { history } = await distill({ data: 'train', labels: './labels', epochs: 2, student: 'tiny', size: 64 });
+ */
+export async function distill(options: DistillOptions): Promise<TrainResult> {
+  const labels = typeof options.labels === 'string' ? await openLabels(options.labels, options.open) : options.labels;
+  // Scan once; every epoch's loader reuses it.
+  const dataset = await scanDataset(options.data);
+  const size = options.size ?? 224;
+  const loaders = new Map<number, ReturnType<typeof createLoader>>();
+  const loaderFor = (epoch: number) => {
+    const loader = createLoader({
+      ...options.loader,
+      data: dataset,
+      labels,
+      epoch,
+      batchSize: options.batchSize ?? 64,
+      size,
+      layout: 'nhwc',
+      dtype: 'float32',
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    loaders.set(epoch, loader);
+    return loader;
+  };
+  return trainStudent({
+    student: options.student ?? 'tiny',
+    numClasses: labels.numClasses,
+    imageSize: size,
+    epochs: options.epochs,
+    batchesForEpoch: loaderFor,
+    optimizer: options.optimizer ?? 'adamw',
+    learningRate: options.learningRate ?? 1e-3,
+    ...(options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay }),
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.checkpointDir === undefined ? {} : { checkpointDir: options.checkpointDir }),
+    ...(options.resume === undefined ? {} : { resume: options.resume }),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+    onLog: (line) => options.onLog?.({ ...line, loader: loaders.get(line.epoch)!.stats }),
+  });
+}

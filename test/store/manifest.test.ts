@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import { FkdError } from '../../src/errors.js';
+import { codecDescription } from '../../src/labels/codec.js';
+import { encodeShard, type EpochRecords, type ImageBlock } from '../../src/store/format.js';
+import { sha256Hex } from '../../src/store/hash.js';
+import { MANIFEST_KEY, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
+
+const IMAGES = 10;
+const SHARD_IMAGES = 4;
+const CROPS = 2;
+const EPOCHS = 2;
+const SKIPPED = [{ index: 5, path: 'n02/bad.JPEG', reason: 'not a decodable image' }];
+
+/** A real shard (so layouts are genuine) for images [start, start + count). */
+function shard(index: number): ShardEntry {
+  const imageStart = index * SHARD_IMAGES;
+  const imageCount = Math.min(SHARD_IMAGES, IMAGES - imageStart);
+  const skipped = SKIPPED.map((entry) => entry.index - imageStart).filter((local) => local >= 0 && local < imageCount);
+  const images: ImageBlock = {
+    imageStart,
+    imageCount,
+    widths: new Uint32Array(imageCount).fill(64),
+    heights: new Uint32Array(imageCount).fill(48),
+    skipped,
+    paths: Array.from({ length: imageCount }, (_, local) => SKIPPED.find((entry) => entry.index === imageStart + local)?.path ?? `n01/img-${imageStart + local}.JPEG`),
+  };
+  const count = (imageCount - skipped.length) * CROPS;
+  const epochs: EpochRecords[] = Array.from({ length: EPOCHS }, (_, epoch) => ({
+    epoch,
+    crops: CROPS,
+    topK: 2,
+    count,
+    top: new Uint16Array(count).fill(1),
+    left: new Uint16Array(count).fill(2),
+    height: new Uint16Array(count).fill(30),
+    width: new Uint16Array(count).fill(40),
+    flip: new Uint8Array(count).fill(epoch),
+    classes: Uint32Array.from({ length: count * 2 }, (_, q) => q % 2),
+    codes: Uint16Array.from({ length: count * 2 }, (_, q) => (q % 2 === 0 ? 20 : 90)),
+  }));
+  const { layout } = encodeShard(images, epochs, 3);
+  return { index, key: `shards/${String(index).padStart(6, '0')}.fkd`, imageStart, imageCount, records: count * EPOCHS, layout };
+}
+
+function validManifest(): Manifest {
+  const shards = [0, 1, 2].map(shard);
+  return {
+    format: 'fkd-labels',
+    version: 1,
+    complete: true,
+    createdAt: '2025-01-02T03:04:05.000Z',
+    tool: { name: 'fkd', version: '0.1.0' },
+    dataset: { images: IMAGES, classes: ['cat', 'dog', 'fox'], fingerprint: sha256Hex(new TextEncoder().encode('dataset')), skipped: SKIPPED.map((s) => ({ ...s })) },
+    teacher: {
+      file: 'resnet18.onnx',
+      sha256: sha256Hex(new TextEncoder().encode('teacher')),
+      engine: 'onnx',
+      backend: 'cpu',
+      inputSize: 224,
+      layout: 'nchw',
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      outputs: 'logits',
+      temperature: 1,
+    },
+    sampler: { seed: 7, scale: [0.08, 1], ratio: [3 / 4, 4 / 3], flip: 0.5, epochs: EPOCHS, crops: CROPS, interpolation: 'bicubic', maxPixels: 100_000_000 },
+    codec: codecDescription(2, 'marginal'),
+    shardImages: SHARD_IMAGES,
+    shards,
+    totals: { records: shards.reduce((sum, s) => sum + s.records, 0), bytes: shards.reduce((sum, s) => sum + s.layout.bytes, 0) },
+  };
+}
+
+/** JSON of a valid manifest after `edit`, to feed parseManifest. */
+function edited(edit: (m: Record<string, any>) => void): string {
+  const m = JSON.parse(serializeManifest(validManifest())) as Record<string, any>;
+  edit(m);
+  return JSON.stringify(m);
+}
+
+function parseError(text: string): FkdError {
+  try {
+    parseManifest(text, '/data/labels');
+  } catch (error) {
+    expect(error).toBeInstanceOf(FkdError);
+    return error as FkdError;
+  }
+  throw new Error('expected parseManifest to throw');
+}
+
+describe('serializeManifest / parseManifest', () => {
+  it('round-trips a valid manifest', () => {
+    const manifest = validManifest();
+    const text = serializeManifest(manifest);
+    expect(text.endsWith('}\n')).toBe(true);
+    expect(parseManifest(text, '/data/labels')).toEqual(manifest);
+    expect(serializeManifest(parseManifest(text, '/data/labels'))).toBe(text);
+    expect(MANIFEST_KEY).toBe('manifest.json');
+  });
+
+  it('writes fields in a fixed order whatever order the object was built in', () => {
+    const manifest = validManifest();
+    const shuffled = Object.fromEntries(Object.entries(manifest).reverse()) as unknown as Manifest;
+    shuffled.teacher = Object.fromEntries(Object.entries(manifest.teacher).reverse()) as unknown as Manifest['teacher'];
+    expect(serializeManifest(shuffled)).toBe(serializeManifest(manifest));
+    expect(Object.keys(JSON.parse(serializeManifest(shuffled)))).toEqual([
+      'format', 'version', 'complete', 'createdAt', 'tool', 'dataset', 'teacher', 'sampler', 'codec', 'shardImages', 'shards', 'totals',
+    ]);
+  });
+
+  it('ignores unknown fields so additive changes stay readable', () => {
+    const parsed = parseManifest(edited((m) => {
+      m.comment = 'made on the big box';
+      m.teacher.notes = 'fp16';
+    }), '/data/labels');
+    expect(parsed).toEqual(validManifest());
+  });
+
+  it('accepts an incomplete manifest with shards missing', () => {
+    const text = edited((m) => {
+      m.complete = false;
+      m.shards.splice(1, 1);
+      m.totals.records = m.shards.reduce((sum: number, s: ShardEntry) => sum + s.records, 0);
+      m.totals.bytes = m.shards.reduce((sum: number, s: ShardEntry) => sum + s.layout.bytes, 0);
+    });
+    expect(parseManifest(text, 'x').shards.map((s) => s.index)).toEqual([0, 2]);
+  });
+
+  it('refuses to write an invalid manifest', () => {
+    const manifest = validManifest();
+    manifest.totals.records += 1;
+    expect(() => serializeManifest(manifest)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+  });
+});
+
+describe('parseManifest rejects', () => {
+  it('text that is not JSON', () => {
+    const error = parseError('{"format": "fkd-labels",');
+    expect(error.code).toBe('E_CORRUPT_MANIFEST');
+    expect(error.message).toMatch(/^\/data\/labels\/manifest\.json is not valid JSON/);
+    expect(error.message).toMatch(/fkd finalize/);
+    expect(error.path).toBe('/data/labels/manifest.json');
+  });
+
+  it('JSON that is not an fkd manifest', () => {
+    expect(parseError('[]').message).toMatch(/expected an object for the manifest/);
+    expect(parseError('{"format": "webdataset"}').message).toMatch(/expected "fkd-labels".*for format but found "webdataset"/);
+  });
+
+  it('a newer major version, naming the fkd version that reads it', () => {
+    const error = parseError(edited((m) => {
+      m.version = 2;
+      m.tool.version = '3.1.0';
+    }));
+    expect(error.code).toBe('E_CORRUPT_MANIFEST');
+    expect(error.message).toMatch(/format version 2, but this fkd reads format version 1 only/);
+    expect(error.message).toMatch(/written by fkd 3\.1\.0: upgrade to fkd 3\.1\.0 or newer/);
+    expect(parseError(edited((m) => {
+      m.version = 7;
+      delete m.tool;
+    })).message).toMatch(/Upgrade fkd to a release that reads it/);
+  });
+
+  it.each([0, '1', 1.5, null])('version %j', (version) => {
+    expect(parseError(edited((m) => (m.version = version))).message).toMatch(/for version/);
+  });
+
+  it.each([
+    ['../escape.fkd'],
+    ['/etc/passwd'],
+    ['shards/../../x.fkd'],
+    ['shards\\000000.fkd'],
+  ])('shard key %j with E_BAD_KEY', (key) => {
+    const error = parseError(edited((m) => (m.shards[1].key = key)));
+    expect(error.code).toBe('E_BAD_KEY');
+    expect(error.message).toMatch(/shards\[1\]\.key/);
+  });
+
+  const cases: Array<[string, (m: Record<string, any>) => void, RegExp]> = [
+    ['complete not a boolean', (m) => (m.complete = 'yes'), /true or false for complete/],
+    ['a bad createdAt', (m) => (m.createdAt = 'yesterday'), /ISO 8601 date for createdAt/],
+    ['a missing tool name', (m) => delete m.tool.name, /tool\.name but found nothing/],
+    ['zero images', (m) => (m.dataset.images = 0), /dataset\.images/],
+    ['no classes', (m) => (m.dataset.classes = []), /at least one class/],
+    ['a repeated class', (m) => (m.dataset.classes = ['cat', 'dog', 'cat']), /"cat" appears twice/],
+    ['a class that is not a string', (m) => (m.dataset.classes[1] = 3), /dataset\.classes\[1\]/],
+    ['a bad fingerprint', (m) => (m.dataset.fingerprint = 'ABC'), /SHA-256 .*dataset\.fingerprint/],
+    ['skipped out of order', (m) => m.dataset.skipped.unshift({ index: 7, path: 'a', reason: 'r' }), /dataset\.skipped\[1\]\.index/],
+    ['skipped beyond the dataset', (m) => (m.dataset.skipped[0].index = 10), /dataset\.skipped\[0\]\.index/],
+    ['a teacher path instead of a file name', (m) => (m.teacher.file = 'models/resnet.onnx'), /file name without directories/],
+    ['an unknown engine', (m) => (m.teacher.engine = 'torch'), /"onnx", "tfjs" for teacher\.engine/],
+    ['an unknown layout', (m) => (m.teacher.layout = 'chw'), /teacher\.layout/],
+    ['a short mean', (m) => (m.teacher.mean = [0.5, 0.5]), /array of 3 for teacher\.mean/],
+    ['a zero std', (m) => (m.teacher.std = [0.2, 0, 0.2]), /teacher\.std\[1\]/],
+    ['unknown outputs', (m) => (m.teacher.outputs = 'scores'), /teacher\.outputs/],
+    ['a zero temperature', (m) => (m.teacher.temperature = 0), /teacher\.temperature/],
+    ['a fractional seed', (m) => (m.sampler.seed = 1.5), /sampler\.seed/],
+    ['a scale starting at 0', (m) => (m.sampler.scale = [0, 1]), /sampler\.scale\[0\]/],
+    ['a scale above 1', (m) => (m.sampler.scale = [0.08, 1.2]), /sampler\.scale\[1\]/],
+    ['an inverted ratio', (m) => (m.sampler.ratio = [1.5, 0.5]), /sampler\.ratio\[1\]/],
+    ['a flip probability above 1', (m) => (m.sampler.flip = 2), /sampler\.flip/],
+    ['zero crops', (m) => (m.sampler.crops = 0), /sampler\.crops/],
+    ['an unknown interpolation', (m) => (m.sampler.interpolation = 'lanczos3'), /sampler\.interpolation/],
+    ['an unknown codec', (m) => (m.codec.name = 'topk-fp16'), /codec\.name/],
+    ['another probability step', (m) => (m.codec.stepLn = 0.02), /0\.0195 .*codec\.stepLn/],
+    ['topK above the class count', (m) => (m.codec.topK = 4), /codec\.topK/],
+    ['an unknown target', (m) => (m.codec.target = 'hard'), /codec\.target/],
+    ['zero shardImages', (m) => (m.shardImages = 0), /shardImages/],
+    ['shards out of order', (m) => m.shards.reverse(), /shards\[1\]\.index/],
+    ['a shard beyond the dataset', (m) => (m.shards[2].index = 3), /shards\[2\]\.index/],
+    ['a repeated key', (m) => (m.shards[1].key = m.shards[0].key), /listed twice/],
+    ['a wrong imageStart', (m) => (m.shards[1].imageStart = 3), /shards\[1\]\.imageStart/],
+    ['a wrong imageCount', (m) => (m.shards[2].imageCount = 4), /shards\[2\]\.imageCount/],
+    ['records that ignore a skipped image', (m) => (m.shards[1].records = 16), /shards\[1\] claims 16 records, but 3 images/],
+    ['a missing epoch block', (m) => m.shards[0].layout.epochs.pop(), /array of 2 for shards\[0\]\.layout\.epochs/],
+    ['a gap between blocks', (m) => (m.shards[0].layout.epochs[1].offset += 1), /shards\[0\]\.layout\.epochs\[1\]\.offset/],
+    ['an image block not after the magic', (m) => (m.shards[0].layout.images.offset = 0), /layout\.images\.offset/],
+    ['a wrong epoch number', (m) => (m.shards[0].layout.epochs[1].epoch = 0), /epochs\[1\]\.epoch/],
+    ['wrong per-epoch records', (m) => (m.shards[1].layout.epochs[0].records = 8), /epochs\[0\]\.records/],
+    ['a wrong shard size', (m) => (m.shards[0].layout.bytes += 1), /blocks end at byte/],
+    ['a bad block hash', (m) => (m.shards[0].layout.epochs[0].sha256 = 'x'), /epochs\[0\]\.sha256/],
+    ['a wrong total of records', (m) => (m.totals.records += 1), /totals\.records/],
+    ['a wrong total of bytes', (m) => (m.totals.bytes -= 1), /totals\.bytes/],
+    ['a complete manifest with a shard missing', (m) => {
+      m.shards.pop();
+      m.totals.records = m.shards.reduce((sum: number, s: ShardEntry) => sum + s.records, 0);
+      m.totals.bytes = m.shards.reduce((sum: number, s: ShardEntry) => sum + s.layout.bytes, 0);
+    }, /marked complete but lists 2 of 3 shards/],
+  ];
+
+  it.each(cases)('%s, with E_CORRUPT_MANIFEST naming the field', (_, edit, pattern) => {
+    const error = parseError(edited(edit));
+    expect(error.code).toBe('E_CORRUPT_MANIFEST');
+    expect(error.message).toMatch(pattern);
+    expect(error.message).toMatch(/^\/data\/labels\/manifest\.json is (invalid|inconsistent)/);
+  });
+});
