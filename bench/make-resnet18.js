@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { OnnxGraph, conv, gaussian, gemm, seededRandom } from '../scripts/lib/onnx-graph.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outputPath = join(here, 'models', 'resnet18.onnx');
+const defaultOutputPath = join(here, 'models', 'resnet18.onnx');
 const random = seededRandom(18);
 
 // He-normal weights keep activations in a sane range without BN. Zero biases are fine:
@@ -46,7 +46,7 @@ function basicBlock(graph, name, x, inChannels, outChannels, stride) {
   return graph.node('Relu', [graph.node('Add', [y, shortcut])]);
 }
 
-export function buildResnet18() {
+export function buildResnet18(numClasses = 1000) {
   const graph = new OnnxGraph('resnet18');
   let x = graph.input('input', ['batch', 3, 224, 224]);
   x = graph.node('Relu', [convLayer(graph, 'conv1', x, 3, 64, 7, 2)]);
@@ -59,9 +59,9 @@ export function buildResnet18() {
     channels = width;
   }
   x = graph.node('Flatten', [graph.node('GlobalAveragePool', [x])], { axis: 1 });
-  const fcWeights = heWeights(1000, 512, 1, Math.SQRT1_2);
-  gemm(graph, 'fc', x, fcWeights, new Float32Array(1000), [512, 1000], 'logits');
-  graph.output('logits', ['batch', 1000]);
+  const fcWeights = heWeights(numClasses, 512, 1, Math.SQRT1_2);
+  gemm(graph, 'fc', x, fcWeights, new Float32Array(numClasses), [512, numClasses], 'logits');
+  graph.output('logits', ['batch', numClasses]);
   return graph.toBytes();
 }
 
@@ -90,10 +90,11 @@ async function timeBatch16(path) {
  * @example
  * const path = await ensureResnet18();
  */
-export async function ensureResnet18({ force = false } = {}) {
+export async function ensureResnet18({ force = false, classes = 1000 } = {}) {
+  const outputPath = classes === 1000 ? defaultOutputPath : defaultOutputPath.replace('.onnx', `-c${classes}.onnx`);
   if (force || !existsSync(outputPath)) {
     mkdirSync(dirname(outputPath), { recursive: true });
-    const bytes = buildResnet18();
+    const bytes = buildResnet18(classes);
     writeFileSync(outputPath, bytes);
     console.log(`wrote ${outputPath} (${(bytes.length / 1e6).toFixed(1)} MB)`);
   }

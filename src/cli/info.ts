@@ -18,7 +18,7 @@ export function infoCommand(context: CommandContext): Command {
         `images:         ${info.images} (${info.skipped.length} skipped)`,
         `records:        ${info.records} (${info.epochs} epochs × ${info.crops} crops per image)`,
         `top-k:          ${info.topK} of ${info.classes} classes`,
-        `teacher:        ${info.teacher.file} (${info.teacher.engine}/${info.teacher.backend}, ${info.teacher.inputSize}px, T=${info.teacher.temperature}, sha256 ${info.teacher.sha256.slice(0, 12)}…)`,
+        `teacher:        ${info.teacher.file} (${info.teacher.backend}, ${info.teacher.inputSize}px, T=${info.teacher.temperature}, sha256 ${info.teacher.sha256.slice(0, 12)}…)`,
         `total bytes:    ${info.totalBytes}`,
         `bytes/record:   ${info.bytesPerRecord.toFixed(2)}`,
       ];

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { loadTf } from '../tf/runtime.js';
 import { distill } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
 import { decimal, integer } from './options.js';
@@ -29,6 +30,8 @@ export function trainCommand(context: CommandContext): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags) => {
+      const runtime = await loadTf('training');
+      context.stderr.write(`student: TF.js ${runtime.backend} backend (${runtime.packageName})${runtime.backend === 'cpu' ? '; install @tensorflow/tfjs-node or -gpu for speed' : ''}\n`);
       const result = await distill({
         data: flags.data,
         labels: flags.labels,

@@ -44,11 +44,13 @@ const filters: Record<Interpolation, Filter> = {
   },
 };
 
-/** For each output sample: first input index, tap count, and fixed-point weights. */
+/**
+ * For each output sample: the first input index and `taps` fixed-point weights. Every
+ * sample uses the same number of taps (zero weights pad the short ones, and the window is
+ * shifted inside the input at the edges), so the hot loops have no per-sample bounds.
+ */
 interface Coefficients {
   first: Int32Array;
-  count: Int32Array;
-  /** Row stride of `weights`: the largest tap count. */
   taps: number;
   weights: Int32Array;
 }
@@ -57,37 +59,43 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filter.support * filterScale;
-  const taps = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * taps);
-  const row = new Float64Array(taps);
+  const bound = Math.ceil(support) * 2 + 1;
+  const lows = new Int32Array(outSize);
+  const counts = new Int32Array(outSize);
+  const raw = new Float64Array(outSize * bound);
+  let taps = 1;
   for (let out = 0; out < outSize; out++) {
     const center = (out + 0.5) * scale;
-    let low = Math.max(0, Math.trunc(center - support + 0.5));
+    const low = Math.max(0, Math.trunc(center - support + 0.5));
     let high = Math.min(inSize, Math.trunc(center + support + 0.5));
     let total = 0;
     for (let k = 0; k < high - low; k++) {
       const w = filter.weight((low + k - center + 0.5) / filterScale);
-      row[k] = w;
+      raw[out * bound + k] = w;
       total += w;
     }
-    // Zero weights at either end cost a multiply each per pixel; drop them.
+    // Zero weights at either end cost a multiply per pixel; trim them.
     let skip = 0;
-    while (low + skip < high - 1 && row[skip] === 0) skip++;
-    while (high - 1 > low + skip && row[high - low - 1] === 0) high--;
-    first[out] = low + skip;
-    count[out] = high - low - skip;
-    for (let k = skip; k < high - low; k++) {
-      weights[out * taps + k - skip] = Math.round((row[k]! / total) * (1 << PRECISION_BITS));
-    }
-    low += skip;
+    while (low + skip < high - 1 && raw[out * bound + skip] === 0) skip++;
+    while (high - 1 > low + skip && raw[out * bound + high - low - 1] === 0) high--;
+    for (let k = 0; k < high - low; k++) raw[out * bound + k] = (raw[out * bound + k]! / total);
+    raw.copyWithin(out * bound, out * bound + skip, out * bound + (high - low));
+    counts[out] = high - low - skip;
+    lows[out] = low + skip;
+    taps = Math.max(taps, high - low - skip);
   }
-  return { first, count, taps, weights };
-}
-
-function clampByte(value: number): number {
-  return value < 0 ? 0 : value > 255 ? 255 : value;
+  const first = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * taps);
+  for (let out = 0; out < outSize; out++) {
+    // Shift the window left at the right edge so it stays inside the input; the weights move right.
+    const start = Math.min(lows[out]!, inSize - taps);
+    const shift = lows[out]! - start;
+    first[out] = start;
+    for (let k = 0; k < counts[out]!; k++) {
+      weights[out * taps + shift + k] = Math.round(raw[out * bound + k]! * (1 << PRECISION_BITS));
+    }
+  }
+  return { first, taps, weights };
 }
 
 /**
@@ -111,52 +119,71 @@ export function renderCrop(image: RgbImage, crop: CropSpec, size: number, interp
 
   // Only the rows the vertical pass will touch are resampled horizontally.
   const rowLow = vertical.first[0]!;
-  const rowHigh = vertical.first[size - 1]! + vertical.count[size - 1]!;
+  const rowHigh = vertical.first[size - 1]! + vertical.taps;
   const rows = rowHigh - rowLow;
   const rowBytes = size * 3;
-  const temp = new Uint8Array(rows * rowBytes);
-  const hFirst = horizontal.first;
-  const hCount = horizontal.count;
-  const hTaps = horizontal.taps;
-  const hWeights = horizontal.weights;
+  // Clamped views saturate to 0..255 on store, which is the rounding rule between passes.
+  const temp = new Uint8ClampedArray(rows * rowBytes);
+  const target = new Uint8ClampedArray(result.buffer, result.byteOffset, size * size * 3);
+  horizontalPass(image.data, image.width * 3, top + rowLow, left, rows, horizontal, crop.flip, size, temp);
+  verticalPass(temp, rowLow, vertical, size, rowBytes, target);
+  return result;
+}
+
+function horizontalPass(source: Uint8Array, stride: number, firstRow: number, left: number, rows: number, coefficients: Coefficients, flip: boolean, size: number, temp: Uint8ClampedArray): void {
+  const { first, taps, weights } = coefficients;
+  const rowBytes = size * 3;
   for (let y = 0; y < rows; y++) {
-    const rowStart = (top + rowLow + y) * stride + left * 3;
+    const rowStart = (firstRow + y) * stride + left * 3;
     const tempRow = y * rowBytes;
     for (let x = 0; x < size; x++) {
-      let p = rowStart + hFirst[x]! * 3;
-      let w = x * hTaps;
-      const end = w + hCount[x]!;
+      let p = rowStart + first[x]! * 3;
+      const w = x * taps;
       let r = HALF;
       let g = HALF;
       let b = HALF;
-      for (; w < end; w++, p += 3) {
-        const weight = hWeights[w]!;
+      for (let k = 0; k < taps; k++, p += 3) {
+        const weight = weights[w + k]!;
         r += source[p]! * weight;
         g += source[p + 1]! * weight;
         b += source[p + 2]! * weight;
       }
-      const target = tempRow + (crop.flip ? size - 1 - x : x) * 3;
-      temp[target] = clampByte(r >> PRECISION_BITS);
-      temp[target + 1] = clampByte(g >> PRECISION_BITS);
-      temp[target + 2] = clampByte(b >> PRECISION_BITS);
+      const t = tempRow + (flip ? size - 1 - x : x) * 3;
+      temp[t] = r >> PRECISION_BITS;
+      temp[t + 1] = g >> PRECISION_BITS;
+      temp[t + 2] = b >> PRECISION_BITS;
     }
   }
+}
 
-  const vFirst = vertical.first;
-  const vCount = vertical.count;
-  const vTaps = vertical.taps;
-  const vWeights = vertical.weights;
-  const acc = new Float64Array(rowBytes);
+function verticalPass(temp: Uint8ClampedArray, rowLow: number, coefficients: Coefficients, size: number, rowBytes: number, out: Uint8ClampedArray): void {
+  const { first, taps, weights } = coefficients;
   for (let y = 0; y < size; y++) {
-    acc.fill(HALF);
-    const base = y * vTaps;
-    for (let k = 0; k < vCount[y]!; k++) {
-      const weight = vWeights[base + k]!;
-      const offset = (vFirst[y]! - rowLow + k) * rowBytes;
-      for (let i = 0; i < rowBytes; i++) acc[i] = acc[i]! + temp[offset + i]! * weight;
-    }
+    const o = (first[y]! - rowLow) * rowBytes;
+    const w = y * taps;
     const outRow = y * rowBytes;
-    for (let i = 0; i < rowBytes; i++) result[outRow + i] = clampByte(acc[i]! >> PRECISION_BITS);
+    if (taps === 2) {
+      const w0 = weights[w]!;
+      const w1 = weights[w + 1]!;
+      const o1 = o + rowBytes;
+      for (let i = 0; i < rowBytes; i++) out[outRow + i] = (HALF + temp[o + i]! * w0 + temp[o1 + i]! * w1) >> PRECISION_BITS;
+    } else if (taps === 4) {
+      const w0 = weights[w]!;
+      const w1 = weights[w + 1]!;
+      const w2 = weights[w + 2]!;
+      const w3 = weights[w + 3]!;
+      const o1 = o + rowBytes;
+      const o2 = o1 + rowBytes;
+      const o3 = o2 + rowBytes;
+      for (let i = 0; i < rowBytes; i++) {
+        out[outRow + i] = (HALF + temp[o + i]! * w0 + temp[o1 + i]! * w1 + temp[o2 + i]! * w2 + temp[o3 + i]! * w3) >> PRECISION_BITS;
+      }
+    } else {
+      for (let i = 0; i < rowBytes; i++) {
+        let acc = HALF;
+        for (let k = 0, p = o + i; k < taps; k++, p += rowBytes) acc += temp[p]! * weights[w + k]!;
+        out[outRow + i] = acc >> PRECISION_BITS;
+      }
+    }
   }
-  return result;
 }

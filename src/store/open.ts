@@ -2,15 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { FkdError } from '../errors.js';
 import type { StoreDriver } from './driver.js';
 import { FsStore } from './fs.js';
+import type { S3StoreOptions } from './s3.js';
 
-export interface OpenStoreOptions {
-  /** S3-compatible endpoint; defaults to `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`. */
-  endpoint?: string | undefined;
-  /** Path-style bucket addressing; on by default when an endpoint is set. */
-  forcePathStyle?: boolean | undefined;
-  /** Attempts per S3 request, first try included. */
-  maxAttempts?: number | undefined;
-}
+/**
+ * Options for S3 stores (ignored for local directories): endpoint and path-style addressing,
+ * region, retries (`maxAttempts`, `retryMode`) and timeouts (`connectionTimeoutMs`,
+ * `requestTimeoutMs`). Unset options fall back to environment variables; see `S3StoreOptions`.
+ */
+export type OpenStoreOptions = S3StoreOptions;
 
 /**
  * Opens the store a location names: `s3://bucket/prefix` gives an S3 store, a path or

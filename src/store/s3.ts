@@ -40,9 +40,9 @@ export interface S3StoreOptions {
   maxAttempts?: number | undefined;
   /** `adaptive` also rate-limits the client when the service throttles. Default `AWS_RETRY_MODE`, else `standard`. */
   retryMode?: 'standard' | 'adaptive' | undefined;
-  /** Time allowed to open a TCP connection. Default 5 s. */
+  /** Time allowed to open a TCP connection. Default `FKD_S3_CONNECT_TIMEOUT_MS`, else 5 s. */
   connectionTimeoutMs?: number | undefined;
-  /** Time allowed until response headers arrive, and for any silence while a body streams. Default 60 s. */
+  /** Time allowed until response headers arrive, and for any silence while a body streams. Default `FKD_S3_REQUEST_TIMEOUT_MS`, else 60 s. */
   requestTimeoutMs?: number | undefined;
   /** Multipart part size for `put`; bodies up to this size go in one PutObject. Default and minimum 5 MiB. */
   partSize?: number | undefined;
@@ -104,7 +104,9 @@ export class S3Store implements StoreDriver {
     const retryMode = options.retryMode ?? (process.env['AWS_RETRY_MODE'] === 'adaptive' ? 'adaptive' : 'standard');
     this.partSize = Math.max(MIN_PART_SIZE, positiveInteger(options.partSize ?? MIN_PART_SIZE, 'partSize'));
     this.listPageSize = Math.min(1000, positiveInteger(options.listPageSize ?? 1000, 'listPageSize'));
-    const requestTimeout = positiveInteger(options.requestTimeoutMs ?? 60_000, 'requestTimeoutMs');
+    // The SDK has no environment variables for timeouts; these let a CLI run or a Job tune them.
+    const requestTimeout = positiveInteger(options.requestTimeoutMs ?? fromEnvironment('FKD_S3_REQUEST_TIMEOUT_MS') ?? 60_000, 'requestTimeoutMs (or FKD_S3_REQUEST_TIMEOUT_MS)');
+    const connectionTimeout = positiveInteger(options.connectionTimeoutMs ?? fromEnvironment('FKD_S3_CONNECT_TIMEOUT_MS') ?? 5_000, 'connectionTimeoutMs (or FKD_S3_CONNECT_TIMEOUT_MS)');
 
     // An empty AWS_ENDPOINT_URL is "unset" for humans, so `||` rather than `??`.
     const endpoint = options.endpoint || process.env['AWS_ENDPOINT_URL_S3'] || process.env['AWS_ENDPOINT_URL'] || undefined;
@@ -114,7 +116,7 @@ export class S3Store implements StoreDriver {
       maxAttempts: this.maxAttempts,
       retryMode,
       requestHandler: {
-        connectionTimeout: positiveInteger(options.connectionTimeoutMs ?? 5_000, 'connectionTimeoutMs'),
+        connectionTimeout,
         requestTimeout,
         // Without this flag the SDK only logs a warning when requestTimeout passes.
         throwOnRequestTimeout: true,
@@ -271,7 +273,7 @@ export class S3Store implements StoreDriver {
       return new FkdError('E_STORE', `Cannot ${action} ${url}: no AWS credentials found. Set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or task role is available.`, { cause, path: url });
     }
     if (status === 401 || status === 403 || DENIED.has(name)) {
-      return new FkdError('E_STORE', `Access to ${url} was denied${this.endpointNote} (${name}). Check which credentials the AWS SDK picked up (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance role) and that the bucket policy allows this ${action}.`, { cause, path: url });
+      return new FkdError('E_STORE', `Access to ${url} was denied${this.endpointNote} (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name}). Check which credentials the AWS SDK picked up (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance role) and that the bucket policy allows this ${action}.`, { cause, path: url });
     }
     const what = `${name}${status === undefined ? '' : ` (HTTP ${status})`}: ${messageOf(error)}`;
     if (status !== undefined && status >= 400 && status < 500 && attempts === undefined) {
@@ -331,6 +333,12 @@ function isValidKey(key: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A number from an environment variable; unset or empty is `undefined`, anything else is validated by the caller. */
+function fromEnvironment(name: string): number | undefined {
+  const text = process.env[name];
+  return text === undefined || text.trim() === '' ? undefined : Number(text);
 }
 
 function positiveInteger(value: number, name: string): number {

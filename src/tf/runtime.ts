@@ -47,6 +47,8 @@ async function pickRuntime(purpose: TfPurpose): Promise<TfRuntime> {
   }
   await tf.setBackend('cpu');
   await tf.ready();
+  // The cpu backend prints a banner about tfjs-node on first use; fkd reports the backend itself.
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
   return { tf, packageName: '@tensorflow/tfjs', backend: 'cpu' };
 }
 
