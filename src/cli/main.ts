@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { isFkdError } from '../errors.js';
 import type { CommandContext } from './context.js';
+import { benchCommand } from './bench.js';
 import { finalizeCommand } from './finalize.js';
 import { infoCommand } from './info.js';
 import { labelCommand } from './label.js';
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
-  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), trainCommand(context)]) {
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), trainCommand(context), benchCommand(context)]) {
     program.addCommand(command.exitOverride());
   }
   try {

@@ -1,0 +1,88 @@
+// npm run bench: every figure is printed next to the baseline it is compared with, both
+// measured in this run (the machine is shared and noisy, so absolute numbers drift).
+// Reproduce: npm run bench   (or node bench/run.js --only label|records|loader|s3 after npm run build)
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { label } from '../dist/generate/label.js';
+import { benchLabel } from '../dist/bench/label.js';
+import { benchLoader } from '../dist/bench/loader.js';
+import { ensureBenchDataset } from './lib/dataset.js';
+import { recordSize } from './lib/records.js';
+import { ensureResnet18 } from './make-resnet18.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+const want = (name) => only === null || only === name;
+const out = join(here, 'out');
+mkdirSync(out, { recursive: true });
+const results = { date: new Date().toISOString(), node: process.version, cpu: `${cpus()[0]?.model} × ${availableParallelism()}`, loadavg: loadavg() };
+const log = (text) => console.log(text);
+
+log(`# fkd bench, ${results.date}`);
+log(`machine: ${results.cpu}, node ${results.node}, load average ${results.loadavg.map((l) => l.toFixed(2)).join(' ')}`);
+const data = await ensureBenchDataset(join(out, 'data'), { classes: 4, perClass: 24 });
+log(`data: ${data} (96 synthetic 500×375 JPEGs, ~75 KB each, 4 classes)`);
+
+if (want('label')) {
+  const teacher = await ensureResnet18({ classes: 4 });
+  log('\n## Label pass vs teacher alone (ResNet-18 architecture, random weights, ONNX CPU, 224 px, batch 32)');
+  const r = await benchLabel({ data, teacher, epochs: 4, crops: 4, batch: 32 });
+  results.label = r;
+  log(`label pass: ${r.labelCropsPerSec.toFixed(1)} crops/s; teacher alone: ${r.teacherOnlyCropsPerSec.toFixed(1)} crops/s; ratio ${r.ratio.toFixed(3)} (target ≥ 0.85)`);
+  log(`decodes per image: ${r.decodesPerImage.toFixed(2)}; ${r.images} images × 16 crops; ${r.threads} threads`);
+  log(`reference, not measured here: FKD's own PyTorch pass ran at 59 crops/s on this kind of machine (NOTES §3)`);
+  log(`reproduce: node bin/fkd.js bench label --data ${data} --teacher ${teacher} --epochs 4 --crops 4`);
+}
+
+if (want('records')) {
+  log('\n## Bytes per record, everything included (shards, entries, manifest), on simulated teacher outputs');
+  log('   (no pretrained teacher is available offline; see bench/lib/records.js for the simulation)');
+  results.records = [];
+  for (const [k, classes] of [[1, 1000], [5, 1000], [10, 1000], [5, 100], [5, 21843]]) {
+    const r = recordSize({ k, classes, epochs: 10, crops: 4 });
+    results.records.push(r);
+    log(`top-${String(k).padEnd(2)} of ${String(classes).padStart(5)} classes: ${r.bytesPerRecord.toFixed(2)} B/record (${r.shardBytesPerRecord.toFixed(2)} in shards)${k === 5 && classes === 1000 ? '  (target ≤ 16; FKD 122.5, TinyViT 24)' : ''}`);
+  }
+  if (results.label) log(`the label bench store above (random-weight teacher, 4 classes): ${results.label.bytesPerRecord.toFixed(2)} B/record`);
+}
+
+if (want('loader')) {
+  log('\n## Loader vs decode-per-crop baseline (float32 NCHW normalised, bilinear, same threads and order)');
+  const tiny = fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url));
+  const stores = {};
+  for (const crops of [1, 2, 4, 8]) {
+    const store = join(tmpdir(), `fkd-bench-loader-${crops}`);
+    rmSync(store, { recursive: true, force: true });
+    await label({ data, teacher: tiny, out: store, epochs: 1, crops, interpolation: 'bilinear', threads: 1 });
+    stores[crops] = store;
+  }
+  const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4 });
+  results.loader = main;
+  log(`loader: ${main.cropsPerSec.toFixed(1)} crops/s (${main.imagesPerSec.toFixed(1)} images/s, ${main.decodesPerImage.toFixed(2)} decodes/image); baseline: ${main.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${main.ratio.toFixed(3)} (target ≥ 1.6); peak RSS ${main.peakRssMB.toFixed(0)} MB; ${main.workers} render threads`);
+  log('reference, not measured here: FKD\'s own PyTorch loader reached ~800 crops/s on this kind of machine (NOTES §3)');
+  log(`reproduce: node bin/fkd.js bench loader --data ${data} --labels ${stores[4]} --epochs 4`);
+  results.loaderGrowth = { crops: [], sizes: [] };
+  for (const crops of [1, 2, 4, 8]) {
+    const r = await benchLoader({ data, labels: stores[crops], size: 224, epochs: 2 });
+    results.loaderGrowth.crops.push({ crops, cropsPerSec: r.cropsPerSec, baselineCropsPerSec: r.baselineCropsPerSec, ratio: r.ratio });
+    log(`  ${crops} crops/image at 224 px: ${r.cropsPerSec.toFixed(1)} crops/s vs ${r.baselineCropsPerSec.toFixed(1)} baseline (×${r.ratio.toFixed(2)})`);
+  }
+  for (const size of [128, 224, 320]) {
+    const r = await benchLoader({ data, labels: stores[4], size, epochs: 2 });
+    results.loaderGrowth.sizes.push({ size, cropsPerSec: r.cropsPerSec, baselineCropsPerSec: r.baselineCropsPerSec, ratio: r.ratio });
+    log(`  4 crops/image at ${size} px: ${r.cropsPerSec.toFixed(1)} crops/s vs ${r.baselineCropsPerSec.toFixed(1)} baseline (×${r.ratio.toFixed(2)})`);
+  }
+  for (const store of Object.values(stores)) rmSync(store, { recursive: true, force: true });
+}
+
+if (want('s3') && existsSync(join(here, 's3.js'))) {
+  log('\n## Object storage (local s3rver) and sharded labelling');
+  const { benchS3 } = await import('./s3.js');
+  results.s3 = await benchS3({ data, teacherFile: fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url)), log });
+}
+
+const file = join(out, `results-${results.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+log(`\nresults written to ${file}`);

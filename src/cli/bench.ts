@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { benchLabel } from '../bench/label.js';
+import { benchLoader } from '../bench/loader.js';
+import { printJson, type CommandContext } from './context.js';
+import { integer } from './options.js';
+
+export function benchCommand(context: CommandContext): Command {
+  const bench = new Command('bench').summary('measure the label pass and the loader on your data').description('Throughput figures, each as a ratio against a baseline measured in the same run.');
+  bench
+    .command('label')
+    .summary('label pass vs the teacher alone')
+    .description('Runs the label pass into a temporary store and the teacher alone (same engine, batch and threads, before and after, averaged). Prints labelCropsPerSec, teacherOnlyCropsPerSec, ratio and bytesPerRecord.')
+    .requiredOption('--data <dir>', 'ImageFolder root')
+    .requiredOption('--teacher <model>', 'teacher model (.onnx or model.json)')
+    .option('--epochs <n>', 'label epochs', integer(), 4)
+    .option('--crops <n>', 'crops per image per epoch', integer(), 4)
+    .option('--top-k <k>', 'probabilities kept per crop', integer())
+    .option('--batch <n>', 'crops per teacher call', integer(), 32)
+    .option('--threads <n>', 'teacher intra-op threads', integer())
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const result = await benchLabel({
+        data: flags.data,
+        teacher: flags.teacher,
+        epochs: flags.epochs,
+        crops: flags.crops,
+        batch: flags.batch,
+        ...(flags.topK === undefined ? {} : { topK: flags.topK }),
+        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      });
+      if (flags.json) return printJson(context, result);
+      context.stdout.write(
+        `label pass ${result.labelCropsPerSec.toFixed(1)} crops/s vs teacher alone ${result.teacherOnlyCropsPerSec.toFixed(1)} crops/s: ratio ${result.ratio.toFixed(3)}\n` +
+          `${result.images} images, ${result.crops} crops, ${result.decodesPerImage.toFixed(2)} decodes/image, ${result.bytesPerRecord.toFixed(2)} bytes/record; ${result.teacher}, batch ${result.batch}, ${result.threads} threads\n`,
+      );
+    });
+  bench
+    .command('loader')
+    .summary('loader vs a loader that decodes once per crop')
+    .description('Streams epochs of float32 NCHW crops and, on the same threads, the same crops with one decode per crop. Prints cropsPerSec, baselineCropsPerSec, ratio and peakRssMB.')
+    .requiredOption('--data <dir>', 'ImageFolder root the labels were made from')
+    .requiredOption('--labels <store>', 'label store')
+    .option('--size <px>', 'crop side', integer(), 224)
+    .option('--batch-size <n>', 'crops per batch', integer(), 128)
+    .option('--workers <n>', 'render threads', integer(0))
+    .option('--epochs <n>', 'epochs per arm', integer(), 1)
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const result = await benchLoader({
+        data: flags.data,
+        labels: flags.labels,
+        size: flags.size,
+        batchSize: flags.batchSize,
+        epochs: flags.epochs,
+        ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+      });
+      if (flags.json) return printJson(context, result);
+      context.stdout.write(
+        `loader ${result.cropsPerSec.toFixed(1)} crops/s (${result.imagesPerSec.toFixed(1)} images/s, ${result.decodesPerImage.toFixed(2)} decodes/image) vs decode-per-crop ${result.baselineCropsPerSec.toFixed(1)} crops/s: ratio ${result.ratio.toFixed(3)}; peak RSS ${result.peakRssMB.toFixed(0)} MB\n`,
+      );
+    });
+  return bench;
+}
