@@ -17,7 +17,9 @@ const checkpoint = join(work, 'student');
 
 function fkd(...args) {
   console.log(`\n$ fkd ${args.join(' ')}`);
-  execFileSync(process.execPath, [join(root, 'bin', 'fkd.js'), ...args], { stdio: 'inherit' });
+  const stdout = execFileSync(process.execPath, [join(root, 'bin', 'fkd.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  process.stdout.write(stdout);
+  return stdout;
 }
 
 fkd('label', '--data', data, '--teacher', teacher, '--out', labels, '--epochs', '4', '--crops', '4', '--top-k', '3', '--shard-images', '8');
@@ -33,7 +35,8 @@ for await (const batch of loader) crops += batch.size;
 const seconds = (performance.now() - started) / 1000;
 console.log(`loader: ${crops} crops in ${seconds.toFixed(2)} s (${(crops / seconds).toFixed(0)} crops/s), ${loader.stats.decodes} decodes for ${loader.stats.images} images`);
 
-fkd('train', '--data', data, '--labels', labels, '--epochs', '4', '--student', 'tiny', '--size', '32', '--batch-size', '32', '--lr', '0.01', '--checkpoint', checkpoint);
+const trained = fkd('train', '--data', data, '--labels', labels, '--epochs', '4', '--student', 'tiny', '--size', '32', '--batch-size', '32', '--lr', '0.01', '--checkpoint', checkpoint);
+const finalLoss = /final loss ([\d.]+)/.exec(trained)?.[1] ?? 'n/a';
 
 const info = await storeInfo(labels);
-console.log(`\nsummary: ${info.records} records, ${info.bytesPerRecord.toFixed(2)} bytes/record (everything included), loader ${(crops / seconds).toFixed(0)} crops/s; output in ${work}`);
+console.log(`\nsummary: ${info.records} records, ${info.bytesPerRecord.toFixed(2)} bytes/record (everything included; small stores are dominated by the manifest), loader ${(crops / seconds).toFixed(0)} crops/s, final student loss ${finalLoss}; output in ${work}`);

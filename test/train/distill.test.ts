@@ -1,0 +1,44 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { label } from '../../src/generate/label.js';
+import { distill } from '../../src/train/distill.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
+
+let work: string;
+let store: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-distill-'));
+  store = join(work, 'labels');
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: store, epochs: 3, crops: 4, topK: 3, threads: 1 });
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('distillation on the fixture', () => {
+  it('lowers the soft cross-entropy against the stored labels', async () => {
+    const losses: number[] = [];
+    const result = await distill({ data: FIXTURE_IMAGES, labels: store, epochs: 6, student: 'tiny', size: 16, batchSize: 16, learningRate: 0.02, loader: { workers: 0 }, onStep: (s) => losses.push(s.loss) });
+    expect(losses).toHaveLength(6 * 6);
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    expect(mean(losses.slice(-6))).toBeLessThan(0.85 * mean(losses.slice(0, 6)));
+    expect(result.history.at(-1)!.accuracy).toBeGreaterThan(0.5);
+  });
+
+  it('fkd train logs each epoch, checkpoints, and resumes after the saved epoch', async () => {
+    const checkpoint = join(work, 'ckpt');
+    const args = ['train', '--data', FIXTURE_IMAGES, '--labels', store, '--student', 'tiny', '--size', '16', '--batch-size', '32', '--workers', '0', '--checkpoint', checkpoint];
+    const first = await runCli([...args, '--epochs', '1']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^epoch 0: loss \d+\.\d+, accuracy [\d.]+%, [\d.]+ crops\/s, 3 steps/m);
+    expect(first.stderr).toMatch(/student: TF\.js \w+ backend/);
+    expect(JSON.parse(await readFile(join(checkpoint, 'state.json'), 'utf8'))).toMatchObject({ epoch: 0 });
+    const resumed = await runCli([...args, '--epochs', '2', '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).not.toMatch(/^epoch 0:/m);
+    expect(resumed.stdout).toMatch(/^epoch 1: loss/m);
+    expect(JSON.parse(await readFile(join(checkpoint, 'state.json'), 'utf8'))).toMatchObject({ epoch: 1 });
+  });
+});
