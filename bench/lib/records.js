@@ -5,19 +5,8 @@
 import { encodeShard } from '../../dist/store/format.js';
 import { encodeProbability, codecDescription } from '../../dist/labels/codec.js';
 import { serializeManifest } from '../../dist/store/manifest.js';
+import { gaussian, seededRandom as seeded } from '../../scripts/lib/onnx-graph.js';
 
-function seeded(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const gaussian = (random) => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
 
 /**
  * One simulated shard: per image a true class and 8 confusable classes; each crop's logits

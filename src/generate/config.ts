@@ -1,5 +1,6 @@
 import { FkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
+import type { ManifestDataset, ManifestSampler, ManifestTeacher } from '../store/manifest.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -9,28 +10,10 @@ import type { CodecDescription } from '../labels/codec.js';
 export interface LabelConfig {
   format: 'fkd-labels-config';
   version: 1;
-  dataset: { images: number; classes: string[]; fingerprint: string };
-  teacher: {
-    file: string;
-    sha256: string;
-    engine: 'onnx' | 'tfjs';
-    inputSize: number;
-    layout: 'nchw' | 'nhwc';
-    mean: [number, number, number];
-    std: [number, number, number];
-    outputs: 'logits' | 'probs';
-    temperature: number;
-  };
-  sampler: {
-    seed: number;
-    scale: [number, number];
-    ratio: [number, number];
-    flip: number;
-    epochs: number;
-    crops: number;
-    interpolation: 'bilinear' | 'bicubic';
-    maxPixels: number;
-  };
+  dataset: Omit<ManifestDataset, 'skipped'>;
+  /** The backend is not part of the identity: workers on different devices may share a store. */
+  teacher: Omit<ManifestTeacher, 'backend'>;
+  sampler: ManifestSampler;
   codec: CodecDescription;
   shardImages: number;
 }
