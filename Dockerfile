@@ -21,6 +21,8 @@ COPY src ./src
 RUN npm run build
 
 # ---- gpu: onnxruntime-node with its CUDA 12 execution provider (`fkd label --device cuda`).
+# The provider needs CUDA 12 and cuDNN 9; nvidia/cuda tags say plain "cudnn" for cuDNN 9 (from
+# CUDA 12.3 on). The node binary comes from the build stage (glibc 2.28+ suffices).
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 AS gpu
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 COPY --from=build /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm

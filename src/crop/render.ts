@@ -1,189 +1,97 @@
-import { FkdError } from '../errors.js';
+import type { Layout } from '../teacher/engine.js';
 import type { CropSpec } from './box.js';
 import type { RgbImage } from './image.js';
+import { checkCropBox, renderCropReference, type Interpolation } from './render-reference.js';
+import { loadWasmRenderer, type WasmRenderer } from './render-wasm.js';
+import { writeNormalized, type Normalization } from './tensor.js';
 
-export type Interpolation = 'bilinear' | 'bicubic';
+export { renderCropReference, type Interpolation } from './render-reference.js';
 
 /**
  * The one crop renderer. The labeler feeds the teacher with it and the loader feeds the
  * student with it, so replay is exact because both run this code, not because it matches
- * PyTorch. It is plain integer arithmetic in JS: the same bytes on every CPU, unlike
- * SIMD image libraries whose code paths differ between machines.
- *
- * Resampling is separable and antialiased: when a crop shrinks, the filter widens with the
- * shrink factor (as PIL and libvips do), so large crops do not alias. Weights are 22-bit
- * fixed point, the horizontal pass rounds to 8 bits, then the vertical pass runs.
+ * PyTorch. The algorithm is defined by the plain-TypeScript reference (render-reference.ts):
+ * separable antialiased resampling with 22-bit fixed-point integer weights, PIL-style.
+ * It runs as WebAssembly SIMD128 (wasm/render.c), which produces the reference's bytes
+ * exactly; where WebAssembly SIMD is unavailable (or FKD_RENDERER=reference is set) the
+ * reference itself runs. Either way the bytes are the same on every machine.
  */
 
-const PRECISION_BITS = 22;
-const HALF = 1 << (PRECISION_BITS - 1);
+export type RendererBackend = { kind: 'wasm' } | { kind: 'reference'; reason: string };
 
-interface Filter {
-  support: number;
-  weight(x: number): number;
-}
+let wasm: WasmRenderer | null | undefined;
+let backend: RendererBackend = { kind: 'reference', reason: 'not loaded yet' };
 
-const filters: Record<Interpolation, Filter> = {
-  bilinear: {
-    support: 1,
-    weight: (x) => {
-      const a = Math.abs(x);
-      return a < 1 ? 1 - a : 0;
-    },
-  },
-  bicubic: {
-    support: 2,
-    weight: (x) => {
-      // Keys cubic with a = -0.5, as PIL uses.
-      const a = -0.5;
-      const t = Math.abs(x);
-      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
-      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
-      return 0;
-    },
-  },
-};
-
-/**
- * For each output sample: the first input index and `taps` fixed-point weights. Every
- * sample uses the same number of taps (zero weights pad the short ones, and the window is
- * shifted inside the input at the edges), so the hot loops have no per-sample bounds.
- */
-interface Coefficients {
-  first: Int32Array;
-  taps: number;
-  weights: Int32Array;
-}
-
-function coefficients(inSize: number, outSize: number, filter: Filter): Coefficients {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = filter.support * filterScale;
-  const bound = Math.ceil(support) * 2 + 1;
-  const lows = new Int32Array(outSize);
-  const counts = new Int32Array(outSize);
-  const raw = new Float64Array(outSize * bound);
-  let taps = 1;
-  for (let out = 0; out < outSize; out++) {
-    const center = (out + 0.5) * scale;
-    const low = Math.max(0, Math.trunc(center - support + 0.5));
-    let high = Math.min(inSize, Math.trunc(center + support + 0.5));
-    let total = 0;
-    for (let k = 0; k < high - low; k++) {
-      const w = filter.weight((low + k - center + 0.5) / filterScale);
-      raw[out * bound + k] = w;
-      total += w;
-    }
-    // Zero weights at either end cost a multiply per pixel; trim them.
-    let skip = 0;
-    while (low + skip < high - 1 && raw[out * bound + skip] === 0) skip++;
-    while (high - 1 > low + skip && raw[out * bound + high - low - 1] === 0) high--;
-    for (let k = 0; k < high - low; k++) raw[out * bound + k] = (raw[out * bound + k]! / total);
-    raw.copyWithin(out * bound, out * bound + skip, out * bound + (high - low));
-    counts[out] = high - low - skip;
-    lows[out] = low + skip;
-    taps = Math.max(taps, high - low - skip);
-  }
-  const first = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * taps);
-  for (let out = 0; out < outSize; out++) {
-    // Shift the window left at the right edge so it stays inside the input; the weights move right.
-    const start = Math.min(lows[out]!, inSize - taps);
-    const shift = lows[out]! - start;
-    first[out] = start;
-    for (let k = 0; k < counts[out]!; k++) {
-      weights[out * taps + shift + k] = Math.round(raw[out * bound + k]! * (1 << PRECISION_BITS));
+function renderer(): WasmRenderer | null {
+  if (wasm === undefined) {
+    if (process.env.FKD_RENDERER === 'reference') {
+      wasm = null;
+      backend = { kind: 'reference', reason: 'FKD_RENDERER=reference' };
+    } else {
+      const status = loadWasmRenderer();
+      wasm = status.renderer;
+      backend = status.renderer ? { kind: 'wasm' } : { kind: 'reference', reason: status.reason };
     }
   }
-  return { first, taps, weights };
+  return wasm;
+}
+
+/** Which implementation `renderCrop` and `renderNormalized` run in this thread, and why. */
+export function rendererBackend(): RendererBackend {
+  renderer();
+  return backend;
 }
 
 /**
  * Renders `crop` of `image` as a `size × size` RGB crop (HWC, uint8), mirrored when
- * `crop.flip` is set. Pass `out` to reuse a buffer.
+ * `crop.flip` is set. Pass `out` to reuse a buffer. The image is copied into the wasm
+ * renderer's memory on first use and kept while the same image is rendered again, so
+ * render all crops of an image together, and do not modify `image.data` afterwards.
  *
  * @example
  * const pixels = renderCrop(image, { top: 10, left: 20, height: 100, width: 120, flip: true }, 224, 'bilinear');
  */
 export function renderCrop(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, out?: Uint8Array): Uint8Array {
-  const { top, left, height, width } = crop;
-  if (top < 0 || left < 0 || height < 1 || width < 1 || top + height > image.height || left + width > image.width) {
-    throw new FkdError('E_DATASET_MISMATCH', `Crop box (top ${top}, left ${left}, height ${height}, width ${width}) lies outside the ${image.width}×${image.height} image. The labels were made from a different image.`);
+  const fast = renderer();
+  if (fast && accepts(image, crop, size)) {
+    checkCropBox(image, crop);
+    const bytes = size * size * 3;
+    if (out && out.length < bytes) throw new RangeError(`renderCrop: the output buffer holds ${out.length} bytes; a ${size}×${size} crop needs ${bytes}.`);
+    const result = out ?? new Uint8Array(bytes);
+    if (fast.renderCrop(image, crop, size, interpolation, result)) return result;
   }
-  const result = out ?? new Uint8Array(size * size * 3);
-  const filter = filters[interpolation];
-  const horizontal = coefficients(width, size, filter);
-  const vertical = coefficients(height, size, filter);
-  const source = image.data;
-  const stride = image.width * 3;
-
-  // Only the rows the vertical pass will touch are resampled horizontally.
-  const rowLow = vertical.first[0]!;
-  const rowHigh = vertical.first[size - 1]! + vertical.taps;
-  const rows = rowHigh - rowLow;
-  const rowBytes = size * 3;
-  // Clamped views saturate to 0..255 on store, which is the rounding rule between passes.
-  const temp = new Uint8ClampedArray(rows * rowBytes);
-  const target = new Uint8ClampedArray(result.buffer, result.byteOffset, size * size * 3);
-  horizontalPass(image.data, image.width * 3, top + rowLow, left, rows, horizontal, crop.flip, size, temp);
-  verticalPass(temp, rowLow, vertical, size, rowBytes, target);
-  return result;
+  return renderCropReference(image, crop, size, interpolation, out);
 }
 
-function horizontalPass(source: Uint8Array, stride: number, firstRow: number, left: number, rows: number, coefficients: Coefficients, flip: boolean, size: number, temp: Uint8ClampedArray): void {
-  const { first, taps, weights } = coefficients;
-  const rowBytes = size * 3;
-  for (let y = 0; y < rows; y++) {
-    const rowStart = (firstRow + y) * stride + left * 3;
-    const tempRow = y * rowBytes;
-    for (let x = 0; x < size; x++) {
-      let p = rowStart + first[x]! * 3;
-      const w = x * taps;
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let k = 0; k < taps; k++, p += 3) {
-        const weight = weights[w + k]!;
-        r += source[p]! * weight;
-        g += source[p + 1]! * weight;
-        b += source[p + 2]! * weight;
-      }
-      const t = tempRow + (flip ? size - 1 - x : x) * 3;
-      temp[t] = r >> PRECISION_BITS;
-      temp[t + 1] = g >> PRECISION_BITS;
-      temp[t + 2] = b >> PRECISION_BITS;
-    }
+let scratch = new Uint8Array(0);
+
+/**
+ * `renderCrop` followed by `writeNormalized` into slot `index` of a float32 batch, in one
+ * step and without an intermediate JS buffer; bit-identical to the two calls.
+ *
+ * @example
+ * const batch = new Float32Array(n * 3 * 224 * 224);
+ * renderNormalized(image, spec, 224, 'bilinear', batch, 0, 'nchw', imagenetNormalization);
+ */
+export function renderNormalized(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): void {
+  const values = size * size * 3;
+  if (!Number.isInteger(index) || index < 0 || (index + 1) * values > target.length) {
+    throw new RangeError(`renderNormalized: slot ${index} of ${values} floats does not fit a batch of ${target.length} floats.`);
   }
+  const fast = renderer();
+  if (fast && accepts(image, crop, size)) {
+    checkCropBox(image, crop);
+    if (fast.renderNormalized(image, crop, size, interpolation, target, index, layout, norm)) return;
+  }
+  if (scratch.length < values) scratch = new Uint8Array(values);
+  renderCropReference(image, crop, size, interpolation, scratch);
+  writeNormalized(scratch, size, target, index, layout, norm);
 }
 
-function verticalPass(temp: Uint8ClampedArray, rowLow: number, coefficients: Coefficients, size: number, rowBytes: number, out: Uint8ClampedArray): void {
-  const { first, taps, weights } = coefficients;
-  for (let y = 0; y < size; y++) {
-    const o = (first[y]! - rowLow) * rowBytes;
-    const w = y * taps;
-    const outRow = y * rowBytes;
-    if (taps === 2) {
-      const w0 = weights[w]!;
-      const w1 = weights[w + 1]!;
-      const o1 = o + rowBytes;
-      for (let i = 0; i < rowBytes; i++) out[outRow + i] = (HALF + temp[o + i]! * w0 + temp[o1 + i]! * w1) >> PRECISION_BITS;
-    } else if (taps === 4) {
-      const w0 = weights[w]!;
-      const w1 = weights[w + 1]!;
-      const w2 = weights[w + 2]!;
-      const w3 = weights[w + 3]!;
-      const o1 = o + rowBytes;
-      const o2 = o1 + rowBytes;
-      const o3 = o2 + rowBytes;
-      for (let i = 0; i < rowBytes; i++) {
-        out[outRow + i] = (HALF + temp[o + i]! * w0 + temp[o1 + i]! * w1 + temp[o2 + i]! * w2 + temp[o3 + i]! * w3) >> PRECISION_BITS;
-      }
-    } else {
-      for (let i = 0; i < rowBytes; i++) {
-        let acc = HALF;
-        for (let k = 0, p = o + i; k < taps; k++, p += rowBytes) acc += temp[p]! * weights[w + k]!;
-        out[outRow + i] = acc >> PRECISION_BITS;
-      }
-    }
-  }
+/** Whether the wasm path takes these inputs; odd ones (non-integers, short data) go to the reference as they are. */
+function accepts(image: RgbImage, crop: CropSpec, size: number): boolean {
+  return (
+    Number.isInteger(size) && size >= 1 && Number.isInteger(crop.top) && Number.isInteger(crop.left) && Number.isInteger(crop.height) && Number.isInteger(crop.width) &&
+    Number.isInteger(image.width) && Number.isInteger(image.height) && image.data.length >= image.width * image.height * 3
+  );
 }

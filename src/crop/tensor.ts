@@ -57,3 +57,18 @@ export function writeBytes(pixels: Uint8Array, size: number, target: Uint8Array,
     target[base + 2 * plane + i] = pixels[p + 2]!;
   }
 }
+
+/**
+ * What `writeNormalized` stores for every byte value: 3 × 256 float32, channel-major
+ * (`table[c * 256 + v]`). It is built by running `writeNormalized` itself, so renderers that
+ * look values up here (the wasm renderer) write bit-identical tensors by construction.
+ */
+export function normalizationTable(norm: Normalization): Float32Array {
+  const pixels = new Uint8Array(256 * 3);
+  for (let v = 0; v < 256; v++) pixels.fill(v, v * 3, v * 3 + 3);
+  const hwc = new Float32Array(256 * 3);
+  writeNormalized(pixels, 16, hwc, 0, 'nhwc', norm);
+  const table = new Float32Array(256 * 3);
+  for (let v = 0; v < 256; v++) for (let c = 0; c < 3; c++) table[c * 256 + v] = hwc[v * 3 + c]!;
+  return table;
+}

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
-import { renderCrop, type Interpolation } from '../crop/render.js';
-import { imagenetNormalization, writeNormalized } from '../crop/tensor.js';
+import { renderNormalized, type Interpolation } from '../crop/render.js';
+import { imagenetNormalization } from '../crop/tensor.js';
 import type { RgbImage } from '../crop/image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
@@ -98,9 +98,10 @@ const SKIPPABLE = new Set(['E_BAD_IMAGE', 'E_IMAGE_TOO_LARGE', 'E_IO']);
 export async function label(options: LabelOptions): Promise<LabelResult> {
   const started = performance.now();
   const slice = options.slice ?? wholeJob;
-  const dataset = await scanDataset(options.data);
+  // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(options.teacher, withoutUndefined({ size: options.size, device: options.device, threads: options.threads }));
   try {
+    const dataset = await scanDataset(options.data);
     checkClassCount(teacher, dataset.classes.length, options.teacher);
     options.onTeacher?.(teacher.info);
     const config = await buildConfig(options, dataset, teacher);
@@ -294,7 +295,6 @@ class LabelRun {
     const batchSize = this.options.batch ?? 32;
     const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
     const batch = new Float32Array(batchSize * 3 * size * size);
-    const pixels = new Uint8Array(size * size * 3);
     // Where each row of the pending batch goes: epoch and record slot.
     const slotEpoch = new Int32Array(batchSize);
     const slotRecord = new Int32Array(batchSize);
@@ -355,8 +355,7 @@ class LabelRun {
             target.height[slot] = spec.height;
             target.width[slot] = spec.width;
             target.flip[slot] = spec.flip ? 1 : 0;
-            renderCrop(image, spec, size, interpolation, pixels);
-            writeNormalized(pixels, size, batch, filled, teacher.layout, norm);
+            renderNormalized(image, spec, size, interpolation, batch, filled, teacher.layout, norm);
             slotEpoch[filled] = epoch;
             slotRecord[filled] = slot;
             filled++;

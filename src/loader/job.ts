@@ -1,6 +1,6 @@
 import type { CropSpec } from '../crop/box.js';
-import { renderCrop, type Interpolation } from '../crop/render.js';
-import { writeBytes, writeNormalized, type Normalization } from '../crop/tensor.js';
+import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
+import { writeBytes, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
 import type { Layout } from '../teacher/engine.js';
 
@@ -36,9 +36,8 @@ export async function runImageJob(job: ImageJob): Promise<ImageJobResult> {
   const pixels = job.dtype === 'float32' ? new Float32Array(count * perCrop) : new Uint8Array(count * perCrop);
   const scratch = new Uint8Array(perCrop);
   for (const [index, crop] of job.crops.entries()) {
-    renderCrop(image, crop, job.size, job.interpolation, scratch);
-    if (pixels instanceof Float32Array) writeNormalized(scratch, job.size, pixels, index, job.layout, job.normalization);
-    else writeBytes(scratch, job.size, pixels, index, job.layout);
+    if (pixels instanceof Float32Array) renderNormalized(image, crop, job.size, job.interpolation, pixels, index, job.layout, job.normalization);
+    else writeBytes(renderCrop(image, crop, job.size, job.interpolation, scratch), job.size, pixels, index, job.layout);
   }
   return { pixels };
 }

@@ -173,3 +173,23 @@ describe('deploy/kubernetes/finalize-job.yaml', () => {
     expect(literalCredentials(finalize.text)).toEqual([]);
   });
 });
+
+describe('the worker slice a pod gets from its environment', () => {
+  it('reads JOB_COMPLETION_INDEX with --shards or FKD_SHARDS, and treats blank variables as unset', () => {
+    expect(parseSlice(undefined, { JOB_COMPLETION_INDEX: '17' }, 64)).toEqual({ index: 17, count: 64 });
+    expect(parseSlice(undefined, { JOB_COMPLETION_INDEX: '2', FKD_SHARDS: '3' })).toEqual({ index: 2, count: 3 });
+    expect(parseSlice(undefined, { JOB_COMPLETION_INDEX: '', FKD_SHARDS: ' ' })).toEqual({ index: 0, count: 1 });
+    expect(parseSlice('1/3', { JOB_COMPLETION_INDEX: '2', FKD_SHARDS: 'garbage' })).toEqual({ index: 1, count: 3 });
+    expect(parseSlice('5/64', {}, 64)).toEqual({ index: 5, count: 64 });
+  });
+
+  it('refuses contradictions and malformed values with E_USAGE', () => {
+    const usage = (run: () => unknown, message: RegExp) => expect(run).toThrow(expect.objectContaining({ code: 'E_USAGE', message: expect.stringMatching(message) }));
+    usage(() => parseSlice('3/8', {}, 64), /--shard 3\/8 says 8 workers but --shards says 64/);
+    usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '64' }, 64), /worker index in 0\.\.63/);
+    usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '3' }), /JOB_COMPLETION_INDEX=3 is set but the worker count is not/);
+    usage(() => parseSlice(undefined, {}, 8), /--shards 8 needs a worker index/);
+    usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '1', FKD_SHARDS: 'eight' }), /non-negative integer in FKD_SHARDS but received "eight"/);
+    usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '-1' }, 8), /non-negative integer in JOB_COMPLETION_INDEX/);
+  });
+});

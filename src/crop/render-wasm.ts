@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import type { Layout } from '../teacher/engine.js';
+import type { CropSpec } from './box.js';
+import type { RgbImage } from './image.js';
+import { coefficients, type Coefficients, type Interpolation } from './render-reference.js';
+import { normalizationTable, type Normalization } from './tensor.js';
+
+/**
+ * The WebAssembly (SIMD128) build of the reference renderer, wasm/render.c. Coefficients
+ * come from the reference code and the C side replays its integer arithmetic exactly, so
+ * the bytes are the reference's bytes (test/crop/render-wasm.test.ts checks thousands of
+ * cases). WebAssembly integer SIMD is fully specified, with no platform-dependent paths
+ * (no relaxed SIMD), so every machine computes the same bytes.
+ *
+ * Each thread (main or worker_thread) that imports this module gets its own instance and
+ * linear memory; rendering is synchronous, so one instance is never used concurrently.
+ *
+ * Memory layout, chosen here per call: [C data + stack | image | coefficients, scratch, output].
+ * The decoded image stays in linear memory and is reused while the same `RgbImage` (same
+ * object, same `data` array, same size) is rendered again: images are treated as immutable
+ * once rendered. Memory grows to fit the largest image and crop seen and never shrinks.
+ */
+
+// The project compiles without lib.dom, which is where TypeScript declares WebAssembly; these
+// are the few members used here.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+
+interface RenderExports {
+  memory: WasmMemory;
+  __heap_base: { value: number };
+  horizontal(src: number, stride: number, rows: number, first: number, weights: number, taps: number, size: number, flip: number, temp: number, splat: number): void;
+  vertical(temp: number, rowLow: number, first: number, weights: number, taps: number, size: number, out: number): void;
+  normalize(pixels: number, size: number, table: number, dst: number, nchw: number): void;
+}
+
+/** Bytes of slack after the image (8-byte pixel loads) and after row buffers (16-byte vectors). */
+const PAD = 16;
+const PAGE = 65536;
+/** Offsets are passed to wasm as i32; stay below 2 GiB so they are never negative. */
+const MAX_MEMORY = 2 ** 31 - PAGE;
+/** Memoised coefficients per thread: about 500 box sides at 224 px. */
+const COEFFICIENT_CACHE_BYTES = 4 * 2 ** 20;
+const align = (n: number): number => (n + 15) & ~15;
+
+export class WasmRenderer {
+  private readonly exports: RenderExports;
+  private readonly imageAt: number;
+  private imageEnd: number;
+  private buffer: ArrayBuffer = new ArrayBuffer(0);
+  private u8 = new Uint8Array(0);
+  private i32 = new Int32Array(0);
+  private f32 = new Float32Array(0);
+  private cachedImage: WeakRef<RgbImage> | null = null;
+  private cachedData: WeakRef<Uint8Array> | null = null;
+  private cachedWidth = 0;
+  private cachedHeight = 0;
+  private readonly coefficientCache = new Map<string, Coefficients>();
+  private coefficientBytes = 0;
+  private tableKey = '';
+  private table: Float32Array = new Float32Array(0);
+
+  constructor(api: WasmApi, module: object) {
+    this.exports = new api.Instance(module, {}).exports as RenderExports;
+    this.imageAt = align(this.exports.__heap_base.value);
+    this.imageEnd = this.imageAt;
+  }
+
+  /**
+   * Renders into linear memory and returns the byte offset of the HWC uint8 crop, and of
+   * `extra` scratch bytes; null when linear memory cannot grow that far. The caller has
+   * checked the inputs (integers, box inside the image, enough image data).
+   */
+  private render(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, extra: number): { out: number; extraAt: number } | null {
+    const horizontal = this.coefficients(crop.width, size, interpolation);
+    const vertical = this.coefficients(crop.height, size, interpolation);
+    if (!this.loadImage(image)) return null;
+    const rowLow = vertical.first[0]!;
+    const rows = vertical.first[size - 1]! + vertical.taps - rowLow;
+    const rowBytes = size * 3;
+    let at = this.imageEnd;
+    const take = (bytes: number): number => {
+      const start = at;
+      at = align(at + bytes);
+      return start;
+    };
+    const hFirst = take(size * 4);
+    const hWeights = take(horizontal.weights.length * 4);
+    const vFirst = take(size * 4);
+    const vWeights = take(vertical.weights.length * 4);
+    const splat = take(horizontal.weights.length * 16);
+    const temp = take(rows * rowBytes + PAD);
+    const out = take(size * rowBytes + PAD);
+    const extraAt = take(extra);
+    if (!this.reserve(at)) return null;
+    this.putCoefficients(horizontal, hFirst, hWeights);
+    this.putCoefficients(vertical, vFirst, vWeights);
+    const stride = image.width * 3;
+    const src = this.imageAt + (crop.top + rowLow) * stride + crop.left * 3;
+    this.exports.horizontal(src, stride, rows, hFirst, hWeights, horizontal.taps, size, crop.flip ? 1 : 0, temp, splat);
+    this.exports.vertical(temp, rowLow, vFirst, vWeights, vertical.taps, size, out);
+    return { out, extraAt };
+  }
+
+  /** `renderCrop`; false (nothing written) when linear memory cannot grow enough. */
+  renderCrop(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, result: Uint8Array): boolean {
+    const bytes = size * size * 3;
+    const done = this.render(image, crop, size, interpolation, 0);
+    if (!done) return false;
+    result.set(this.u8.subarray(done.out, done.out + bytes));
+    return true;
+  }
+
+  /** `renderNormalized`; false (nothing written) when linear memory cannot grow enough. */
+  renderNormalized(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): boolean {
+    const values = size * size * 3;
+    const table = this.tableFor(norm);
+    const done = this.render(image, crop, size, interpolation, table.length * 4 + values * 4 + 16);
+    if (!done) return false;
+    const { out, extraAt } = done;
+    const tableAt = extraAt;
+    const floatsAt = align(tableAt + table.length * 4);
+    this.f32.set(table, tableAt >> 2);
+    this.exports.normalize(out, size, tableAt, floatsAt, layout === 'nchw' ? 1 : 0);
+    target.set(this.f32.subarray(floatsAt >> 2, (floatsAt >> 2) + values), index * values);
+    return true;
+  }
+
+  /**
+   * The reference's coefficients, memoised: computing them costs 20–40 µs per axis at 224 px,
+   * a tenth of a wasm render, and random crops of one dataset reuse a few hundred box sides.
+   * Least recently used entries go first once the cache holds COEFFICIENT_CACHE_BYTES.
+   */
+  private coefficients(inSize: number, outSize: number, interpolation: Interpolation): Coefficients {
+    const key = `${interpolation}:${inSize}:${outSize}`;
+    const cache = this.coefficientCache;
+    const hit = cache.get(key);
+    if (hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      return hit;
+    }
+    const made = coefficients(inSize, outSize, interpolation);
+    cache.set(key, made);
+    this.coefficientBytes += made.first.byteLength + made.weights.byteLength;
+    for (const [oldest, entry] of cache) {
+      if (this.coefficientBytes <= COEFFICIENT_CACHE_BYTES || oldest === key) break;
+      cache.delete(oldest);
+      this.coefficientBytes -= entry.first.byteLength + entry.weights.byteLength;
+    }
+    return made;
+  }
+
+  private tableFor(norm: Normalization): Float32Array {
+    const key = `${norm.mean.join(',')}/${norm.std.join(',')}`;
+    if (key !== this.tableKey) {
+      this.table = normalizationTable(norm);
+      this.tableKey = key;
+    }
+    return this.table;
+  }
+
+  /** Copies the image into linear memory unless it is the one already there. */
+  private loadImage(image: RgbImage): boolean {
+    if (this.cachedImage?.deref() === image && this.cachedData?.deref() === image.data && this.cachedWidth === image.width && this.cachedHeight === image.height) return true;
+    const bytes = image.width * image.height * 3;
+    this.cachedImage = null;
+    this.imageEnd = this.imageAt;
+    if (!this.reserve(this.imageAt + bytes + PAD)) return false;
+    this.u8.set(image.data.subarray(0, bytes), this.imageAt);
+    this.u8.fill(0, this.imageAt + bytes, this.imageAt + bytes + PAD);
+    this.imageEnd = align(this.imageAt + bytes + PAD);
+    this.cachedImage = new WeakRef(image);
+    this.cachedData = new WeakRef(image.data);
+    this.cachedWidth = image.width;
+    this.cachedHeight = image.height;
+    return true;
+  }
+
+  private putCoefficients(c: Coefficients, first: number, weights: number): void {
+    this.i32.set(c.first, first >> 2);
+    this.i32.set(c.weights, weights >> 2);
+  }
+
+  /**
+   * Grows linear memory to at least `end` bytes and refreshes the views (growing detaches
+   * them). False when it cannot (past wasm32's 4 GiB, or the engine refuses).
+   */
+  private reserve(end: number): boolean {
+    const memory = this.exports.memory;
+    if (memory.buffer.byteLength < end) {
+      try {
+        if (end > MAX_MEMORY) throw new RangeError('past the wasm32 address space');
+        memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
+      } catch {
+        return false;
+      }
+    }
+    if (this.buffer !== memory.buffer) {
+      this.buffer = memory.buffer;
+      this.u8 = new Uint8Array(this.buffer);
+      this.i32 = new Int32Array(this.buffer);
+      this.f32 = new Float32Array(this.buffer);
+    }
+    return true;
+  }
+}
+
+export type WasmStatus = { renderer: WasmRenderer; reason?: undefined } | { renderer: null; reason: string };
+
+/**
+ * Compiles and instantiates wasm/render.wasm (beside this module, in src/ and in dist/),
+ * synchronously. Returns the reason instead when it is missing or the engine lacks SIMD.
+ */
+export function loadWasmRenderer(): WasmStatus {
+  const url = new URL('./wasm/render.wasm', import.meta.url);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(url);
+  } catch (error) {
+    return { renderer: null, reason: `cannot read ${url.pathname} (${(error as Error).message})` };
+  }
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!api || !api.validate(bytes)) return { renderer: null, reason: 'this engine cannot run WebAssembly SIMD128' };
+  try {
+    return { renderer: new WasmRenderer(api, new api.Module(bytes)) };
+  } catch (error) {
+    return { renderer: null, reason: `cannot instantiate ${url.pathname} (${(error as Error).message})` };
+  }
+}

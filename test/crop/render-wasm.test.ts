@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import type { CropSpec } from '../../src/crop/box.js';
+import type { RgbImage } from '../../src/crop/image.js';
+import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
+import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
+import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
+import { imagenetNormalization, normalizationTable, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
+import { isFkdError } from '../../src/errors.js';
+import type { Layout } from '../../src/teacher/engine.js';
+
+// The wasm renderer (src/crop/wasm/render.c) must write the reference's bytes for every
+// input: labels made on one machine are replayed by the loader on another.
+
+/** mulberry32: a small seeded generator, so every failure is reproducible. */
+function generator(seed: number): (n: number) => number {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+type Content = 'noise' | 'binary' | 'gradient' | 'checker';
+
+/** Binary noise and checkers drive bicubic's negative lobes into both clamps. */
+function makeImage(width: number, height: number, content: Content, seed: number): RgbImage {
+  const rand = generator(seed);
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const i = (y * width + x) * 3 + c;
+        if (content === 'noise') data[i] = rand(256);
+        else if (content === 'binary') data[i] = rand(2) * 255;
+        else if (content === 'gradient') data[i] = Math.floor(((x + y + c * 40) * 255) / (width + height + 80));
+        else data[i] = ((x >> c) + y) % 2 === 0 ? 255 : 0;
+      }
+    }
+  }
+  return { data, width, height };
+}
+
+const same = (a: Uint8Array | Float32Array, b: Uint8Array | Float32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+function describeCase(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation): string {
+  return `${image.width}×${image.height} box (top ${crop.top}, left ${crop.left}, ${crop.width}×${crop.height}, flip ${crop.flip}) → ${size} ${interpolation}`;
+}
+
+function expectIdentical(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, out?: Uint8Array): void {
+  const reference = renderCropReference(image, crop, size, interpolation);
+  const fast = renderCrop(image, crop, size, interpolation, out);
+  if (out) expect(fast).toBe(out);
+  expect(same(fast, reference), describeCase(image, crop, size, interpolation)).toBe(true);
+}
+
+const contents: Content[] = ['noise', 'binary', 'gradient', 'checker'];
+const shapes: [number, number][] = [
+  [1, 1], [1, 300], [300, 1], [2, 3], [13, 7], [97, 61], [500, 375], [375, 500], [640, 480], [1000, 40], [40, 1000], [333, 222], [257, 129],
+];
+const pool = shapes.map(([w, h], i) => makeImage(w, h, contents[i % contents.length]!, 1000 + i));
+
+function randomCase(rand: (n: number) => number): { image: RgbImage; crop: CropSpec; size: number; interpolation: Interpolation } {
+  const image = pool[rand(pool.length)]!;
+  const { width: W, height: H } = image;
+  const flip = rand(2) === 1;
+  const kind = rand(20);
+  let box: { top: number; left: number; height: number; width: number };
+  if (kind < 7) {
+    const width = 1 + rand(W);
+    const height = 1 + rand(H);
+    box = { top: rand(H - height + 1), left: rand(W - width + 1), width, height };
+  } else if (kind < 9) {
+    box = { top: 0, left: 0, width: W, height: H };
+  } else if (kind < 11) {
+    box = { top: rand(H), left: rand(W), width: 1, height: 1 };
+  } else if (kind < 13) {
+    // A one-pixel strip: the most extreme aspect ratio the image allows.
+    box = rand(2) === 0 ? { top: rand(H), left: 0, width: W, height: 1 } : { top: 0, left: rand(W), width: 1, height: H };
+  } else if (kind < 16) {
+    // Touching the right and bottom edges, where the tap window is shifted inside the image.
+    const width = 1 + rand(W);
+    const height = 1 + rand(H);
+    box = { top: H - height, left: W - width, width, height };
+  } else {
+    const spec = sampleCrop(W, H, { ...defaultSamplerOptions, seed: rand(1000) }, rand(1 << 20), 0, rand(16));
+    box = { top: spec.top, left: spec.left, width: spec.width, height: spec.height };
+  }
+  const size = rand(10) === 0 ? 1 + rand(15) : 16 + rand(305);
+  return { image, crop: { ...box, flip }, size, interpolation: rand(2) === 0 ? 'bilinear' : 'bicubic' };
+}
+
+describe('wasm crop renderer', () => {
+  it('is the backend in use here (Node 20 has WebAssembly SIMD), so the parity tests below test it', () => {
+    expect(rendererBackend()).toEqual({ kind: 'wasm' });
+  });
+
+  for (const seed of [1, 2, 3, 4]) {
+    it(`writes the reference's bytes for 700 random boxes, images, sizes and filters (seed ${seed})`, () => {
+      const rand = generator(seed);
+      for (let n = 0; n < 700; n++) {
+        const { image, crop, size, interpolation } = randomCase(rand);
+        const mode = rand(3);
+        const bytes = size * size * 3;
+        // No buffer, an exact buffer, or a view at an odd offset into a larger one.
+        const out = mode === 0 ? undefined : mode === 1 ? new Uint8Array(bytes) : new Uint8Array(bytes + 9).subarray(5, 5 + bytes);
+        expectIdentical(image, crop, size, interpolation, out);
+      }
+    });
+  }
+
+  it('matches on strong downscales: 2000-px boxes to 16 px and less', () => {
+    const big = makeImage(2000, 1500, 'noise', 7);
+    const stripes = makeImage(2000, 1500, 'checker', 8);
+    for (const image of [big, stripes]) {
+      for (const interpolation of ['bilinear', 'bicubic'] as const) {
+        for (const flip of [false, true]) {
+          expectIdentical(image, { top: 0, left: 0, width: 2000, height: 1500, flip }, 16, interpolation);
+          expectIdentical(image, { top: 0, left: 0, width: 2000, height: 1500, flip }, 1, interpolation);
+          expectIdentical(image, { top: 700, left: 0, width: 2000, height: 30, flip }, 16, interpolation);
+          expectIdentical(image, { top: 0, left: 1990, width: 10, height: 1500, flip }, 37, interpolation);
+          expectIdentical(image, { top: 11, left: 3, width: 1777, height: 1333, flip }, 224, interpolation);
+        }
+      }
+    }
+  });
+
+  it('matches on strong upscales: tiny boxes to 320 px', () => {
+    const image = makeImage(40, 30, 'binary', 9);
+    for (const interpolation of ['bilinear', 'bicubic'] as const) {
+      for (const flip of [false, true]) {
+        for (const [width, height] of [[1, 1], [2, 2], [3, 1], [1, 5], [8, 5], [40, 30]] as const) {
+          expectIdentical(image, { top: 30 - height, left: 40 - width, width, height, flip }, 320, interpolation);
+          expectIdentical(image, { top: 0, left: 0, width, height, flip }, 319, interpolation);
+        }
+      }
+    }
+  });
+
+  it('reuses a copied image only while it is the same image with the same data', () => {
+    const a = makeImage(120, 80, 'noise', 21);
+    const b = makeImage(120, 80, 'noise', 22);
+    const crop = { top: 3, left: 5, width: 100, height: 70, flip: true };
+    for (let round = 0; round < 3; round++) {
+      expectIdentical(a, crop, 50, 'bicubic');
+      expectIdentical(a, crop, 50, 'bicubic');
+      expectIdentical(b, crop, 50, 'bicubic');
+    }
+    // Same object, new pixel array.
+    const c = { ...a };
+    expectIdentical(c, crop, 50, 'bilinear');
+    c.data = makeImage(120, 80, 'binary', 23).data;
+    expectIdentical(c, crop, 50, 'bilinear');
+    // Same pixel array read with another shape.
+    const reshaped = { data: a.data, width: 80, height: 120 };
+    expectIdentical(a, { top: 0, left: 0, width: 80, height: 80, flip: false }, 64, 'bilinear');
+    expectIdentical(reshaped, { top: 0, left: 0, width: 80, height: 80, flip: false }, 64, 'bilinear');
+    // A view into a larger buffer, at an odd offset.
+    const backing = new Uint8Array(a.data.length + 13);
+    backing.set(a.data, 7);
+    expectIdentical({ data: backing.subarray(7, 7 + a.data.length), width: 120, height: 80 }, crop, 50, 'bicubic');
+  });
+
+  it('keeps giving the reference bytes after linear memory grows for a larger image', () => {
+    const small = makeImage(64, 48, 'gradient', 31);
+    const large = makeImage(2400, 1800, 'noise', 32);
+    const crop = { top: 2, left: 1, width: 60, height: 40, flip: false };
+    expectIdentical(small, crop, 96, 'bicubic');
+    expectIdentical(large, { top: 100, left: 200, width: 2100, height: 1600, flip: true }, 300, 'bicubic');
+    expectIdentical(small, crop, 96, 'bicubic');
+    expectIdentical(large, crop, 320, 'bilinear');
+  });
+
+  const norms: Normalization[] = [imagenetNormalization, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, { mean: [0.1, 0.9, 0.33], std: [0.07, 1.3, 0.3333] }];
+  for (const layout of ['nchw', 'nhwc'] as const satisfies readonly Layout[]) {
+    it(`renderNormalized is bit-identical to renderCropReference + writeNormalized (${layout})`, () => {
+      const rand = generator(layout === 'nchw' ? 41 : 42);
+      for (let n = 0; n < 400; n++) {
+        const { image, crop, size, interpolation } = randomCase(rand);
+        const norm = norms[rand(norms.length)]!;
+        const slots = 3;
+        const index = rand(slots);
+        const values = 3 * size * size;
+        const expected = new Float32Array(slots * values).fill(-7.25);
+        writeNormalized(renderCropReference(image, crop, size, interpolation), size, expected, index, layout, norm);
+        const actual = new Float32Array(slots * values).fill(-7.25);
+        renderNormalized(image, crop, size, interpolation, actual, index, layout, norm);
+        expect(same(actual, expected), `${describeCase(image, crop, size, interpolation)}, slot ${index}`).toBe(true);
+      }
+    });
+  }
+
+  it('builds the normalisation table from writeNormalized itself', () => {
+    for (const norm of norms) {
+      const table = normalizationTable(norm);
+      const pixel = new Uint8Array(3);
+      const value = new Float32Array(3);
+      for (let v = 0; v < 256; v++) {
+        pixel.fill(v);
+        writeNormalized(pixel, 1, value, 0, 'nhwc', norm);
+        for (let c = 0; c < 3; c++) expect(Object.is(table[c * 256 + v], value[c])).toBe(true);
+      }
+    }
+  });
+
+  it('refuses what the reference refuses, and batch slots that do not exist', () => {
+    const image = makeImage(30, 20, 'noise', 51);
+    const outside = { top: 10, left: 0, width: 10, height: 11, flip: false };
+    for (const call of [() => renderCrop(image, outside, 16, 'bilinear'), () => renderNormalized(image, outside, 16, 'bilinear', new Float32Array(3 * 256), 0, 'nchw', imagenetNormalization)]) {
+      try {
+        call();
+        expect.unreachable();
+      } catch (error) {
+        expect(isFkdError(error, 'E_DATASET_MISMATCH')).toBe(true);
+      }
+    }
+    const crop = { top: 0, left: 0, width: 10, height: 10, flip: false };
+    expect(() => renderNormalized(image, crop, 16, 'bilinear', new Float32Array(2 * 3 * 256), 2, 'nchw', imagenetNormalization)).toThrow(RangeError);
+    expect(() => renderNormalized(image, crop, 16, 'bilinear', new Float32Array(3 * 256 - 1), 0, 'nhwc', imagenetNormalization)).toThrow(RangeError);
+    expect(() => renderCrop(image, crop, 16, 'bilinear', new Uint8Array(3 * 256 - 1))).toThrow(RangeError);
+  });
+
+  it('never leaves int32 in its sums, so i32 lanes hold every sum exactly (the reference sums in float64)', () => {
+    // With weights normalised to 2^22, a sum is at most 255 × (sum of positive weights) + HALF
+    // and at least -255 × (sum of negative weights). Wrapping i32 arithmetic would still agree
+    // with the reference's ToInt32 before `>> 22`; this pins that no sum even comes close.
+    const rand = generator(61);
+    const sides = [1, 2, 3, 5, 16, 17, 100, 224, 225, 320, 475, 500, 1000, 2000, 4000];
+    const pairs: [number, number][] = [];
+    for (const a of sides) for (const b of sides) if (b <= 512) pairs.push([a, b]);
+    for (let n = 0; n < 300; n++) pairs.push([1 + rand(3000), 1 + rand(400)]);
+    let worst = 0;
+    for (const [inSize, outSize] of pairs) {
+      for (const interpolation of ['bilinear', 'bicubic'] as const) {
+        const { taps, weights } = coefficients(inSize, outSize, interpolation);
+        for (let out = 0; out < outSize; out++) {
+          let positive = 0;
+          let negative = 0;
+          for (let k = 0; k < taps; k++) {
+            const w = weights[out * taps + k]!;
+            if (w > 0) positive += w;
+            else negative -= w;
+          }
+          worst = Math.max(worst, 255 * positive + (1 << (PRECISION_BITS - 1)), 255 * negative);
+        }
+      }
+    }
+    expect(worst).toBeLessThan(2 ** 31);
+    expect(worst / 2 ** 31).toBeLessThan(0.7);
+  });
+});
