@@ -122,6 +122,8 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const topK = m.codec.topK;
 
   const records = await loadEpochRecords(labels, labelEpoch, dataset, pathsMatch, skip, stats, options.signal);
+  // The next student epoch's labels download while this one trains.
+  if (labels.epochs > 1) labels.prefetchEpoch((labelEpoch + 1) % labels.epochs);
   const order = epochOrder([...records.keys()].sort((a, b) => a - b), {
     seed: options.shuffle === false ? null : (options.shuffle ?? 0),
     epoch: options.epoch,
@@ -264,7 +266,7 @@ async function loadEpochRecords(
 ): Promise<Map<number, ImageRecords>> {
   const records = new Map<number, ImageRecords>();
   const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
-  const limit = pLimit(8);
+  const limit = pLimit(16);
   const crops = labels.crops;
   await Promise.all(
     labels.manifest.shards.map((shard: ShardEntry) =>

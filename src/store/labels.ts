@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { FkdError } from '../errors.js';
 import { assembleManifest } from '../generate/finalize.js';
 import { CachedStore } from './cache.js';
@@ -16,11 +17,30 @@ export interface OpenLabelsOptions extends OpenStoreOptions {
   allowIncomplete?: boolean;
 }
 
+const RETAINED_EPOCHS = 2;
+const PREFETCH_CONCURRENCY = 16;
+
+/** Shares one in-flight or finished read per key; a failed read is forgotten so it can be retried. */
+function remember<T>(cache: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+  let promise = cache.get(key);
+  if (!promise) {
+    promise = read();
+    cache.set(key, promise);
+    promise.catch(() => {
+      if (cache.get(key) === promise) cache.delete(key);
+    });
+  }
+  return promise;
+}
+
 /**
  * A soft-label set opened for reading: the manifest plus verified, ranged reads of label
  * epochs. Every block read is checked against the sha256 the manifest holds for it.
  */
 export class LabelSet {
+  private readonly imageBlocks = new Map<string, Promise<ImageBlock>>();
+  private readonly epochBlocks = new Map<number, Map<string, Promise<EpochRecords>>>();
+
   constructor(
     readonly store: StoreDriver,
     readonly manifest: Manifest,
@@ -43,18 +63,39 @@ export class LabelSet {
   }
 
   /** One label epoch of one shard, fetched with a single ranged read and verified. */
-  async readEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
+  readEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
     const ref = shard.layout.epochs[epoch];
-    if (!ref) throw new FkdError('E_USAGE', `Label epoch ${epoch} does not exist: ${this.location} has ${this.epochs} label epochs.`);
-    const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
-    return decodeEpochBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+    if (!ref) return Promise.reject(new FkdError('E_USAGE', `Label epoch ${epoch} does not exist: ${this.location} has ${this.epochs} label epochs.`));
+    let blocks = this.epochBlocks.get(epoch);
+    if (!blocks) {
+      blocks = new Map();
+      this.epochBlocks.set(epoch, blocks);
+      // Decoded blocks of the current and the prefetched epoch stay; older ones go.
+      while (this.epochBlocks.size > RETAINED_EPOCHS) this.epochBlocks.delete(this.epochBlocks.keys().next().value!);
+    }
+    return remember(blocks, shard.key, async () => {
+      const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
+      return decodeEpochBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+    });
   }
 
-  /** The image block of a shard: decoded image sizes and the images without records. */
-  async readImages(shard: ShardEntry): Promise<ImageBlock> {
+  /**
+   * Starts fetching a label epoch's blocks in the background, so the next student epoch does
+   * not wait for object storage. Failures surface when the epoch is read.
+   */
+  prefetchEpoch(epoch: number): void {
+    if (epoch < 0 || epoch >= this.epochs || this.epochBlocks.has(epoch)) return;
+    const limit = pLimit(PREFETCH_CONCURRENCY);
+    for (const shard of this.manifest.shards) limit(() => this.readEpoch(shard, epoch)).catch(() => undefined);
+  }
+
+  /** The image block of a shard: decoded image sizes, paths and the images without records. Read once per shard. */
+  readImages(shard: ShardEntry): Promise<ImageBlock> {
     const ref = shard.layout.images;
-    const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
-    return decodeImageBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+    return remember(this.imageBlocks, shard.key, async () => {
+      const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
+      return decodeImageBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+    });
   }
 
   /** Reads a whole shard object and checks its size and sha256 against the manifest. */
