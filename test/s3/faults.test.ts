@@ -97,10 +97,10 @@ afterAll(async () => {
 });
 
 /** Polls until a background prefetch has settled, for at most 30 s. */
-async function waitFor(condition: () => boolean): Promise<void> {
+async function waitFor(condition: () => boolean, describe: () => unknown = () => ''): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in 30 s');
+    if (Date.now() > deadline) throw new Error(`condition not reached in 30 s: ${JSON.stringify(describe())}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -143,12 +143,15 @@ describe('S3 faults while labeling and loading', () => {
     const stats = (cached.store as CachedStore).stats;
     // Per shard: the image block, this epoch's block and (with more than one label epoch) the next one's, prefetched.
     const perShard = cached.epochs > 1 ? 3 : 2;
-    await waitFor(() => stats.misses === 8 * perShard);
+    await waitFor(() => stats.misses === 8 * perShard, () => stats);
+    // Cache files are written after the read returns; let the last ones land.
+    const cachedFiles = async () => (await readdir(cacheDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && !e.name.endsWith('.tmp')).length;
+    for (let i = 0; i < 1500 && (await cachedFiles()) < 8 * perShard; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     // A new reader on the same cache directory is served from disk: no ranged GETs at all.
     const again = await open('clean', { ...retrying, cacheDir });
     const before = faulty.counts.ok + faultCount(faulty.counts);
     expect(await epochDigest(again)).toEqual(expected);
-    await waitFor(() => (again.store as CachedStore).stats.hits === 8 * perShard);
+    await waitFor(() => (again.store as CachedStore).stats.hits === 8 * perShard, () => (again.store as CachedStore).stats);
     expect(faulty.counts.ok + faultCount(faulty.counts)).toBe(before);
     record('loader epoch, 30%, total with cacheDir passes', faulty.counts);
     expect(withoutCache).toBeGreaterThan(0);
