@@ -8,7 +8,7 @@ export { decodeImage, DEFAULT_MAX_PIXELS, type DecodeOptions } from './dataset/d
 export type { RgbImage } from './crop/image.js';
 export type { CropBox, CropSpec } from './crop/box.js';
 export { sampleCrop, defaultSamplerOptions, type SamplerOptions } from './crop/sampler.js';
-export { renderCrop, type Interpolation } from './crop/render.js';
+export { renderCrop, renderNormalized, rendererBackend, type Interpolation } from './crop/render.js';
 export { writeNormalized, imagenetNormalization, type Normalization } from './crop/tensor.js';
 
 // teacher

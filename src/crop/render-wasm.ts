@@ -18,7 +18,9 @@ import { normalizationTable, type Normalization } from './tensor.js';
  * Memory layout, chosen here per call: [C data + stack | image | coefficients, scratch, output].
  * The decoded image stays in linear memory and is reused while the same `RgbImage` (same
  * object, same `data` array, same size) is rendered again: images are treated as immutable
- * once rendered. Memory grows to fit the largest image and crop seen and never shrinks.
+ * once rendered. Memory grows to fit the largest image and crop seen; wasm memory cannot
+ * shrink, so once it exceeds `shrinkAbove` (256 MiB) and a much smaller image comes, the
+ * instance is replaced by a fresh one and the old memory is left to the garbage collector.
  */
 
 // The project compiles without lib.dom, which is where TypeScript declares WebAssembly; these
@@ -50,8 +52,13 @@ const MAX_MEMORY = 2 ** 31 - PAGE;
 const COEFFICIENT_CACHE_BYTES = 4 * 2 ** 20;
 const align = (n: number): number => (n + 15) & ~15;
 
+export interface WasmRendererOptions {
+  /** Start over with fresh memory when it is larger than this and the next image needs under a quarter. */
+  shrinkAbove?: number;
+}
+
 export class WasmRenderer {
-  private readonly exports: RenderExports;
+  private exports: RenderExports;
   private readonly imageAt: number;
   private imageEnd: number;
   private buffer: ArrayBuffer = new ArrayBuffer(0);
@@ -67,10 +74,22 @@ export class WasmRenderer {
   private tableKey = '';
   private table: Float32Array = new Float32Array(0);
 
-  constructor(api: WasmApi, module: object) {
+  private readonly shrinkAbove: number;
+
+  constructor(
+    private readonly api: WasmApi,
+    private readonly module: object,
+    options: WasmRendererOptions = {},
+  ) {
     this.exports = new api.Instance(module, {}).exports as RenderExports;
     this.imageAt = align(this.exports.__heap_base.value);
     this.imageEnd = this.imageAt;
+    this.shrinkAbove = options.shrinkAbove ?? 256 * 2 ** 20;
+  }
+
+  /** Current size of linear memory, in bytes. */
+  get memoryBytes(): number {
+    return this.exports.memory.buffer.byteLength;
   }
 
   /**
@@ -173,6 +192,9 @@ export class WasmRenderer {
     const bytes = image.width * image.height * 3;
     this.cachedImage = null;
     this.imageEnd = this.imageAt;
+    if (this.memoryBytes > this.shrinkAbove && this.imageAt + bytes < this.shrinkAbove / 4) {
+      this.exports = new this.api.Instance(this.module, {}).exports as RenderExports;
+    }
     if (!this.reserve(this.imageAt + bytes + PAD)) return false;
     this.u8.set(image.data.subarray(0, bytes), this.imageAt);
     this.u8.fill(0, this.imageAt + bytes, this.imageAt + bytes + PAD);
@@ -219,7 +241,7 @@ export type WasmStatus = { renderer: WasmRenderer; reason?: undefined } | { rend
  * Compiles and instantiates wasm/render.wasm (beside this module, in src/ and in dist/),
  * synchronously. Returns the reason instead when it is missing or the engine lacks SIMD.
  */
-export function loadWasmRenderer(): WasmStatus {
+export function loadWasmRenderer(options: WasmRendererOptions = {}): WasmStatus {
   const url = new URL('./wasm/render.wasm', import.meta.url);
   let bytes: Buffer;
   try {
@@ -230,7 +252,7 @@ export function loadWasmRenderer(): WasmStatus {
   const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (!api || !api.validate(bytes)) return { renderer: null, reason: 'this engine cannot run WebAssembly SIMD128' };
   try {
-    return { renderer: new WasmRenderer(api, new api.Module(bytes)) };
+    return { renderer: new WasmRenderer(api, new api.Module(bytes), options) };
   } catch (error) {
     return { renderer: null, reason: `cannot instantiate ${url.pathname} (${(error as Error).message})` };
   }

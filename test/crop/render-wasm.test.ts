@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CropSpec } from '../../src/crop/box.js';
 import type { RgbImage } from '../../src/crop/image.js';
 import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
+import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
 import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
 import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
 import { imagenetNormalization, normalizationTable, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
@@ -171,6 +172,24 @@ describe('wasm crop renderer', () => {
     expectIdentical(large, { top: 100, left: 200, width: 2100, height: 1600, flip: true }, 300, 'bicubic');
     expectIdentical(small, crop, 96, 'bicubic');
     expectIdentical(large, crop, 320, 'bilinear');
+  });
+
+  it('starts over with fresh memory after a huge image, and still matches', () => {
+    const { renderer } = loadWasmRenderer({ shrinkAbove: 4 * 2 ** 20 });
+    expect(renderer).not.toBeNull();
+    const large = makeImage(1600, 1200, 'noise', 33);
+    const small = makeImage(64, 48, 'binary', 34);
+    const check = (image: RgbImage, crop: CropSpec, size: number): void => {
+      const out = new Uint8Array(size * size * 3);
+      expect(renderer!.renderCrop(image, crop, size, 'bicubic', out)).toBe(true);
+      expect(same(out, renderCropReference(image, crop, size, 'bicubic')), describeCase(image, crop, size, 'bicubic')).toBe(true);
+    };
+    check(small, { top: 0, left: 0, width: 64, height: 48, flip: false }, 32);
+    check(large, { top: 5, left: 9, width: 1500, height: 1100, flip: true }, 224);
+    expect(renderer!.memoryBytes).toBeGreaterThan(4 * 2 ** 20);
+    check(small, { top: 1, left: 2, width: 50, height: 40, flip: true }, 100);
+    expect(renderer!.memoryBytes).toBeLessThan(2 ** 20);
+    check(large, { top: 0, left: 0, width: 1600, height: 1200, flip: false }, 64);
   });
 
   const norms: Normalization[] = [imagenetNormalization, { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, { mean: [0.1, 0.9, 0.33], std: [0.07, 1.3, 0.3333] }];
