@@ -3,7 +3,7 @@ import { scanDataset, imagePath } from '../dataset/scan.js';
 import { createLoader } from '../loader/loader.js';
 import type { ImageJob } from '../loader/job.js';
 import { epochOrder } from '../loader/order.js';
-import { RenderPool } from '../loader/pool.js';
+import { sharedRenderPool, type RenderPool } from '../loader/pool.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
 import { imagesWithRecords } from '../store/records.js';
 
@@ -51,6 +51,9 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
 
+  // Warm-up, untimed: starts the shared render threads and reads the files once, for both arms.
+  for await (const _ of createLoader({ data: dataset, labels, epoch: 0, batchSize, size, layout: 'nchw', dtype: 'float32', workers })) break;
+
   let crops = 0;
   let images = 0;
   let decodes = 0;
@@ -84,54 +87,51 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
 /** Crops per second when every crop decodes its image again. */
 async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof scanDataset>>, options: { size: number; batchSize: number; workers: number; epochs: number }): Promise<number> {
   const m = labels.manifest;
-  const pool = new RenderPool(Math.max(1, options.workers));
+  // The same shared workers the loader arm used, so neither arm pays for starting threads.
+  const pool = sharedRenderPool(Math.max(1, options.workers));
   const perCrop = 3 * options.size * options.size;
   let crops = 0;
   const started = performance.now();
-  try {
-    for (let epoch = 0; epoch < options.epochs; epoch++) {
-      const jobs: ImageJob[] = [];
-      for (const shard of m.shards) {
-        const owners = imagesWithRecords(await labels.readImages(shard));
-        const block = await labels.readEpoch(shard, epoch % labels.epochs);
-        for (let record = 0; record < block.count; record++) {
-          const image = dataset.images[owners[Math.floor(record / labels.crops)]!]!;
-          jobs.push({
-            file: imagePath(dataset, image),
-            name: image.path,
-            crops: [{ top: block.top[record]!, left: block.left[record]!, height: block.height[record]!, width: block.width[record]!, flip: block.flip[record] === 1 }],
-            size: options.size,
-            interpolation: m.sampler.interpolation,
-            layout: 'nchw',
-            dtype: 'float32',
-            normalization: { mean: m.teacher.mean, std: m.teacher.std },
-            maxPixels: m.sampler.maxPixels,
-          });
-        }
-      }
-      const order = epochOrder(jobs.map((_, index) => index), { seed: 0, epoch, rank: 0, worldSize: 1 });
-      const window = options.workers * 2 + 2 * options.batchSize;
-      const inFlight = new Map<number, ReturnType<RenderPool['run']>>();
-      const start = (position: number) => {
-        if (position < order.length) inFlight.set(position, pool.run(jobs[order[position]!]!));
-      };
-      for (let position = 0; position < window; position++) start(position);
-      let batch = new Float32Array(options.batchSize * perCrop);
-      let filled = 0;
-      for (let position = 0; position < order.length; position++) {
-        const result = await inFlight.get(position)!;
-        inFlight.delete(position);
-        start(position + window);
-        batch.set(result.pixels, filled * perCrop);
-        crops++;
-        if (++filled === options.batchSize) {
-          batch = new Float32Array(options.batchSize * perCrop);
-          filled = 0;
-        }
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    const jobs: ImageJob[] = [];
+    for (const shard of m.shards) {
+      const owners = imagesWithRecords(await labels.readImages(shard));
+      const block = await labels.readEpoch(shard, epoch % labels.epochs);
+      for (let record = 0; record < block.count; record++) {
+        const image = dataset.images[owners[Math.floor(record / labels.crops)]!]!;
+        jobs.push({
+          file: imagePath(dataset, image),
+          name: image.path,
+          crops: [{ top: block.top[record]!, left: block.left[record]!, height: block.height[record]!, width: block.width[record]!, flip: block.flip[record] === 1 }],
+          size: options.size,
+          interpolation: m.sampler.interpolation,
+          layout: 'nchw',
+          dtype: 'float32',
+          normalization: { mean: m.teacher.mean, std: m.teacher.std },
+          maxPixels: m.sampler.maxPixels,
+        });
       }
     }
-  } finally {
-    await pool.close();
+    const order = epochOrder(jobs.map((_, index) => index), { seed: 0, epoch, rank: 0, worldSize: 1 });
+    const window = options.workers * 2 + 2 * options.batchSize;
+    const inFlight = new Map<number, ReturnType<RenderPool['run']>>();
+    const start = (position: number) => {
+      if (position < order.length) inFlight.set(position, pool.run(jobs[order[position]!]!));
+    };
+    for (let position = 0; position < window; position++) start(position);
+    let batch = new Float32Array(options.batchSize * perCrop);
+    let filled = 0;
+    for (let position = 0; position < order.length; position++) {
+      const result = await inFlight.get(position)!;
+      inFlight.delete(position);
+      start(position + window);
+      batch.set(result.pixels, filled * perCrop);
+      crops++;
+      if (++filled === options.batchSize) {
+        batch = new Float32Array(options.batchSize * perCrop);
+        filled = 0;
+      }
+    }
   }
   return crops / ((performance.now() - started) / 1000);
 }

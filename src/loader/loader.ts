@@ -12,7 +12,7 @@ import type { Layout } from '../teacher/engine.js';
 import type { Batch, SampleMeta } from './batch.js';
 import { runImageJob, type ImageJob, type ImageJobResult } from './job.js';
 import { epochOrder } from './order.js';
-import { RenderPool } from './pool.js';
+import { sharedRenderPool } from './pool.js';
 import { makeTargets } from './targets.js';
 
 export interface LoaderOptions {
@@ -137,7 +137,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const perCrop = 3 * size * size;
   const batchSize = options.batchSize;
   const threads = options.workers ?? availableParallelism();
-  const pool = threads > 0 ? new RenderPool(threads) : null;
+  const pool = threads > 0 ? sharedRenderPool(threads) : null;
   const run = (job: ImageJob): Promise<ImageJobResult> => (pool ? pool.run(job) : runImageJob(job));
   const window = (options.concurrency ?? Math.max(2, threads * 2)) + (options.prefetch ?? 2) * Math.ceil(batchSize / crops);
   const jobOf = (entry: ImageRecords): ImageJob => ({
@@ -219,7 +219,6 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     if (filled > 0 && !options.dropLast) yield flush(filled);
   } finally {
     await Promise.allSettled(inFlight.values());
-    await pool?.close();
   }
 }
 
