@@ -70,7 +70,7 @@ export async function benchS3({ data, teacherFile, log = () => {} }) {
     log(`loader from S3: ${s3CropsPerSec.toFixed(1)} crops/s; from local disk: ${localCropsPerSec.toFixed(1)} crops/s; ratio ${ratio.toFixed(3)} (target ≥ 0.9)`);
     log(`  medians of ${ROUNDS} alternating epochs; ${dataset.images.length} images × ${LABEL.crops} crops at ${LOADER.size} px, batch ${LOADER.batchSize}, prefetch ${LOADER.prefetch}, no cacheDir`);
     log(`  first batch after: S3 ${median(runs.s3.map((r) => r.firstBatchMs)).toFixed(0)} ms, local ${median(runs.local.map((r) => r.firstBatchMs)).toFixed(0)} ms (label blocks are fetched before the first batch)`);
-    log(`  one S3 epoch read ${perEpoch.gets} ranged GETs for ${perEpoch.shards} shards (image block + one label epoch each), ${perEpoch.bytes} bytes`);
+    log(`  one S3 epoch read ${perEpoch.gets} ranged GETs for ${perEpoch.shards} shards (per shard: image block, this label epoch, and the next one prefetched), ${perEpoch.bytes} bytes`);
 
     // (b) Label pass: one worker vs 4 concurrent workers + finalize, through the counting proxy.
     const labelArgs = (prefix) => ['label', '--data', data, '--teacher', teacherFile, '--out', `s3://${server.bucket}/${prefix}`, '--s3-endpoint', proxy.endpoint, '--epochs', String(LABEL.epochs), '--crops', String(LABEL.crops), '--shard-images', String(LABEL.shardImages), '--interpolation', LABEL.interpolation];
