@@ -8,20 +8,15 @@ import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
 import { imagenetNormalization, normalizationTable, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
 import { isFkdError } from '../../src/errors.js';
 import type { Layout } from '../../src/teacher/engine.js';
+import { seededRandom } from '../helpers/random.js';
 
 // The wasm renderer (src/crop/wasm/render.c) must write the reference's bytes for every
 // input: labels made on one machine are replayed by the loader on another.
 
-/** mulberry32: a small seeded generator, so every failure is reproducible. */
+/** Integers in [0, n) from a seeded stream, so every failure is reproducible. */
 function generator(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n) => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const random = seededRandom(seed);
+  return (n) => Math.floor(random() * n);
 }
 
 type Content = 'noise' | 'binary' | 'gradient' | 'checker';

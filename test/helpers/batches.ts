@@ -1,5 +1,6 @@
 import type { Batch, SampleMeta } from '../../src/loader/batch.js';
 import type { Layout } from '../../src/teacher/engine.js';
+import { seededRandom } from './random.js';
 
 export interface SyntheticBatchOptions {
   size: number;
@@ -30,7 +31,7 @@ export function syntheticBatch(options: SyntheticBatchOptions): Batch {
   const dtype = options.dtype ?? 'float32';
   const peak = options.peak ?? 0.9;
   const noise = options.noise ?? 0.3;
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
 
   const plane = imageSize * imageSize;
   const values = new Float32Array(size * plane * 3);
@@ -99,14 +100,3 @@ function classColour(classIndex: number, numClasses: number): [number, number, n
   return [0, 1, 2].map((digit) => ((Math.floor(code / 3 ** digit) % 3) - 1) * 0.8) as [number, number, number];
 }
 
-/** Small seeded PRNG so test data is identical on every run. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -8,18 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
+import { seededRandom } from './random.js';
 
-/** Deterministic PRNG (mulberry32), so generated trees are identical on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Raw RGB pixels: a colour field with grain, so JPEG encoding has something real to do. */
 function noisyRgb(width: number, height: number, rgb: readonly [number, number, number], random: () => number): Buffer {

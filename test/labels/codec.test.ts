@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { FkdError } from '../../src/errors.js';
 import {
   MAX_RELATIVE_ERROR,
   PROBABILITY_STEP_LN,
@@ -13,26 +12,10 @@ import {
 } from '../../src/labels/codec.js';
 import { toProbabilities } from '../../src/labels/probabilities.js';
 import { topK } from '../../src/labels/topk.js';
+import { seededRandom as random } from '../helpers/random.js';
+import { errorCode as code } from '../helpers/errors.js';
 
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function code(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FkdError);
-    return (error as FkdError).code;
-  }
-  return 'none';
-}
 
 /** Equal up to float32 rounding of inputs and outputs. */
 function expectValues(actual: Float32Array, expected: number[]): void {

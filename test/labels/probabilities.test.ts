@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FkdError } from '../../src/errors.js';
 import { toProbabilities } from '../../src/labels/probabilities.js';
+import { seededRandom as random } from '../helpers/random.js';
 
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Textbook softmax in float64 with the max trick, as the reference. */
 function referenceSoftmax(z: ArrayLike<number>, temperature: number): number[] {

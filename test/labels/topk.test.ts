@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FkdError } from '../../src/errors.js';
 import { topK } from '../../src/labels/topk.js';
+import { seededRandom as random } from '../helpers/random.js';
+import { errorCode as code } from '../helpers/errors.js';
 
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Reference: sort every class by (probability descending, class ascending). */
 function reference(row: Float32Array, k: number): { classes: number[]; probs: number[] } {
@@ -19,15 +11,6 @@ function reference(row: Float32Array, k: number): { classes: number[]; probs: nu
   return { classes, probs: classes.map((c) => row[c] as number) };
 }
 
-function code(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(FkdError);
-    return (error as FkdError).code;
-  }
-  return 'none';
-}
 
 describe('topK', () => {
   it('returns the k largest in descending order', () => {

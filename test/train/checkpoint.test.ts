@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTf, type Tf } from '../../src/tf/runtime.js';
 import { loadCheckpoint, saveCheckpoint, type TrainingState } from '../../src/train/checkpoint.js';
 import { createStudent } from '../../src/train/students.js';
-import { mulberry32 } from '../helpers/batches.js';
+import { seededRandom } from '../helpers/random.js';
 
 let tf: Tf;
 let root: string;
@@ -32,7 +32,7 @@ const state: TrainingState = {
 /** A tiny student whose every weight, batch-norm statistics included, is random. */
 function randomisedStudent(): LayersModel {
   const model = createStudent(tf, 'tiny', { imageSize: 8, numClasses: 3, seed: 9 });
-  const random = mulberry32(11);
+  const random = seededRandom(11);
   const values = model.weights.map((weight) => {
     // Variances must stay positive; everything else is centred on zero.
     const offset = weight.name.includes('moving_variance') ? 0.5 : -0.5;

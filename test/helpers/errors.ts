@@ -1,0 +1,13 @@
+import { expect } from 'vitest';
+import { FkdError } from '../../src/errors.js';
+
+/** The FkdError code `run` throws, or 'none'; anything thrown that is not an FkdError fails the test. */
+export function errorCode(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(FkdError);
+    return (error as FkdError).code;
+  }
+  return 'none';
+}
