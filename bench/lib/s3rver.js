@@ -1,74 +1,15 @@
-// A local S3 server for benchmarks: the JS twin of test/helpers/s3-server.ts (bench code runs
-// without a TypeScript loader). s3rver runs in a child process because its ListObjectsV2
-// continuation tokens need `--openssl-legacy-provider` on Node >= 17, a startup-only flag, and
-// so that the server's work does not share an event loop with the client being measured.
-//
-// Also a byte-counting pass-through proxy, to measure what actually crosses the wire.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// A local S3 server for benchmarks (the launcher the tests use too), and a byte-counting
+// pass-through proxy, to measure what actually crosses the wire.
 import { Agent, createServer, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-const SERVER_SOURCE = `
-const S3rver = require('s3rver');
-const [directory, bucket] = process.argv.slice(1);
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
-server.run().then(
-  (address) => process.stdout.write(JSON.stringify({ port: address.port }) + '\\n'),
-  (error) => { process.stderr.write(String(error && error.stack || error) + '\\n'); process.exit(1); },
-);
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
-`;
+import { startS3rver as startShared } from '../../scripts/lib/s3rver.js';
 
 /**
- * Starts s3rver on 127.0.0.1 with one bucket, and points the AWS SDK's credential chain (in
- * this process and the children it spawns) at s3rver's fixed key pair.
+ * The shared launcher (scripts/lib/s3rver.js) with s3rver's fixed key pair.
  * @example
  * const server = await startS3rver('bench');
- * // ... new S3Store(`s3://${server.bucket}/x`, { endpoint: server.endpoint })
- * await server.stop();
  */
-export async function startS3rver(bucket = 'fkd-bench') {
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
-  process.env.AWS_REGION = 'us-east-1';
-  delete process.env.AWS_PROFILE;
-  delete process.env.AWS_SESSION_TOKEN;
-  const directory = mkdtempSync(join(tmpdir(), 'fkd-bench-s3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', SERVER_SOURCE, directory, bucket], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    const port = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('s3rver did not start within 20 s')), 20_000);
-      child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before listening`)));
-      createInterface({ input: child.stdout }).once('line', (line) => {
-        clearTimeout(timer);
-        resolve(JSON.parse(line).port);
-      });
-    });
-    return {
-      endpoint: `http://127.0.0.1:${port}`,
-      bucket,
-      directory,
-      async stop() {
-        child.stdin.end();
-        const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(force);
-        rmSync(directory, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    child.kill();
-    rmSync(directory, { recursive: true, force: true });
-    throw error;
-  }
+export function startS3rver(bucket = 'fkd-bench') {
+  return startShared({ bucket });
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
