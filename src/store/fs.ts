@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../errors.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 
-/** A store in a local directory. `put` writes a temp file, fsyncs it, then renames it. */
+/** A store in a local directory. `put` is atomic: a temp file, fsync, then rename. */
 export class FsStore implements StoreDriver {
   readonly location: string;
 
@@ -46,19 +46,9 @@ export class FsStore implements StoreDriver {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.path(key);
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await mkdir(dirname(path), { recursive: true });
-      const handle = await open(temp, 'w');
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, path);
+      await writeFileAtomic(path, data);
     } catch (error) {
-      await rm(temp, { force: true });
       throw ioError(error, 'write', path);
     }
   }
@@ -88,7 +78,13 @@ export class FsStore implements StoreDriver {
         if (entry.isDirectory()) await walk(path);
         else if (entry.isFile() && !entry.name.endsWith('.tmp')) {
           const key = relative(this.location, path).split(sep).join('/');
-          if (key.startsWith(prefix)) found.push({ key, size: (await stat(path)).size });
+          if (!key.startsWith(prefix)) continue;
+          try {
+            found.push({ key, size: (await stat(path)).size });
+          } catch (error) {
+            // Deleted while we walked: it is simply not there any more.
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(error, 'stat', path);
+          }
         }
       }
     };

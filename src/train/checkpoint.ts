@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
-import { FkdError, isFkdError } from '../errors.js';
+import { FkdError } from '../errors.js';
 import { loadTf, type Tf } from '../tf/runtime.js';
 import type { StudentName } from './students.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 
 /** Optimizers the training loop offers. */
 export type OptimizerName = 'sgd' | 'adamw';
@@ -99,9 +100,9 @@ export async function saveCheckpoint(directory: string, model: LayersModel, stat
     ...pickState(state),
     sha256: { [MODEL_FILE]: sha256(modelJson), [WEIGHTS_FILE]: sha256(weights) },
   };
-  await writeFileAtomic(join(directory, WEIGHTS_FILE), weights);
-  await writeFileAtomic(join(directory, MODEL_FILE), modelJson);
-  await writeFileAtomic(join(directory, STATE_FILE), Buffer.from(`${JSON.stringify(stateFile, null, 2)}\n`));
+  await writeCheckpointFile(join(directory, WEIGHTS_FILE), weights);
+  await writeCheckpointFile(join(directory, MODEL_FILE), modelJson);
+  await writeCheckpointFile(join(directory, STATE_FILE), Buffer.from(`${JSON.stringify(stateFile, null, 2)}\n`));
 }
 
 /**
@@ -229,21 +230,11 @@ function corrupt(path: string, problem: string): FkdError {
   return new FkdError('E_MODEL_LOAD', `Checkpoint file ${path} is unusable: ${problem}`, { path });
 }
 
-/** Write, flush, then rename: readers see the old file or the new one, never a partial one. */
-async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+/** Atomic, so a crash leaves the previous checkpoint file, never half of a new one. */
+async function writeCheckpointFile(path: string, data: Buffer): Promise<void> {
   try {
-    const handle = await open(temporary, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
+    await writeFileAtomic(path, data);
   } catch (error) {
-    await rm(temporary, { force: true });
-    if (isFkdError(error)) throw error;
     throw new FkdError('E_IO', `Could not write checkpoint file ${path}: ${messageOf(error)}`, { path, cause: error });
   }
 }
