@@ -1,5 +1,5 @@
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../errors.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { StoreDriver } from './driver.js';
@@ -51,6 +51,7 @@ export class FsStore implements StoreDriver {
     } catch (error) {
       throw ioError(error, 'write', path);
     }
+    await removeStaleTemps(path);
   }
 
   async head(key: string): Promise<{ size: number } | null> {
@@ -94,6 +95,22 @@ export class FsStore implements StoreDriver {
 
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+  }
+}
+
+/** A temp file this old belongs to a writer that was killed mid-write, not to one still writing. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** Deletes the temp files that killed writers left beside `path`; best effort. */
+async function removeStaleTemps(path: string): Promise<void> {
+  const directory = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = await readdir(directory).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const temp = join(directory, name);
+    const info = await stat(temp).catch(() => null);
+    if (info && Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(temp, { force: true });
   }
 }
 

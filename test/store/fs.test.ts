@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -43,5 +43,27 @@ describe('openStore (local)', () => {
 
   it('refuses an unknown scheme instead of creating a directory named after it', async () => {
     await expect(openStore('gs://bucket/labels')).rejects.toMatchObject({ code: 'E_USAGE' });
+  });
+});
+
+describe('FsStore temp files', () => {
+  it('removes the temp files a killed writer left beside a key, once they are stale', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fkd-fs-temp-'));
+    try {
+      const store = new FsStore(dir);
+      await store.put('shards/000001.fkd', Uint8Array.of(1));
+      const stale = join(dir, 'shards', '000001.fkd.0123456789ab.tmp');
+      const fresh = join(dir, 'shards', '000001.fkd.ba9876543210.tmp');
+      const other = join(dir, 'shards', '000002.fkd.0123456789ab.tmp');
+      for (const file of [stale, fresh, other]) await writeFile(file, 'partial');
+      const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+      await utimes(stale, old, old);
+      await utimes(other, old, old);
+      await store.put('shards/000001.fkd', Uint8Array.of(2));
+      // The stale temp of this key goes; a fresh one may belong to a live writer, another key's is not ours.
+      expect((await readdir(join(dir, 'shards'))).sort()).toEqual(['000001.fkd', '000001.fkd.ba9876543210.tmp', '000002.fkd.0123456789ab.tmp']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
