@@ -126,7 +126,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
       shardsReused: run.shardsReused,
       images: run.imagesLabelled,
       crops: run.cropsLabelled,
-      decodesPerImage: run.imagesLabelled === 0 ? 0 : run.decodes / (run.imagesLabelled + run.skipped.length),
+      decodesPerImage: run.imagesRead === 0 ? 0 : run.decodes / run.imagesRead,
       skipped: run.skipped,
       finalized,
       seconds: (performance.now() - started) / 1000,
@@ -202,6 +202,8 @@ class LabelRun {
   imagesLabelled = 0;
   cropsLabelled = 0;
   decodes = 0;
+  /** Images this run read (labelled or found unreadable), excluding shards it reused. */
+  imagesRead = 0;
   readonly skipped: SkippedImage[] = [];
   private imagesDone = 0;
   private readonly imagesTotal: number;
@@ -339,6 +341,7 @@ class LabelRun {
         if (!decoded.image) {
           skippedLocal.push(local);
           skippedHere.push(decoded.skipped!);
+          this.imagesRead++;
           this.imagesDone++;
           continue;
         }
@@ -364,6 +367,7 @@ class LabelRun {
         }
         rank++;
         this.imagesLabelled++;
+        this.imagesRead++;
         this.imagesDone++;
         if (local % 8 === 7) this.report();
       }

@@ -109,6 +109,7 @@ describe('fkd CLI', () => {
     const summary = JSON.parse(resumed.stdout);
     expect(summary.shardsReused).toBeGreaterThanOrEqual(before - 1);
     expect(summary.shardsReused + summary.shardsWritten).toBe(12);
+    expect(summary.decodesPerImage).toBe(1);
     const clean = join(work, 'clean');
     expect((await runCli(label(clean, long))).code).toBe(0);
     const a = await shardFiles(killed);
