@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
+import { registerFastCpuKernels } from './cpu-kernels.js';
+
 // Typed against the pure-JS package: tfjs-node and tfjs-node-gpu re-export the same API.
 export type Tf = typeof import('@tensorflow/tfjs');
 
@@ -49,6 +51,8 @@ async function pickRuntime(purpose: TfPurpose): Promise<TfRuntime> {
   await tf.ready();
   // The cpu backend prints a banner about tfjs-node on first use; fkd reports the backend itself.
   (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  // Pure-JS cpu only: its Conv2DBackpropFilter is a naive loop that dominates training time.
+  registerFastCpuKernels(tf);
   return { tf, packageName: '@tensorflow/tfjs', backend: 'cpu' };
 }
 
