@@ -5,15 +5,16 @@ export { FkdError, isFkdError, type FkdErrorCode, type FkdErrorOptions } from '.
 // images → crops
 export { scanDataset, fingerprintOf, type Dataset, type DatasetImage } from './dataset/scan.js';
 export { decodeImage, DEFAULT_MAX_PIXELS, type DecodeOptions } from './dataset/decode.js';
-export type { RgbImage } from './crop/image.js';
+export type { RgbImage } from './dataset/image.js';
 export type { CropBox, CropSpec } from './crop/box.js';
 export { sampleCrop, defaultSamplerOptions, type SamplerOptions } from './crop/sampler.js';
 export { renderCrop, renderNormalized, rendererBackend, type Interpolation } from './crop/render.js';
-export { writeNormalized, imagenetNormalization, type Normalization } from './crop/tensor.js';
+export { writeNormalized, imagenetNormalization, type Layout, type Normalization } from './crop/tensor.js';
 
 // teacher
-export type { TeacherEngine, TeacherInfo, TeacherOptions, Layout, Device } from './teacher/engine.js';
-export { loadTeacher, checkClassCount, describeTeacher } from './teacher/load.js';
+export type { TeacherEngine, TeacherInfo, TeacherOptions, Device } from './teacher/engine.js';
+export { loadTeacher } from './teacher/load.js';
+export { checkClassCount, describeTeacher } from './teacher/common.js';
 export { fingerprintTeacher } from './teacher/fingerprint.js';
 
 // labels
@@ -22,18 +23,21 @@ export { topK } from './labels/topk.js';
 export { encodeProbability, decodeProbability, decodeProbabilities, denseTarget, codecDescription, type CodecDescription, type TargetMode } from './labels/codec.js';
 
 // store
-export type { StoreDriver } from './store/driver.js';
-export { openStore, type OpenStoreOptions } from './store/open.js';
-export { FsStore } from './store/fs.js';
-export { CachedStore, type CachedStoreOptions } from './store/cache.js';
+export type { ReadOptions, StoreDriver } from './store/drivers/driver.js';
+export { openStore, registerStoreDriver, type DriverFactory, type OpenStoreOptions } from './store/drivers/open.js';
+export { FsStore } from './store/drivers/fs.js';
+export { CachedStore, type CachedStoreOptions } from './store/drivers/cache.js';
 export { openLabels, LabelSet, type OpenLabelsOptions } from './store/labels.js';
-export { parseManifest, MANIFEST_KEY, type Manifest, type ShardEntry } from './store/manifest.js';
+export { parseManifest, type Manifest, type ShardEntry } from './store/manifest.js';
+export { MANIFEST_KEY } from './store/layout.js';
 export { decodeEpochBlock, decodeImageBlock, decodeShard, type EpochRecords, type ImageBlock, type ShardLayout } from './store/format.js';
 
 // generate
 export { label, type LabelOptions, type LabelProgress, type LabelResult } from './generate/label.js';
-export { finalizeStore, assembleManifest, type FinalizeOptions } from './generate/finalize.js';
-export { parseSlice, type Slice } from './generate/plan.js';
+export { finalizeStore, type FinalizeOptions } from './generate/finalize.js';
+export { assembleManifest, type AssembleOptions } from './store/assemble.js';
+export { parseSlice } from './generate/plan.js';
+export type { Slice } from './store/shards.js';
 export { storeInfo, type StoreInfo } from './check/info.js';
 export { verifyStore, type VerifyOptions, type VerifyReport } from './check/verify.js';
 
@@ -42,7 +46,8 @@ export { createLoader, type Loader, type LoaderOptions, type LoaderStats } from 
 export type { Batch, BatchTargets, SampleMeta } from './loader/batch.js';
 
 // trainer
-export { loadTf, type Tf, type TfRuntime } from './tf/runtime.js';
+export { loadTf, type TfRuntime } from './tf/runtime.js';
+export type { Tf } from './tf/types.js';
 export { createStudent, softCrossEntropy, batchToTensors, toTfDataset, saveCheckpoint, loadCheckpoint, trainStudent, type EpochLog, type TrainStudentOptions, type TrainResult } from './train/index.js';
 export { distill, type DistillOptions } from './train/distill.js';
 

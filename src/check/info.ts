@@ -1,4 +1,4 @@
-import { CONFIG_KEY } from '../generate/config.js';
+import { isLabelStoreKey } from '../store/layout.js';
 import { openLabels, type OpenLabelsOptions } from '../store/labels.js';
 
 export interface StoreInfo {
@@ -30,7 +30,7 @@ export async function storeInfo(location: string, options: OpenLabelsOptions = {
   const labels = await openLabels(location, { ...options, allowIncomplete: true });
   const m = labels.manifest;
   const objects = await labels.store.list('');
-  const totalBytes = objects.filter((o) => o.key === CONFIG_KEY || o.key === 'manifest.json' || o.key.startsWith('shards/')).reduce((sum, o) => sum + o.size, 0);
+  const totalBytes = objects.filter((o) => isLabelStoreKey(o.key)).reduce((sum, o) => sum + o.size, 0);
   const expected = Math.ceil(m.dataset.images / m.shardImages);
   return {
     location: labels.location,

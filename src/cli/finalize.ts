@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { finalizeStore } from '../generate/finalize.js';
-import { openStore } from '../store/open.js';
+import { openStore } from '../store/drivers/open.js';
 import { printJson, type CommandContext } from './context.js';
 import { integer } from './options.js';
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { label, type LabelOptions } from '../generate/label.js';
 import { parseSlice } from '../generate/plan.js';
-import { describeTeacher } from '../teacher/load.js';
+import { describeTeacher } from '../teacher/common.js';
 import type { CommandContext } from './context.js';
 import { printJson } from './context.js';
 import { decimal, integer, numberList, oneOf, range } from './options.js';

@@ -1,6 +1,6 @@
 import { FkdError } from '../errors.js';
 import type { CropSpec } from './box.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from '../dataset/image.js';
 
 export type Interpolation = 'bilinear' | 'bicubic';
 

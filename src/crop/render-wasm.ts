@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { Layout } from '../teacher/engine.js';
 import type { CropSpec } from './box.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from '../dataset/image.js';
 import { coefficients, type Coefficients, type Interpolation } from './render-reference.js';
-import { normalizationTable, type Normalization } from './tensor.js';
+import { normalizationTable, type Layout, type Normalization } from './tensor.js';
 
 /**
  * The WebAssembly (SIMD128) build of the reference renderer, wasm/render.c. Coefficients

@@ -1,9 +1,8 @@
-import type { Layout } from '../teacher/engine.js';
 import type { CropSpec } from './box.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from '../dataset/image.js';
 import { checkCropBox, renderCropReference, type Interpolation } from './render-reference.js';
 import { loadWasmRenderer, type WasmRenderer } from './render-wasm.js';
-import { writeNormalized, type Normalization } from './tensor.js';
+import { writeNormalized, type Layout, type Normalization } from './tensor.js';
 
 export { renderCropReference, type Interpolation } from './render-reference.js';
 

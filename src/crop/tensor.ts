@@ -1,4 +1,5 @@
-import type { Layout } from '../teacher/engine.js';
+/** Memory layout of an image batch: channels first (PyTorch exports) or last (TF). */
+export type Layout = 'nchw' | 'nhwc';
 
 /** Per-channel normalisation applied to pixels scaled to [0, 1]. */
 export interface Normalization {

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { FkdError } from '../errors.js';
-import type { RgbImage } from '../crop/image.js';
+import type { RgbImage } from './image.js';
 
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (decompression bombs). */

@@ -2,23 +2,26 @@ import { basename } from 'node:path';
 import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
 import { imagenetNormalization } from '../crop/tensor.js';
-import type { RgbImage } from '../crop/image.js';
+import type { RgbImage } from '../dataset/image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription, encodeProbability } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
 import { topK } from '../labels/topk.js';
-import type { StoreDriver } from '../store/driver.js';
+import { assertSameConfig, serializeConfig, type LabelConfig } from '../store/config.js';
+import type { StoreDriver } from '../store/drivers/driver.js';
+import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
+import { configSha256, readShardEntry, type ShardEntryFile, type SkippedImage } from '../store/entry.js';
 import { encodeShard, type EpochRecords } from '../store/format.js';
-import { openStore, type OpenStoreOptions } from '../store/open.js';
+import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
+import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
+import { checkClassCount } from '../teacher/common.js';
 import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
-import { checkClassCount, loadTeacher } from '../teacher/load.js';
-import { assertSameConfig, CONFIG_KEY, serializeConfig, type LabelConfig } from './config.js';
+import { loadTeacher } from '../teacher/load.js';
 import { finalizeStore } from './finalize.js';
-import { planShards, shardEntryKey, shardKey, shardsOfSlice, wholeJob, type ShardPlan, type Slice } from './plan.js';
-import { configSha256, readShardEntry, type ShardEntryFile, type SkippedImage } from './entry.js';
+import { wholeJob } from './plan.js';
 
 export interface LabelOptions {
   /** ImageFolder root: `<data>/<class>/<image>`. */

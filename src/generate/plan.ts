@@ -1,52 +1,8 @@
 import { FkdError } from '../errors.js';
+import type { Slice } from '../store/shards.js';
 
-/** A contiguous range of images written as one shard object. */
-export interface ShardPlan {
-  index: number;
-  imageStart: number;
-  imageCount: number;
-}
-
-/** Which part of the work one machine does: worker `index` of `count`. */
-export interface Slice {
-  index: number;
-  count: number;
-}
-
+/** The slice of a run that is not split over workers. */
 export const wholeJob: Slice = { index: 0, count: 1 };
-
-/** Splits `images` into shards of `shardImages`, the last one shorter. */
-export function planShards(images: number, shardImages: number): ShardPlan[] {
-  const shards: ShardPlan[] = [];
-  for (let start = 0, index = 0; start < images; start += shardImages, index++) {
-    shards.push({ index, imageStart: start, imageCount: Math.min(shardImages, images - start) });
-  }
-  return shards;
-}
-
-/**
- * The shards worker `slice.index` of `slice.count` writes: every count-th shard. Striding
- * rather than cutting contiguous blocks spreads slow class folders over all workers, and
- * the set depends only on (shard, slice), so no two workers ever write the same object.
- */
-export function shardsOfSlice(shards: readonly ShardPlan[], slice: Slice): ShardPlan[] {
-  return shards.filter((shard) => shard.index % slice.count === slice.index);
-}
-
-/** The worker that owns a shard. */
-export function sliceOfShard(shardIndex: number, count: number): number {
-  return shardIndex % count;
-}
-
-/** Shard object key, zero-padded so keys sort in shard order. */
-export function shardKey(index: number): string {
-  return `shards/${String(index).padStart(6, '0')}.fkd`;
-}
-
-/** Key of the small JSON entry written after a shard, marking it finished. */
-export function shardEntryKey(index: number): string {
-  return `shards/${String(index).padStart(6, '0')}.json`;
-}
 
 /**
  * Parses `i/N` (as in `--shard 17/64`). Without it, a Kubernetes Indexed Job's

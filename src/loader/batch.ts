@@ -1,5 +1,5 @@
 import type { CropSpec } from '../crop/box.js';
-import type { Layout } from '../teacher/engine.js';
+import type { Layout } from '../crop/tensor.js';
 
 /** Where one sample in a batch came from, so every crop can be traced back to its record. */
 export interface SampleMeta {

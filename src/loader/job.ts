@@ -2,7 +2,7 @@ import type { CropSpec } from '../crop/box.js';
 import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
 import { writeBytes, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
-import type { Layout } from '../teacher/engine.js';
+import type { Layout } from '../crop/tensor.js';
 
 /** Everything needed to turn one image file into its batch-ready crops; plain data, so it can cross to a worker thread. */
 export interface ImageJob {

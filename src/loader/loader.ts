@@ -8,7 +8,7 @@ import { decodeProbability } from '../labels/codec.js';
 import type { EpochRecords } from '../store/format.js';
 import type { LabelSet } from '../store/labels.js';
 import type { ShardEntry } from '../store/manifest.js';
-import type { Layout } from '../teacher/engine.js';
+import type { Layout } from '../crop/tensor.js';
 import type { Batch, SampleMeta } from './batch.js';
 import { runImageJob, type ImageJob, type ImageJobResult } from './job.js';
 import { epochOrder } from './order.js';

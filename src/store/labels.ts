@@ -1,12 +1,13 @@
 import pLimit from 'p-limit';
 import { FkdError } from '../errors.js';
-import { assembleManifest } from '../generate/finalize.js';
-import { CachedStore } from './cache.js';
-import type { StoreDriver } from './driver.js';
+import { assembleManifest } from './assemble.js';
+import { CachedStore } from './drivers/cache.js';
+import type { StoreDriver } from './drivers/driver.js';
+import { openStore, type OpenStoreOptions } from './drivers/open.js';
 import { decodeEpochBlock, decodeImageBlock, type EpochRecords, type ImageBlock } from './format.js';
 import { sha256Hex } from './hash.js';
-import { MANIFEST_KEY, parseManifest, type Manifest, type ShardEntry } from './manifest.js';
-import { openStore, type OpenStoreOptions } from './open.js';
+import { MANIFEST_KEY } from './layout.js';
+import { parseManifest, type Manifest, type ShardEntry } from './manifest.js';
 
 export interface OpenLabelsOptions extends OpenStoreOptions {
   /** Keep fetched label blocks on local disk (useful for object storage). */
@@ -108,7 +109,7 @@ export class LabelSet {
   }
 
   private readRange(key: string, offset: number, length: number, sha256: string): Promise<Uint8Array> {
-    return this.store instanceof CachedStore ? this.store.getRange(key, offset, length, { sha256 }) : this.store.getRange(key, offset, length);
+    return this.store.getRange(key, offset, length, { sha256 });
   }
 }
 

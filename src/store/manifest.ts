@@ -1,10 +1,11 @@
 import { FkdError, type FkdErrorCode } from '../errors.js';
 import { CODEC_NAME, PROBABILITY_STEP_LN, TARGET_MODES, type CodecDescription } from '../labels/codec.js';
 import type { OutputKind } from '../labels/probabilities.js';
-import type { Layout } from '../teacher/engine.js';
+import type { Layout } from '../crop/tensor.js';
 import { SHARD_MAGIC, type BlockRef, type EpochBlockRef, type ShardLayout } from './format.js';
 import { isSha256Hex } from './hash.js';
-import { checkKey } from './keys.js';
+import { checkKey } from './drivers/keys.js';
+import { MANIFEST_KEY } from './layout.js';
 
 /**
  * `manifest.json`, written last: the index of a label store. A store without it is still
@@ -13,7 +14,6 @@ import { checkKey } from './keys.js';
  * message instead of deep inside the loader.
  */
 
-export const MANIFEST_KEY = 'manifest.json';
 export const MANIFEST_FORMAT = 'fkd-labels';
 /** The manifest and shard format version this build reads and writes. */
 export const MANIFEST_VERSION = 1;

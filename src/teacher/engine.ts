@@ -1,5 +1,4 @@
-/** Memory layout of an image batch: channels first (PyTorch exports) or last (TF). */
-export type Layout = 'nchw' | 'nhwc';
+import type { Layout } from '../crop/tensor.js';
 
 /** What a loaded teacher is, as recorded in the manifest and printed to the user. */
 export interface TeacherInfo {

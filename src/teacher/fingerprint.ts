@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { FkdError } from '../errors.js';
-import { locateTeacher, modelFileError } from './load.js';
+import { modelFileError } from './common.js';
+import { locateTeacher } from './load.js';
 import { readTfjsModelJson } from './tfjs.js';
 
 export interface TeacherFingerprint {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { FkdError } from '../errors.js';
 import type { Device, TeacherEngine, TeacherInfo, TeacherOptions } from './engine.js';
-import { resolveInputGeometry, runInBatches, validateTeacherOptions } from './load.js';
+import { resolveInputGeometry, runInBatches, validateTeacherOptions } from './common.js';
 
 type Ort = typeof import('onnxruntime-node');
 

@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { GraphModel, io, LayersModel, Tensor } from '@tensorflow/tfjs';
 import { FkdError, isFkdError } from '../errors.js';
-import { loadTf, type Tf } from '../tf/runtime.js';
-import type { Layout, TeacherEngine, TeacherInfo, TeacherOptions } from './engine.js';
-import { type InputGeometry, modelFileError, resolveInputGeometry, runInBatches, validateTeacherOptions } from './load.js';
+import { loadTf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
+import type { Layout } from '../crop/tensor.js';
+import type { TeacherEngine, TeacherInfo, TeacherOptions } from './engine.js';
+import { type InputGeometry, modelFileError, resolveInputGeometry, runInBatches, validateTeacherOptions } from './common.js';
 
 export type TfjsModelKind = 'graph' | 'layers';
 

@@ -1,5 +1,5 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
-import type { Tf } from './runtime.js';
+import type { Tf } from './types.js';
 
 const KERNEL = 'Conv2DBackpropFilter';
 const BACKEND = 'cpu';

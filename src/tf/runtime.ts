@@ -2,9 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
 import { registerFastCpuKernels } from './cpu-kernels.js';
-
-// Typed against the pure-JS package: tfjs-node and tfjs-node-gpu re-export the same API.
-export type Tf = typeof import('@tensorflow/tfjs');
+import type { Tf } from './types.js';
 
 export interface TfRuntime {
   tf: Tf;

@@ -3,9 +3,10 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
-import { loadTf, type Tf } from '../tf/runtime.js';
+import { loadTf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
 import type { StudentName } from './students.js';
-import { writeFileAtomic } from '../store/atomic-file.js';
+import { writeFileAtomic } from '../io/atomic-file.js';
 
 /** Optimizers the training loop offers. */
 export type OptimizerName = 'sgd' | 'adamw';

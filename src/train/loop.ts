@@ -1,7 +1,8 @@
 import type { LayersModel, Optimizer, Scalar, Tensor1D, Tensor2D, Variable } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
 import type { Batch } from '../loader/batch.js';
-import { loadTf, type Tf } from '../tf/runtime.js';
+import { loadTf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
 import { loadCheckpoint, saveCheckpoint, type OptimizerName, type TrainingState } from './checkpoint.js';
 import { softCrossEntropy } from './loss.js';
 import { STUDENT_NAMES, createStudent, expectPositiveInteger, type StudentName } from './students.js';

@@ -1,6 +1,6 @@
 import type { Scalar, Tensor2D } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
-import type { Tf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
 
 /**
  * FKD's soft cross-entropy: the mean over rows of −Σ_c p_c · log_softmax(z)_c, where `p`

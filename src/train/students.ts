@@ -1,6 +1,6 @@
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
-import type { Tf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
 
 type LayerInput = SymbolicTensor | SymbolicTensor[];
 

@@ -1,7 +1,7 @@
 import type { Tensor1D, Tensor2D, Tensor4D, data } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
 import type { Batch } from '../loader/batch.js';
-import type { Tf } from '../tf/runtime.js';
+import type { Tf } from '../tf/types.js';
 
 /** Channels per pixel: the loader always renders RGB. */
 const CHANNELS = 3;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { CropSpec } from '../../src/crop/box.js';
-import type { RgbImage } from '../../src/crop/image.js';
+import type { RgbImage } from '../../src/dataset/image.js';
 import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
 import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
 import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
 import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
 import { imagenetNormalization, normalizationTable, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
 import { isFkdError } from '../../src/errors.js';
-import type { Layout } from '../../src/teacher/engine.js';
+import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from '../helpers/random.js';
 
 // The wasm renderer (src/crop/wasm/render.c) must write the reference's bytes for every

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RgbImage } from '../../src/crop/image.js';
+import type { RgbImage } from '../../src/dataset/image.js';
 import { renderCrop } from '../../src/crop/render.js';
 import { isFkdError } from '../../src/errors.js';
 

@@ -1,5 +1,5 @@
 import type { Batch, SampleMeta } from '../../src/loader/batch.js';
-import type { Layout } from '../../src/teacher/engine.js';
+import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from './random.js';
 
 export interface SyntheticBatchOptions {

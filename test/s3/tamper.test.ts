@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { createLoader } from '../../src/loader/loader.js';
-import { CachedStore } from '../../src/store/cache.js';
+import { CachedStore } from '../../src/store/drivers/cache.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../../src/store/labels.js';
 import type { Manifest } from '../../src/store/manifest.js';
-import { S3Store } from '../../src/store/s3.js';
+import { S3Store } from '../../src/store/drivers/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 
@@ -44,7 +44,7 @@ async function epoch(labels: LabelSet): Promise<number> {
   return crops;
 }
 
-/** Where CachedStore keeps one cached range of a key (see src/store/cache.ts). */
+/** Where CachedStore keeps one cached range of a key (see src/store/drivers/cache.ts). */
 function cachedRangeFile(cacheDir: string, key: string, offset: number, length: number): string {
   const directory = createHash('sha256').update(`${location()}\n${key}`).digest('hex').slice(0, 32);
   return join(cacheDir, directory, `${offset}-${length}.${length}`);

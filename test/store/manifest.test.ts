@@ -3,7 +3,8 @@ import { FkdError } from '../../src/errors.js';
 import { codecDescription } from '../../src/labels/codec.js';
 import { encodeShard, type EpochRecords, type ImageBlock } from '../../src/store/format.js';
 import { sha256Hex } from '../../src/store/hash.js';
-import { MANIFEST_KEY, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
+import { MANIFEST_KEY } from '../../src/store/layout.js';
+import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
 
 const IMAGES = 10;
 const SHARD_IMAGES = 4;

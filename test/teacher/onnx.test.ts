@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxTeacher } from '../../src/teacher/onnx.js';
-import { checkClassCount } from '../../src/teacher/load.js';
+import { checkClassCount } from '../../src/teacher/common.js';
 import { expectFkdError, fixture, maxAbsDifference, nchwToNhwc, pseudoRandomBatch, tinyOnnx, withTempDirectory } from './helpers.js';
 
 const side = 64;

@@ -1,7 +1,8 @@
 import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerFastCpuKernels } from '../../src/tf/cpu-kernels.js';
-import { loadTf, type Tf } from '../../src/tf/runtime.js';
+import { loadTf } from '../../src/tf/runtime.js';
+import type { Tf } from '../../src/tf/types.js';
 import { createStudent } from '../../src/train/students.js';
 import { seededRandom } from '../helpers/random.js';
 

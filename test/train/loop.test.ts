@@ -1,7 +1,8 @@
 import type { Tensor } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/loader/batch.js';
-import { loadTf, type Tf } from '../../src/tf/runtime.js';
+import { loadTf } from '../../src/tf/runtime.js';
+import type { Tf } from '../../src/tf/types.js';
 import { trainStudent, type StepLog, type TrainStudentOptions } from '../../src/train/loop.js';
 import { createStudent } from '../../src/train/students.js';
 import { syntheticBatch, syntheticBatches } from '../helpers/batches.js';

@@ -1,6 +1,7 @@
 import type { Tensor2D } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadTf, type Tf } from '../../src/tf/runtime.js';
+import { loadTf } from '../../src/tf/runtime.js';
+import type { Tf } from '../../src/tf/types.js';
 import { softCrossEntropy } from '../../src/train/loss.js';
 
 let tf: Tf;

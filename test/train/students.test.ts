@@ -1,6 +1,7 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadTf, type Tf } from '../../src/tf/runtime.js';
+import { loadTf } from '../../src/tf/runtime.js';
+import type { Tf } from '../../src/tf/types.js';
 import { createStudent } from '../../src/train/students.js';
 
 let tf: Tf;

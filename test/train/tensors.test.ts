@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadTf, type Tf } from '../../src/tf/runtime.js';
+import { loadTf } from '../../src/tf/runtime.js';
+import type { Tf } from '../../src/tf/types.js';
 import { batchToTensors, toTfDataset } from '../../src/train/tensors.js';
 import { syntheticBatch, syntheticBatches } from '../helpers/batches.js';
 

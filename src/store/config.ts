@@ -1,6 +1,7 @@
 import { FkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
-import type { ManifestDataset, ManifestSampler, ManifestTeacher } from '../store/manifest.js';
+import { CONFIG_KEY } from './layout.js';
+import type { ManifestDataset, ManifestSampler, ManifestTeacher } from './manifest.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -17,8 +18,6 @@ export interface LabelConfig {
   codec: CodecDescription;
   shardImages: number;
 }
-
-export const CONFIG_KEY = 'config.json';
 
 export function serializeConfig(config: LabelConfig): string {
   return `${JSON.stringify(config, null, 2)}\n`;

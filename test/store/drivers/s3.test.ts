@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/open.js';
-import { parseS3Url, S3Store, type S3StoreOptions } from '../../src/store/s3.js';
-import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
+import { openStore } from '../../../src/store/drivers/open.js';
+import { parseS3Url, S3Store, type S3StoreOptions } from '../../../src/store/drivers/s3.js';
+import { startS3Server, type S3TestServer } from '../../helpers/s3-server.js';
 import { describeStoreConformance, sameBytes, testBytes } from './conformance.js';
 
 let server: S3TestServer;

@@ -1,9 +1,10 @@
 import { FkdError } from '../errors.js';
-import type { StoreDriver } from '../store/driver.js';
-import { sha256Hex } from '../store/hash.js';
-import type { ShardEntry } from '../store/manifest.js';
 import { serializeConfig, type LabelConfig } from './config.js';
-import { shardEntryKey, type ShardPlan, type Slice } from './plan.js';
+import type { StoreDriver } from './drivers/driver.js';
+import { sha256Hex } from './hash.js';
+import { CONFIG_KEY, shardEntryKey } from './layout.js';
+import type { ShardEntry } from './manifest.js';
+import type { ShardPlan, Slice } from './shards.js';
 
 /** An image the label pass could not use, and why. */
 export interface SkippedImage {
@@ -52,7 +53,7 @@ export async function readShardEntry(store: StoreDriver, shard: ShardPlan, confi
   if (!(await store.head(key))) return null;
   const entry = parseShardEntry(await store.get(key), key);
   if (entry.configSha256 !== configSha256(config)) {
-    throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${store.location}/config.json. Use a new --out.`, { path: key });
+    throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${store.location}/${CONFIG_KEY}. Use a new --out.`, { path: key });
   }
   const layout = entry.shard.layout;
   const head = await store.head(entry.shard.key);

@@ -1,7 +1,7 @@
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { FkdError } from '../errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { FkdError } from '../../errors.js';
+import { writeFileAtomic } from '../../io/atomic-file.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 

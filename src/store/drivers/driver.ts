@@ -1,3 +1,13 @@
+/** Per-read options every driver accepts. */
+export interface ReadOptions {
+  /**
+   * Expected SHA-256 of the returned bytes, lowercase hex. Drivers that keep copies (the disk
+   * cache) use it to refuse a stale or corrupt copy; drivers that read the object itself may
+   * ignore it, since the caller verifies what it reads anyway.
+   */
+  sha256?: string | undefined;
+}
+
 /**
  * The few operations the label store needs from a place that holds bytes. A driver
  * confines keys to its root and makes `put` atomic: a reader sees the old object, the
@@ -6,8 +16,8 @@
 export interface StoreDriver {
   /** Where this store lives, for messages: a directory path or an `s3://bucket/prefix` URL. */
   readonly location: string;
-  get(key: string): Promise<Uint8Array>;
-  getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
+  get(key: string, options?: ReadOptions): Promise<Uint8Array>;
+  getRange(key: string, offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
   put(key: string, data: Uint8Array): Promise<void>;
   /** Size of an object, or null when it does not exist. */
   head(key: string): Promise<{ size: number } | null>;

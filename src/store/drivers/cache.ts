@@ -25,8 +25,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FkdError } from '../errors.js';
-import type { StoreDriver } from './driver.js';
+import { FkdError } from '../../errors.js';
+import type { ReadOptions, StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 
 export interface CachedStoreOptions {
@@ -34,11 +34,6 @@ export interface CachedStoreOptions {
   cacheDir: string;
   /** Upper bound on the bytes of all cached files. Reads larger than this are not cached. */
   maxBytes: number;
-}
-
-export interface CachedReadOptions {
-  /** Expected SHA-256 of the returned bytes, lowercase hex. Makes stale or corrupt hits impossible. */
-  sha256?: string | undefined;
 }
 
 /** Counters for tests and progress output. */
@@ -97,11 +92,11 @@ export class CachedStore implements StoreDriver {
     return this.totalBytes;
   }
 
-  get(key: string, options: CachedReadOptions = {}): Promise<Uint8Array> {
+  get(key: string, options: ReadOptions = {}): Promise<Uint8Array> {
     return this.read(key, 'full', () => this.inner.get(key), options.sha256);
   }
 
-  getRange(key: string, offset: number, length: number, options: CachedReadOptions = {}): Promise<Uint8Array> {
+  getRange(key: string, offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       return Promise.reject(new FkdError('E_USAGE', `Expected non-negative integers for offset and length but received ${offset} and ${length}.`, { path: key }));
     }

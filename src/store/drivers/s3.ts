@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FkdError } from '../errors.js';
+import { FkdError } from '../../errors.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 

@@ -1,0 +1,88 @@
+import { createRequire } from 'node:module';
+import pLimit from 'p-limit';
+import { FkdError } from '../errors.js';
+import type { LabelConfig } from './config.js';
+import type { StoreDriver } from './drivers/driver.js';
+import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
+import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
+import { parseManifest, type Manifest } from './manifest.js';
+import { planShards, sliceOfShard } from './shards.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export interface AssembleOptions {
+  /** Worker count of the sharded run, used to name the slices that are missing. */
+  slices?: number;
+  /** Return a manifest with `complete: false` instead of refusing when shards are missing. */
+  allowMissing?: boolean;
+}
+
+/**
+ * Builds the manifest from `config.json` and the shard entries present now. Readers use it
+ * with `allowMissing` to look at a store whose run has not finished.
+ */
+export async function assembleManifest(store: StoreDriver, options: AssembleOptions = {}): Promise<Manifest> {
+  if (!(await store.head(CONFIG_KEY))) {
+    throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${CONFIG_KEY}: no label run has started there.`, { path: store.location });
+  }
+  const config = JSON.parse(new TextDecoder().decode(await store.get(CONFIG_KEY))) as LabelConfig;
+  const expectedConfig = configSha256(config);
+  const objects = await store.list(SHARDS_PREFIX);
+  const sizes = new Map(objects.map((object) => [object.key, object.size]));
+  const entries = new Map<number, ShardEntryFile>();
+  let slices = options.slices;
+  // Entries are small; on object storage each GET costs a round trip, so fetch them in parallel
+  // (ImageNet at 1000 images per shard has 1,282) and check them in key order.
+  const entryKeys = objects.filter((object) => isShardEntryKey(object.key)).map((object) => object.key);
+  const limit = pLimit(16);
+  const fetched = await Promise.all(entryKeys.map((key) => limit(() => store.get(key))));
+  for (const [i, key] of entryKeys.entries()) {
+    const entry = parseShardEntry(fetched[i]!, key);
+    if (entry.configSha256 !== expectedConfig) {
+      throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${CONFIG_KEY}. Delete it and re-run that worker.`, { path: key });
+    }
+    if (sizes.get(entry.shard.key) !== entry.shard.layout.bytes) {
+      throw new FkdError('E_CORRUPT_SHARD', `${store.location}/${entry.shard.key} is missing or has the wrong size for its entry. Re-run the worker that owns shard ${entry.shard.index}.`, { path: entry.shard.key });
+    }
+    entries.set(entry.shard.index, entry);
+    slices ??= entry.slice.count;
+  }
+  const plan = planShards(config.dataset.images, config.shardImages);
+  const missing = plan.filter((shard) => !entries.has(shard.index)).map((shard) => shard.index);
+  if (missing.length > 0 && !options.allowMissing) {
+    const owners = slices ? [...new Set(missing.map((index) => sliceOfShard(index, slices!)))] : [];
+    const shown = missing.slice(0, 20).join(', ') + (missing.length > 20 ? `, … (${missing.length} in all)` : '');
+    throw new FkdError(
+      'E_MISSING_SLICES',
+      `${store.location} is not complete: ${missing.length} of ${plan.length} shards are missing (${shown}).` +
+        (owners.length ? ` Re-run worker slices ${owners.map((owner) => `${owner}/${slices}`).join(', ')}.` : ' Re-run the label workers that own them, then finalize again.'),
+      { path: store.location },
+    );
+  }
+  const ordered = plan.flatMap((shard) => entries.get(shard.index) ?? []);
+  const previous = (await store.head(MANIFEST_KEY)) ? parseManifest(new TextDecoder().decode(await store.get(MANIFEST_KEY)), store.location) : null;
+  const backends = [...new Set(ordered.map((entry) => entry.backend))].sort();
+  const manifest: Manifest = {
+    format: 'fkd-labels',
+    version: 1,
+    complete: missing.length === 0,
+    createdAt: previous?.createdAt ?? new Date().toISOString(),
+    tool: { name: 'fkd', version },
+    dataset: {
+      images: config.dataset.images,
+      classes: config.dataset.classes,
+      fingerprint: config.dataset.fingerprint,
+      skipped: ordered.flatMap((entry) => entry.skipped),
+    },
+    teacher: { ...config.teacher, backend: backends.join(',') },
+    sampler: config.sampler,
+    codec: config.codec,
+    shardImages: config.shardImages,
+    shards: ordered.map((entry) => entry.shard),
+    totals: {
+      records: ordered.reduce((sum, entry) => sum + entry.shard.records, 0),
+      bytes: ordered.reduce((sum, entry) => sum + entry.shard.layout.bytes, 0),
+    },
+  };
+  return manifest;
+}

@@ -1,0 +1,62 @@
+import { fileURLToPath } from 'node:url';
+import { FkdError } from '../../errors.js';
+import type { StoreDriver } from './driver.js';
+import { FsStore } from './fs.js';
+import type { S3StoreOptions } from './s3.js';
+
+/**
+ * Options for S3 stores (ignored for local directories): endpoint and path-style addressing,
+ * region, retries (`maxAttempts`, `retryMode`) and timeouts (`connectionTimeoutMs`,
+ * `requestTimeoutMs`). Unset options fall back to environment variables; see `S3StoreOptions`.
+ */
+export type OpenStoreOptions = S3StoreOptions;
+
+/** Opens the store a `scheme://…` location names. */
+export type DriverFactory = (location: string, options: OpenStoreOptions) => Promise<StoreDriver>;
+
+/**
+ * Drivers by URL scheme (lower case, without `://`). A location without a scheme is a local
+ * directory. Heavy SDKs are imported inside their factory, so local use never loads the AWS SDK.
+ */
+const drivers = new Map<string, DriverFactory>([
+  ['file', async (location) => new FsStore(fileURLToPath(location))],
+  [
+    's3',
+    async (location, options) => {
+      const { S3Store } = await import('./s3.js');
+      return new S3Store(location, options);
+    },
+  ],
+]);
+
+/**
+ * Adds (or replaces) the driver for a URL scheme, so `openStore`, `openLabels` and the CLI
+ * accept `scheme://…` locations.
+ *
+ * @example
+ * registerStoreDriver('mem', async (location) => new MemoryStore(location));
+ */
+export function registerStoreDriver(scheme: string, factory: DriverFactory): void {
+  if (!/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new FkdError('E_USAGE', `Expected a URL scheme such as "s3" but received "${scheme}".`);
+  drivers.set(scheme.toLowerCase(), factory);
+}
+
+/**
+ * Opens the store a location names: `s3://bucket/prefix` gives an S3 store, a path or
+ * `file://` URL a local directory, and any scheme added with `registerStoreDriver` its driver.
+ *
+ * @example
+ * const store = await openStore(process.argv[2] ?? './labels');
+ * const manifest = await store.get('manifest.json');
+ */
+export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<StoreDriver> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
+  if (scheme === undefined) return new FsStore(location);
+  const factory = drivers.get(scheme.toLowerCase());
+  // `gs://bucket` would otherwise become a local directory called "gs:", silently.
+  if (!factory) {
+    const known = [...drivers.keys()].sort().map((name) => `${name}://`).join(' or ');
+    throw new FkdError('E_USAGE', `Expected a directory, ${known} store location but received "${location}".`, { path: location });
+  }
+  return factory(location, options);
+}
