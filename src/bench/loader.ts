@@ -3,7 +3,8 @@ import { scanDataset, imagePath } from '../dataset/scan.js';
 import { createLoader } from '../loader/loader.js';
 import type { ImageJob } from '../loader/job.js';
 import { epochOrder } from '../loader/order.js';
-import { sharedRenderPool, type RenderPool } from '../loader/pool.js';
+import { sharedRenderPool } from '../loader/pool.js';
+import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
 import { imagesWithRecords } from '../store/records.js';
 
@@ -114,17 +115,9 @@ async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof 
     }
     const order = epochOrder(jobs.map((_, index) => index), { seed: 0, epoch, rank: 0, worldSize: 1 });
     const window = options.workers * 2 + 2 * options.batchSize;
-    const inFlight = new Map<number, ReturnType<RenderPool['run']>>();
-    const start = (position: number) => {
-      if (position < order.length) inFlight.set(position, pool.run(jobs[order[position]!]!));
-    };
-    for (let position = 0; position < window; position++) start(position);
     let batch = new Float32Array(options.batchSize * perCrop);
     let filled = 0;
-    for (let position = 0; position < order.length; position++) {
-      const result = await inFlight.get(position)!;
-      inFlight.delete(position);
-      start(position + window);
+    for await (const result of orderedWindow(order.length, window, (position) => pool.run(jobs[order[position]!]!))) {
       batch.set(result.pixels, filled * perCrop);
       crops++;
       if (++filled === options.batchSize) {

@@ -20,6 +20,7 @@ import { checkClassCount } from '../teacher/common.js';
 import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
+import { orderedWindow } from '../pipeline/ordered-window.js';
 import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
 
@@ -328,57 +329,47 @@ class LabelRun {
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
     // order, so batch composition does not depend on which decode finishes first.
     const lookahead = Math.max(1, this.options.concurrency ?? 4);
-    const pending = new Map<number, Promise<Decoded>>();
-    const request = (local: number): void => {
-      if (local < shard.imageCount && !pending.has(local)) pending.set(local, this.decode(shard.imageStart + local));
-    };
-    for (let local = 0; local < lookahead; local++) request(local);
+    const decodes = orderedWindow(shard.imageCount, lookahead, (local) => this.decode(shard.imageStart + local), { signal: this.options.signal });
 
     let rank = 0;
-    try {
-      for (let local = 0; local < shard.imageCount; local++) {
-        const decoded = await pending.get(local)!;
-        pending.delete(local);
-        request(local + lookahead);
-        const index = shard.imageStart + local;
-        if (!decoded.image) {
-          skippedLocal.push(local);
-          skippedHere.push(decoded.skipped!);
-          this.imagesRead++;
-          this.imagesDone++;
-          continue;
-        }
-        const image = decoded.image;
-        widths[local] = image.width;
-        heights[local] = image.height;
-        for (let epoch = 0; epoch < epochs; epoch++) {
-          const target = records[epoch]!;
-          for (let crop = 0; crop < crops; crop++) {
-            const slot = rank * crops + crop;
-            const spec = sampleCrop(image.width, image.height, this.sampler, index, epoch, crop);
-            target.top[slot] = spec.top;
-            target.left[slot] = spec.left;
-            target.height[slot] = spec.height;
-            target.width[slot] = spec.width;
-            target.flip[slot] = spec.flip ? 1 : 0;
-            renderNormalized(image, spec, size, interpolation, batch, filled, teacher.layout, norm);
-            slotEpoch[filled] = epoch;
-            slotRecord[filled] = slot;
-            filled++;
-            if (filled === batchSize) await flush();
-          }
-        }
-        rank++;
-        this.imagesLabelled++;
+    let local = -1;
+    for await (const decoded of decodes) {
+      local++;
+      const index = shard.imageStart + local;
+      if (!decoded.image) {
+        skippedLocal.push(local);
+        skippedHere.push(decoded.skipped!);
         this.imagesRead++;
         this.imagesDone++;
-        if (local % 8 === 7) this.report();
+        continue;
       }
-      await flush();
-    } finally {
-      // Let abandoned decodes settle so none rejects unobserved.
-      await Promise.allSettled(pending.values());
+      const image = decoded.image;
+      widths[local] = image.width;
+      heights[local] = image.height;
+      for (let epoch = 0; epoch < epochs; epoch++) {
+        const target = records[epoch]!;
+        for (let crop = 0; crop < crops; crop++) {
+          const slot = rank * crops + crop;
+          const spec = sampleCrop(image.width, image.height, this.sampler, index, epoch, crop);
+          target.top[slot] = spec.top;
+          target.left[slot] = spec.left;
+          target.height[slot] = spec.height;
+          target.width[slot] = spec.width;
+          target.flip[slot] = spec.flip ? 1 : 0;
+          renderNormalized(image, spec, size, interpolation, batch, filled, teacher.layout, norm);
+          slotEpoch[filled] = epoch;
+          slotRecord[filled] = slot;
+          filled++;
+          if (filled === batchSize) await flush();
+        }
+      }
+      rank++;
+      this.imagesLabelled++;
+      this.imagesRead++;
+      this.imagesDone++;
+      if (local % 8 === 7) this.report();
     }
+    await flush();
 
     for (const epoch of records) {
       epoch.count = rank * crops;
