@@ -6,14 +6,12 @@ import type { RgbImage } from '../dataset/image.js';
 import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
-import { codecDescription, encodeProbability } from '../labels/codec.js';
-import { toProbabilities } from '../labels/probabilities.js';
-import { topK } from '../labels/topk.js';
+import { codecDescription } from '../labels/codec.js';
 import { assertSameConfig, serializeConfig, type LabelConfig } from '../store/config.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile, type SkippedImage } from '../store/entry.js';
-import { encodeShard, type EpochRecords } from '../store/format.js';
+import { encodeShard } from '../store/format.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
@@ -21,8 +19,10 @@ import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
+import { EpochColumns } from './epoch-columns.js';
 import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
+import { TeacherBatcher } from './teacher-batcher.js';
 
 export interface LabelOptions {
   /** ImageFolder root: `<data>/<class>/<image>`. */
@@ -59,7 +59,7 @@ export interface LabelOptions {
   signal?: AbortSignal;
   onProgress?: (progress: LabelProgress) => void;
   onTeacher?: (info: TeacherInfo) => void;
-  /** Sees every normalised batch exactly as the teacher gets it (for audits and replay checks). */
+  /** Sees every normalised batch exactly as the teacher gets it (for audits and replay checks). The view is reused by the next batch: copy what you keep. */
   onTeacherInput?: (input: Float32Array, rows: number) => void;
 }
 
@@ -204,7 +204,6 @@ class LabelRun {
   shardsWritten = 0;
   shardsReused = 0;
   imagesLabelled = 0;
-  cropsLabelled = 0;
   decodes = 0;
   /** Images this run read (labelled or found unreadable), excluding shards it reused. */
   imagesRead = 0;
@@ -214,6 +213,8 @@ class LabelRun {
   private shardsDone = 0;
   private readonly sampler: SamplerOptions;
   private readonly perImage: number;
+  /** One teacher batch for the whole run: its buffers are reused by every shard. */
+  private readonly batcher: TeacherBatcher;
 
   constructor(
     private readonly options: LabelOptions,
@@ -227,6 +228,18 @@ class LabelRun {
     const { seed, scale, ratio, flip } = config.sampler;
     this.sampler = { seed, scale, ratio, flip };
     this.perImage = config.sampler.epochs * config.sampler.crops;
+    this.batcher = new TeacherBatcher(teacher, {
+      batchSize: options.batch ?? 32,
+      topK: config.codec.topK,
+      outputs: config.teacher.outputs,
+      temperature: config.teacher.temperature,
+      signal: options.signal,
+      onTeacherInput: options.onTeacherInput,
+    });
+  }
+
+  get cropsLabelled(): number {
+    return this.batcher.labelled;
   }
 
   async execute(): Promise<void> {
@@ -276,55 +289,15 @@ class LabelRun {
 
   private async labelShard(shard: ShardPlan): Promise<void> {
     const { epochs, crops, interpolation } = this.config.sampler;
-    const { topK: k } = this.config.codec;
-    const capacity = shard.imageCount * crops;
-    const records: EpochRecords[] = Array.from({ length: epochs }, (_, epoch) => ({
-      epoch,
-      crops,
-      topK: k,
-      count: 0,
-      top: new Uint16Array(capacity),
-      left: new Uint16Array(capacity),
-      height: new Uint16Array(capacity),
-      width: new Uint16Array(capacity),
-      flip: new Uint8Array(capacity),
-      classes: new Uint32Array(capacity * k),
-      codes: new Uint16Array(capacity * k),
-    }));
+    const columns = new EpochColumns({ epochs, crops, topK: this.config.codec.topK, images: shard.imageCount });
     const widths = new Uint32Array(shard.imageCount);
     const heights = new Uint32Array(shard.imageCount);
     const skippedLocal: number[] = [];
     const skippedHere: SkippedImage[] = [];
-
     const teacher = this.teacher.info;
     const size = teacher.inputSize;
-    const batchSize = this.options.batch ?? 32;
     const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
-    const batch = new Float32Array(batchSize * 3 * size * size);
-    // Where each row of the pending batch goes: epoch and record slot.
-    const slotEpoch = new Int32Array(batchSize);
-    const slotRecord = new Int32Array(batchSize);
-    let filled = 0;
-
-    const flush = async (): Promise<void> => {
-      if (filled === 0) return;
-      this.options.signal?.throwIfAborted();
-      const input = batch.subarray(0, filled * 3 * size * size);
-      this.options.onTeacherInput?.(input, filled);
-      const outputs = await this.teacher.infer(input, filled);
-      const probabilities = toProbabilities(outputs, filled, teacher.numClasses, { outputs: this.config.teacher.outputs, temperature: this.config.teacher.temperature });
-      const best = topK(probabilities, filled, teacher.numClasses, k);
-      for (let row = 0; row < filled; row++) {
-        const target = records[slotEpoch[row]!]!;
-        const slot = slotRecord[row]!;
-        for (let j = 0; j < k; j++) {
-          target.classes[slot * k + j] = best.classes[row * k + j]!;
-          target.codes[slot * k + j] = encodeProbability(best.probs[row * k + j]!);
-        }
-      }
-      this.cropsLabelled += filled;
-      filled = 0;
-    };
+    const batcher = this.batcher;
 
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
     // order, so batch composition does not depend on which decode finishes first.
@@ -347,20 +320,12 @@ class LabelRun {
       widths[local] = image.width;
       heights[local] = image.height;
       for (let epoch = 0; epoch < epochs; epoch++) {
-        const target = records[epoch]!;
         for (let crop = 0; crop < crops; crop++) {
           const slot = rank * crops + crop;
           const spec = sampleCrop(image.width, image.height, this.sampler, index, epoch, crop);
-          target.top[slot] = spec.top;
-          target.left[slot] = spec.left;
-          target.height[slot] = spec.height;
-          target.width[slot] = spec.width;
-          target.flip[slot] = spec.flip ? 1 : 0;
-          renderNormalized(image, spec, size, interpolation, batch, filled, teacher.layout, norm);
-          slotEpoch[filled] = epoch;
-          slotRecord[filled] = slot;
-          filled++;
-          if (filled === batchSize) await flush();
+          columns.setBox(epoch, slot, spec);
+          renderNormalized(image, spec, size, interpolation, batcher.input, batcher.row, teacher.layout, norm);
+          await batcher.add(columns, columns.cell(epoch, slot));
         }
       }
       rank++;
@@ -369,18 +334,9 @@ class LabelRun {
       this.imagesDone++;
       if (local % 8 === 7) this.report();
     }
-    await flush();
+    await batcher.flush();
 
-    for (const epoch of records) {
-      epoch.count = rank * crops;
-      epoch.top = epoch.top.subarray(0, epoch.count);
-      epoch.left = epoch.left.subarray(0, epoch.count);
-      epoch.height = epoch.height.subarray(0, epoch.count);
-      epoch.width = epoch.width.subarray(0, epoch.count);
-      epoch.flip = epoch.flip.subarray(0, epoch.count);
-      epoch.classes = epoch.classes.subarray(0, epoch.count * k);
-      epoch.codes = epoch.codes.subarray(0, epoch.count * k);
-    }
+    const records = columns.finish(rank);
     const { bytes, layout } = encodeShard(
       {
         imageStart: shard.imageStart,

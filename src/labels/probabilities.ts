@@ -21,8 +21,12 @@ const NEGATIVE_TOLERANCE = 1e-4;
  */
 const SUM_TOLERANCE = 0.02;
 
+// One row in float64, reused across calls (a module has one thread).
+let rowScratch = new Float64Array(0);
+
 /**
  * Turn one batch of teacher outputs (rows × numClasses, row-major) into probability rows.
+ * Pass `out` (exactly rows × numClasses) to reuse a buffer.
  *
  * - `logits`: softmax(z / T), computed in float64 after subtracting the row maximum, so
  *   large logits cannot overflow.
@@ -41,6 +45,7 @@ export function toProbabilities(
   rows: number,
   numClasses: number,
   options: ProbabilityOptions,
+  out?: Float32Array,
 ): Float32Array {
   if (!Number.isInteger(rows) || rows < 0) {
     throw new FkdError('E_USAGE', `Expected a non-negative integer for rows but received ${String(rows)}.`);
@@ -61,8 +66,10 @@ export function toProbabilities(
       `The teacher returned ${outputs.length} values for ${rows} crops × ${numClasses} classes; expected ${rows * numClasses}. Check that the model's output width equals the dataset's class count.`,
     );
   }
-  const result = new Float32Array(outputs.length);
-  const scratch = new Float64Array(numClasses);
+  if (out && out.length !== outputs.length) throw new RangeError(`toProbabilities: out holds ${out.length} values; ${rows} × ${numClasses} need ${outputs.length}.`);
+  const result = out ?? new Float32Array(outputs.length);
+  if (rowScratch.length < numClasses) rowScratch = new Float64Array(numClasses);
+  const scratch = rowScratch;
   for (let row = 0; row < rows; row++) {
     const base = row * numClasses;
     checkFinite(outputs, base, numClasses, row);

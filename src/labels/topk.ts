@@ -15,13 +15,14 @@ const INSERTION_LIMIT = 32;
 /**
  * Select the k largest probabilities of each row, in descending order. Equal
  * probabilities are ordered by the lower class index first, so the result depends only
- * on the values, never on the algorithm.
+ * on the values, never on the algorithm. Pass `out` (both arrays exactly rows × k) to
+ * reuse buffers.
  *
  * @example
  * topK(new Float32Array([0.1, 0.4, 0.1, 0.4]), 1, 4, 3);
  * // { classes: Uint32Array [1, 3, 0], probs: Float32Array [0.4, 0.4, 0.1] }
  */
-export function topK(probs: Float32Array, rows: number, numClasses: number, k: number): TopK {
+export function topK(probs: Float32Array, rows: number, numClasses: number, k: number, out?: TopK): TopK {
   if (!Number.isInteger(numClasses) || numClasses < 1) {
     throw new FkdError('E_USAGE', `Expected a positive integer for numClasses but received ${String(numClasses)}.`);
   }
@@ -34,8 +35,11 @@ export function topK(probs: Float32Array, rows: number, numClasses: number, k: n
   if (probs.length !== rows * numClasses) {
     throw new FkdError('E_USAGE', `Expected ${rows} × ${numClasses} probabilities but received ${probs.length}.`);
   }
-  const classes = new Uint32Array(rows * k);
-  const top = new Float32Array(rows * k);
+  if (out && (out.classes.length !== rows * k || out.probs.length !== rows * k)) {
+    throw new RangeError(`topK: out holds ${out.classes.length} classes and ${out.probs.length} probabilities; ${rows} × ${k} are needed.`);
+  }
+  const classes = out?.classes ?? new Uint32Array(rows * k);
+  const top = out?.probs ?? new Float32Array(rows * k);
   const select = k <= INSERTION_LIMIT ? selectByInsertion : selectBySorting;
   for (let row = 0; row < rows; row++) {
     select(probs, row * numClasses, numClasses, k, classes, top, row * k);

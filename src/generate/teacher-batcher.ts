@@ -1,0 +1,90 @@
+import { encodeProbability } from '../labels/codec.js';
+import { toProbabilities, type ProbabilityOptions } from '../labels/probabilities.js';
+import { topK, type TopK } from '../labels/topk.js';
+import type { TeacherEngine } from '../teacher/engine.js';
+
+/** Where labelled rows go: `setLabels(tag, …)` receives a row's k classes and codes at `offset`. */
+export interface LabelSink {
+  setLabels(tag: number, classes: Uint32Array, codes: Uint16Array, offset: number): void;
+}
+
+export interface TeacherBatcherOptions extends ProbabilityOptions {
+  /** Crops per teacher call. */
+  batchSize: number;
+  topK: number;
+  signal?: AbortSignal | undefined;
+  /** Sees every normalised batch exactly as the teacher gets it. */
+  onTeacherInput?: ((input: Float32Array, rows: number) => void) | undefined;
+}
+
+/**
+ * Fills fixed-size teacher batches and turns the teacher's outputs into stored labels:
+ * softmax (or sharpening) at the run's temperature, top-k, and the probability codes. The
+ * caller renders each crop straight into `input` at row `row`, then calls `add` with a tag
+ * saying where the label belongs; a full batch goes to the teacher at once, and `flush` sends
+ * a short last one. The input batch, the probabilities, the top-k and the codes are allocated
+ * once and reused for every batch.
+ *
+ * @example
+ * const batcher = new TeacherBatcher(teacher, { batchSize: 32, topK: 5, outputs: 'logits', temperature: 1 });
+ * renderNormalized(image, spec, size, 'bilinear', batcher.input, batcher.row, layout, norm);
+ * await batcher.add(columns, columns.cell(epoch, slot));
+ * await batcher.flush();
+ */
+export class TeacherBatcher {
+  /** The teacher's input batch: `batchSize` rows of `3 × inputSize²` floats in the teacher's layout. */
+  readonly input: Float32Array;
+  /** Rows labelled so far. */
+  labelled = 0;
+  private filled = 0;
+  private readonly rowLength: number;
+  private readonly sinks: LabelSink[] = [];
+  private readonly tags: Int32Array;
+  private readonly probabilities: Float32Array;
+  private readonly best: TopK;
+  private readonly codes: Uint16Array;
+
+  constructor(
+    private readonly teacher: TeacherEngine,
+    private readonly options: TeacherBatcherOptions,
+  ) {
+    const { inputSize, numClasses } = teacher.info;
+    this.rowLength = 3 * inputSize * inputSize;
+    this.input = new Float32Array(options.batchSize * this.rowLength);
+    this.probabilities = new Float32Array(options.batchSize * numClasses);
+    this.best = { classes: new Uint32Array(options.batchSize * options.topK), probs: new Float32Array(options.batchSize * options.topK) };
+    this.codes = new Uint16Array(options.batchSize * options.topK);
+    this.tags = new Int32Array(options.batchSize);
+  }
+
+  /** The row of `input` the next crop is rendered into. */
+  get row(): number {
+    return this.filled;
+  }
+
+  /** Commits the crop rendered at `row`; its label goes to `sink` with `tag`. Runs the teacher when the batch is full. */
+  async add(sink: LabelSink, tag: number): Promise<void> {
+    this.sinks[this.filled] = sink;
+    this.tags[this.filled] = tag;
+    this.filled++;
+    if (this.filled === this.options.batchSize) await this.flush();
+  }
+
+  /** Labels the rows added so far, if any. */
+  async flush(): Promise<void> {
+    const rows = this.filled;
+    if (rows === 0) return;
+    this.options.signal?.throwIfAborted();
+    const { numClasses } = this.teacher.info;
+    const k = this.options.topK;
+    const input = this.input.subarray(0, rows * this.rowLength);
+    this.options.onTeacherInput?.(input, rows);
+    const outputs = await this.teacher.infer(input, rows);
+    const probabilities = toProbabilities(outputs, rows, numClasses, this.options, this.probabilities.subarray(0, rows * numClasses));
+    const best = topK(probabilities, rows, numClasses, k, { classes: this.best.classes.subarray(0, rows * k), probs: this.best.probs.subarray(0, rows * k) });
+    for (let i = 0; i < rows * k; i++) this.codes[i] = encodeProbability(best.probs[i]!);
+    for (let row = 0; row < rows; row++) this.sinks[row]!.setLabels(this.tags[row]!, best.classes, this.codes, row * k);
+    this.labelled += rows;
+    this.filled = 0;
+  }
+}

@@ -1,0 +1,51 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { label } from '../../src/generate/label.js';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+const REFERENCE = join(FIXTURES, 'reference-store');
+
+async function files(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => relative(root, join(entry.parentPath, entry.name))).sort();
+}
+
+/** The manifest without what names the moment and the tool version that wrote it. */
+function stableManifest(bytes: Buffer): unknown {
+  const manifest = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  delete manifest.createdAt;
+  delete manifest.tool;
+  return manifest;
+}
+
+let work: string;
+let fresh: string;
+beforeAll(async () => {
+  const spec = JSON.parse(await readFile(join(FIXTURES, 'reference-store.json'), 'utf8')) as { data: string; teacher: string; options: Record<string, number> };
+  work = await mkdtemp(join(tmpdir(), 'fkd-reference-'));
+  fresh = join(work, 'labels');
+  await label({ ...spec.options, data: join(FIXTURES, spec.data), teacher: join(FIXTURES, spec.teacher), out: fresh });
+}, 120_000);
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('the committed reference store (scripts/make-reference-store.js)', () => {
+  it('is reproduced byte for byte by a fresh label run: config, every shard and every shard entry', async () => {
+    const names = await files(REFERENCE);
+    expect(names).toContain('shards/000002.fkd');
+    expect(await files(fresh)).toEqual(names);
+    for (const name of names.filter((name) => name !== 'manifest.json')) {
+      const [expected, actual] = await Promise.all([readFile(join(REFERENCE, name)), readFile(join(fresh, name))]);
+      expect(actual.equals(expected), name).toBe(true);
+    }
+  });
+
+  it('has the same manifest apart from its creation time and tool version', async () => {
+    const [expected, actual] = await Promise.all([readFile(join(REFERENCE, 'manifest.json')), readFile(join(fresh, 'manifest.json'))]);
+    expect(stableManifest(actual)).toEqual(stableManifest(expected));
+  });
+});
