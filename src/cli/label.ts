@@ -4,7 +4,7 @@ import { parseSlice } from '../generate/plan.js';
 import { describeTeacher } from '../teacher/common.js';
 import type { CommandContext } from './context.js';
 import { printJson } from './context.js';
-import { decimal, integer, numberList, oneOf, range } from './options.js';
+import { decimal, integer, numberList, range } from './options.js';
 import { createProgress } from './progress.js';
 
 export function labelCommand(context: CommandContext): Command {

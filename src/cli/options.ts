@@ -17,7 +17,7 @@ export function decimal(min = -Infinity, max = Infinity): (value: string) => num
   };
 }
 
-export function numberList<N extends number>(count: N): (value: string) => number[] {
+export function numberList(count: number): (value: string) => number[] {
   return (value) => {
     const numbers = value.split(',').map((part) => Number(part.trim()));
     if (numbers.length !== count || numbers.some((n) => !Number.isFinite(n))) {

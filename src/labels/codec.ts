@@ -196,7 +196,7 @@ export function denseTarget(
       if (!Number.isInteger(cls) || cls < 0 || cls >= numClasses) {
         throw new FkdError('E_USAGE', `Expected class indices in 0..${numClasses - 1} but received ${String(cls)}.`);
       }
-      if (!Number.isNaN(out[base + cls] as number)) {
+      if (!Number.isNaN(out[base + cls])) {
         throw new FkdError('E_USAGE', `Expected distinct classes in each row but row ${row} names class ${cls} twice.`);
       }
       const p = probs[first + j] as number;
@@ -205,7 +205,7 @@ export function denseTarget(
     const others = numClasses - k;
     const fill = mode === 'marginal' && others > 0 ? Math.max(0, 1 - sum) / others : 0;
     for (let c = base; c < base + numClasses; c++) {
-      if (Number.isNaN(out[c] as number)) out[c] = fill;
+      if (Number.isNaN(out[c])) out[c] = fill;
     }
   }
   return out;

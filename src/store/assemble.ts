@@ -50,7 +50,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
   const plan = planShards(config.dataset.images, config.shardImages);
   const missing = plan.filter((shard) => !entries.has(shard.index)).map((shard) => shard.index);
   if (missing.length > 0 && !options.allowMissing) {
-    const owners = slices ? [...new Set(missing.map((index) => sliceOfShard(index, slices!)))] : [];
+    const owners = slices ? [...new Set(missing.map((index) => sliceOfShard(index, slices)))] : [];
     const shown = missing.slice(0, 20).join(', ') + (missing.length > 20 ? `, … (${missing.length} in all)` : '');
     throw new FkdError(
       'E_MISSING_SLICES',

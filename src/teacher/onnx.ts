@@ -146,7 +146,7 @@ function describeSession(session: InferenceSession, file: string, device: Device
     const names = session.inputNames.join(', ');
     throw new FkdError('E_MODEL_SHAPE', `Teacher ${file} has ${inputs.length} inputs (${names}), but fkd feeds exactly one image batch.`, { path: file });
   }
-  const input = tensorMetadata(inputs[0]!, 'input', file);
+  const input = tensorMetadata(inputs[0], 'input', file);
   const geometry = resolveInputGeometry(input.shape.map(toDimension), 'nchw', options, file);
 
   const output = tensorMetadata(session.outputMetadata[0], 'output', file);

@@ -46,8 +46,9 @@ export async function readTfjsModelJson(file: string): Promise<TfjsModelFiles> {
   const kind = modelKind(json['format'], json['modelTopology']);
   if (kind === null) throw notTfjs(file, 'its modelTopology is neither a TensorFlow graph nor a Keras model');
 
+  const groups = manifest as io.WeightsManifestConfig;
   const weightFiles: string[] = [];
-  for (const group of manifest as io.WeightsManifestConfig) {
+  for (const group of groups) {
     for (const path of group.paths) {
       if (typeof path !== 'string' || path === '' || isAbsolute(path) || /^[a-z][a-z0-9+.-]*:/i.test(path)) {
         throw notTfjs(file, `weight path ${JSON.stringify(path)} is not a file name relative to model.json`);
@@ -55,7 +56,7 @@ export async function readTfjsModelJson(file: string): Promise<TfjsModelFiles> {
       weightFiles.push(join(dirname(file), path));
     }
   }
-  return { kind, json: { ...json, weightsManifest: manifest } as io.ModelJSON, weightFiles };
+  return { kind, json: { ...json, weightsManifest: groups } as io.ModelJSON, weightFiles };
 }
 
 /**

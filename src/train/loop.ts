@@ -106,6 +106,8 @@ export async function trainStudent(options: TrainStudentOptions): Promise<TrainR
   const history: EpochLog[] = [];
   try {
     checkModelShape(model, options.imageSize, options.numClasses);
+    // LayerVariable.read() returns the tf.Variable it wraps, typed only as a Tensor.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     const variables = model.trainableWeights.map((weight) => weight.read() as Variable);
     const context: StepContext = {
       tf,
@@ -335,7 +337,7 @@ function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
 function validate(options: TrainStudentOptions): Settings {
   const { student } = options;
   if (typeof student === 'string' ? !STUDENT_NAMES.includes(student) : typeof student?.apply !== 'function') {
-    throw new FkdError('E_USAGE', `Expected student ${STUDENT_NAMES.join(', ')} or a LayersModel but received ${String(student)}`);
+    throw new FkdError('E_USAGE', `Expected student ${STUDENT_NAMES.join(', ')} or a LayersModel but received ${typeof student === 'string' ? JSON.stringify(student) : typeof student}`);
   }
   expectPositiveInteger('numClasses', options.numClasses);
   expectPositiveInteger('imageSize', options.imageSize);

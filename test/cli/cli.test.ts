@@ -27,12 +27,15 @@ async function shardFiles(dir: string): Promise<Map<string, Buffer>> {
 
 function waitForEntries(dir: string, count: number, child: ReturnType<typeof startCli>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setInterval(async () => {
-      const names = await readdir(join(dir, 'shards')).catch(() => [] as string[]);
-      if (names.filter((n) => n.endsWith('.json')).length >= count) {
-        clearInterval(timer);
-        resolve();
-      }
+    const timer = setInterval(() => {
+      void readdir(join(dir, 'shards'))
+        .catch(() => [] as string[])
+        .then((names) => {
+          if (names.filter((n) => n.endsWith('.json')).length >= count) {
+            clearInterval(timer);
+            resolve();
+          }
+        });
     }, 5);
     child.on('exit', () => {
       clearInterval(timer);

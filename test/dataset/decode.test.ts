@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../../src/dataset/decode.js';
 import { isFkdError, type FkdErrorCode } from '../../src/errors.js';
@@ -16,7 +16,7 @@ afterAll(async () => {
 
 async function expectFailure(path: string, code: FkdErrorCode, fragment: RegExp): Promise<void> {
   try {
-    await decodeImage(path, 'case/' + path.split('/').pop());
+    await decodeImage(path, `case/${basename(path)}`);
     expect.unreachable(`${path} should not decode`);
   } catch (error) {
     expect(isFkdError(error, code), String(error)).toBe(true);

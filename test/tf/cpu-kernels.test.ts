@@ -123,14 +123,14 @@ function compare(c: Case): void {
 
 describe('registerFastCpuKernels', () => {
   it('installs a Conv2DBackpropFilter that is not the original, idempotently', () => {
-    const fast = tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc;
+    const fast = tf.getKernel('Conv2DBackpropFilter', 'cpu').kernelFunc;
     registerFastCpuKernels(tf);
-    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc).toBe(fast);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu').kernelFunc).toBe(fast);
     restore();
-    const original = tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc;
+    const original = tf.getKernel('Conv2DBackpropFilter', 'cpu').kernelFunc;
     expect(original).not.toBe(fast);
     registerFastCpuKernels(tf);
-    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc).not.toBe(original);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu').kernelFunc).not.toBe(original);
   });
 
   it('matches the original kernel on the edge cases', () => {
@@ -169,7 +169,7 @@ describe('registerFastCpuKernels', () => {
     const dy = randomTensor([2, 4, 5, 4]);
     const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 4] };
     const run = (): Float32Array =>
-      tf.tidy(() => (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as Tensor).dataSync() as Float32Array);
+      tf.tidy(() => tf.engine().runKernel<Tensor>('Conv2DBackpropFilter', { x, dy }, attrs).dataSync<'float32'>());
     restore();
     const expected = run();
     registerFastCpuKernels(tf);
@@ -184,7 +184,7 @@ describe('registerFastCpuKernels', () => {
     const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4);
     const step = (): void => {
       const loss = optimizer.minimize(
-        () => tf.losses.softmaxCrossEntropy(labels, model.apply(x) as Tensor) as Scalar,
+        () => tf.losses.softmaxCrossEntropy<Tensor, Scalar>(labels, model.apply(x) as Tensor),
         true,
       );
       loss?.dispose();
@@ -207,7 +207,7 @@ describe('registerFastCpuKernels', () => {
     const step = (): number => {
       const start = performance.now();
       const loss = optimizer.minimize(
-        () => tf.losses.softmaxCrossEntropy(labels, model.apply(x) as Tensor) as Scalar,
+        () => tf.losses.softmaxCrossEntropy<Tensor, Scalar>(labels, model.apply(x) as Tensor),
         true,
       );
       loss?.dataSync();

@@ -1,4 +1,4 @@
-import type { Tensor2D } from '@tensorflow/tfjs';
+import type { Rank, Tensor2D } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTf } from '../../src/tf/runtime.js';
 import type { Tf } from '../../src/tf/types.js';
@@ -81,8 +81,8 @@ describe('softCrossEntropy', () => {
     const before = tf.memory().numTensors;
     expect(lossOf([[1, 2]], [[1, 0]])).toBeGreaterThan(0);
     expect(tf.memory().numTensors).toBe(before);
-    const logits = tf.zeros([2, 3]) as Tensor2D;
-    const targets = tf.zeros([2, 4]) as Tensor2D;
+    const logits = tf.zeros<Rank.R2>([2, 3]);
+    const targets = tf.zeros<Rank.R2>([2, 4]);
     expect(() => softCrossEntropy(tf, logits, targets)).toThrow(expect.objectContaining({ code: 'E_MODEL_SHAPE' }));
     tf.dispose([logits, targets]);
   });

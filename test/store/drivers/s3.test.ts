@@ -20,7 +20,7 @@ async function withEnvironment(changes: Record<string, string | undefined>, body
   const saved = Object.fromEntries(Object.keys(changes).map((name) => [name, process.env[name]]));
   const apply = (values: Record<string, string | undefined>): void => {
     for (const [name, value] of Object.entries(values)) {
-      if (value === undefined) delete process.env[name];
+      if (value === undefined) Reflect.deleteProperty(process.env, name);
       else process.env[name] = value;
     }
   };
