@@ -29,12 +29,8 @@ export async function* orderedWindow<T>(count: number, width: number, start: (in
   const inFlight = new Map<number, Promise<T>>();
   const launch = (index: number): void => {
     if (index >= count || signal?.aborted) return;
-    let task: Promise<T>;
-    try {
-      task = start(index);
-    } catch (error) {
-      task = Promise.reject(error);
-    }
+    // An async wrapper turns a synchronous throw from `start` into this task's rejection.
+    const task = (async () => start(index))();
     task.catch(() => undefined); // observed when its turn comes
     inFlight.set(index, task);
   };

@@ -84,7 +84,7 @@ describe('orderedWindow', () => {
       }
     })();
     let outcome: unknown = 'pending';
-    run.then(() => (outcome = 'resolved'), (error: Error) => (outcome = error.message));
+    run.then(() => (outcome = 'resolved'), (error: unknown) => (outcome = (error as Error).message));
     await tick();
     expect(seen).toEqual([0]);
     expect(outcome).toBe('pending'); // task 2 is still running
