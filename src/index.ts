@@ -20,7 +20,8 @@ export { fingerprintTeacher } from './teacher/fingerprint.js';
 // labels
 export { toProbabilities } from './labels/probabilities.js';
 export { topK } from './labels/topk.js';
-export { encodeProbability, decodeProbability, decodeProbabilities, denseTarget, codecDescription, type CodecDescription, type TargetMode } from './labels/codec.js';
+export { encodeProbability, decodeProbability, decodeProbabilities, denseTarget, codecDescription, type CodecDescription } from './labels/codec.js';
+export { TARGET_CODECS, TARGET_MODES, targetCodec, type TargetCodec, type TargetMode } from './labels/targets.js';
 
 // store
 export type { ReadOptions, StoreDriver } from './store/drivers/driver.js';
@@ -43,7 +44,8 @@ export { verifyStore, type VerifyOptions, type VerifyReport } from './check/veri
 
 // loader
 export { createLoader, type Loader, type LoaderOptions, type LoaderStats } from './loader/loader.js';
-export type { Batch, BatchTargets, SampleMeta } from './loader/batch.js';
+export { cloneBatch, type Batch, type BatchSamples, type BatchTargets, type SampleMeta } from './loader/batch.js';
+export { transformRandom, type BatchTransform, type TransformContext } from './loader/transforms.js';
 
 // trainer
 export { loadTf, type TfRuntime } from './tf/runtime.js';

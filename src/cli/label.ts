@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { label, type LabelOptions } from '../generate/label.js';
 import { parseSlice } from '../generate/plan.js';
+import { TARGET_MODES } from '../labels/targets.js';
 import { describeTeacher } from '../teacher/common.js';
 import type { CommandContext } from './context.js';
 import { printJson } from './context.js';
@@ -28,7 +29,7 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(new Option('--std <r,g,b>', 'normalisation std').argParser(numberList(3)).default([0.229, 0.224, 0.225], 'ImageNet 0.229,0.224,0.225'))
     .option('--temperature <t>', 'softmax temperature applied to the teacher', decimal(1e-6), 1)
     .addOption(new Option('--outputs <kind>', 'what the teacher emits').choices(['logits', 'probs']).default('logits'))
-    .addOption(new Option('--target <mode>', 'dense target rebuild recorded in the store').choices(['marginal', 'renorm']).default('marginal'))
+    .addOption(new Option('--target <mode>', 'dense target rebuild recorded in the store').choices([...TARGET_MODES]).default(TARGET_MODES[0]))
     .addOption(new Option('--interpolation <kind>', 'resampling filter for teacher crops').choices(['bicubic', 'bilinear']).default('bicubic'))
     .option('--batch <n>', 'crops per teacher call', integer(), 32)
     .option('--concurrency <n>', 'images decoded ahead of the teacher', integer(), 4)

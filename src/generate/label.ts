@@ -7,6 +7,7 @@ import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
+import type { TargetMode } from '../labels/targets.js';
 import { assertSameConfig, serializeConfig, type LabelConfig } from '../store/config.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
@@ -44,7 +45,7 @@ export interface LabelOptions {
   std?: [number, number, number];
   temperature?: number;
   outputs?: 'logits' | 'probs';
-  target?: 'marginal' | 'renorm';
+  target?: TargetMode;
   interpolation?: Interpolation;
   /** Crops per teacher call. */
   batch?: number;

@@ -1,4 +1,8 @@
 import { FkdError } from '../errors.js';
+import { targetCodec, type TargetMode } from './targets.js';
+
+// Re-exported for callers that know the codec module; the table itself lives in targets.ts.
+export { TARGET_MODES, type TargetMode } from './targets.js';
 
 /**
  * Width of one code step in natural-log space. Rounding to the nearest step is off by at
@@ -29,11 +33,6 @@ export const MAX_RELATIVE_ERROR = Math.expm1(PROBABILITY_STEP_LN / 2);
  */
 export const MAX_TOPK_SUM = (1 + MAX_RELATIVE_ERROR) * (1 + 1e-4);
 
-/** How the k stored probabilities become a full C-way training target. */
-export type TargetMode = 'marginal' | 'renorm';
-
-export const TARGET_MODES: readonly TargetMode[] = ['marginal', 'renorm'];
-
 /** The codec as recorded in `manifest.json` under `codec`. */
 export interface CodecDescription {
   name: 'topk-log16';
@@ -54,9 +53,7 @@ export function codecDescription(topK: number, target: TargetMode): CodecDescrip
   if (!Number.isInteger(topK) || topK < 1) {
     throw new FkdError('E_USAGE', `Expected a positive integer for topK but received ${String(topK)}.`);
   }
-  if (!TARGET_MODES.includes(target)) {
-    throw new FkdError('E_USAGE', `Expected target "marginal" or "renorm" but received ${JSON.stringify(target)}.`);
-  }
+  targetCodec(target);
   return { name: CODEC_NAME, topK, stepLn: PROBABILITY_STEP_LN, target };
 }
 
@@ -163,9 +160,7 @@ export function denseTarget(
   if (!Number.isInteger(numClasses) || numClasses < 1) {
     throw new FkdError('E_USAGE', `Expected a positive integer for numClasses but received ${String(numClasses)}.`);
   }
-  if (mode !== 'marginal' && mode !== 'renorm') {
-    throw new FkdError('E_USAGE', `Expected target "marginal" or "renorm" but received ${JSON.stringify(mode)}.`);
-  }
+  const codec = targetCodec(mode);
   if (probs.length !== classes.length) {
     throw new FkdError('E_USAGE', `Expected as many probabilities as classes (${classes.length}) but received ${probs.length}.`);
   }
@@ -200,10 +195,9 @@ export function denseTarget(
         throw new FkdError('E_USAGE', `Expected distinct classes in each row but row ${row} names class ${cls} twice.`);
       }
       const p = probs[first + j] as number;
-      out[base + cls] = mode === 'marginal' ? p : sum > 0 ? p / sum : 1 / k;
+      out[base + cls] = codec.top(p, sum, k);
     }
-    const others = numClasses - k;
-    const fill = mode === 'marginal' && others > 0 ? Math.max(0, 1 - sum) / others : 0;
+    const fill = codec.rest(sum, k, numClasses);
     for (let c = base; c < base + numClasses; c++) {
       if (Number.isNaN(out[c])) out[c] = fill;
     }

@@ -1,19 +1,17 @@
 import { availableParallelism } from 'node:os';
-import pLimit from 'p-limit';
-import type { CropSpec } from '../crop/box.js';
-import type { Interpolation } from '../crop/render.js';
-import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
+import { scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
-import { decodeProbability } from '../labels/codec.js';
-import type { EpochRecords } from '../store/format.js';
+import type { Interpolation } from '../crop/render.js';
 import type { LabelSet } from '../store/labels.js';
-import type { ShardEntry } from '../store/manifest.js';
 import type { Layout } from '../crop/tensor.js';
-import type { Batch, SampleMeta } from './batch.js';
+import { allocateSlot, placeRecord, slotBatch, type BatchContext, type Slot } from './assemble.js';
+import type { Batch } from './batch.js';
 import { runImageJob, type ImageJob, type ImageJobResult } from './job.js';
-import { epochOrder } from './order.js';
+import { planEpoch, rowPath } from './plan.js';
 import { sharedRenderPool } from './pool.js';
+import { imageJob, type RenderSettings } from './render.js';
 import { makeTargets } from './targets.js';
+import { applyTransforms, type BatchTransform } from './transforms.js';
 
 export interface LoaderOptions {
   /** Dataset root (the tree the labels were made from) or a dataset already scanned with `scanDataset`. */
@@ -46,6 +44,13 @@ export interface LoaderOptions {
   onError?: 'throw' | 'skip';
   /** Sharpen (< 1) or soften (> 1) the stored top-k probabilities. */
   temperature?: number;
+  /**
+   * Batch-level steps run in order on every batch before it is yielded (Mixup, CutMix...).
+   * Each gets a counter RNG keyed by (seed, epoch, rank, batch), so runs replay exactly.
+   */
+  transforms?: readonly BatchTransform[];
+  /** Yield batches that own their memory (a copy of each), valid forever. Default false. */
+  copy?: boolean;
 }
 
 export interface LoaderStats {
@@ -60,16 +65,6 @@ export interface LoaderStats {
 export interface Loader extends AsyncIterable<Batch> {
   /** Counters of the latest (or running) pass. */
   readonly stats: LoaderStats;
-}
-
-/** Records of one image in the current label epoch. */
-interface ImageRecords {
-  imageIndex: number;
-  path: string;
-  classIndex: number;
-  block: EpochRecords;
-  /** First record of the image in `block`. */
-  first: number;
 }
 
 /**
@@ -116,71 +111,67 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const m = labels.manifest;
   const skip = options.onError === 'skip';
   const dataset = typeof options.data === 'string' ? await scanDataset(options.data) : options.data;
-  const pathsMatch = checkDataset(dataset, labels, skip);
-  const labelEpoch = options.epoch % labels.epochs;
-  const crops = labels.crops;
+  const rank = options.rank ?? 0;
+  const seed = options.shuffle === false ? null : (options.shuffle ?? 0);
+
+  // Plan: which images, in which order, and where their records are.
+  const plan = await planEpoch({ labels, dataset, epoch: options.epoch, seed, rank, worldSize: options.worldSize ?? 1, skip, skipped: stats, signal: options.signal });
+  // The next student epoch's labels download while this one trains.
+  if (labels.epochs > 1) labels.prefetchEpoch((plan.labelEpoch + 1) % labels.epochs);
+  const order = plan.order;
+  const crops = plan.crops;
   const topK = m.codec.topK;
 
-  const records = await loadEpochRecords(labels, labelEpoch, dataset, pathsMatch, skip, stats, options.signal);
-  // The next student epoch's labels download while this one trains.
-  if (labels.epochs > 1) labels.prefetchEpoch((labelEpoch + 1) % labels.epochs);
-  const order = epochOrder([...records.keys()].sort((a, b) => a - b), {
-    seed: options.shuffle === false ? null : (options.shuffle ?? 0),
-    epoch: options.epoch,
-    rank: options.rank ?? 0,
-    worldSize: options.worldSize ?? 1,
-  });
-
-  const size = options.size ?? m.teacher.inputSize;
-  const layout = options.layout ?? 'nhwc';
-  const dtype = options.dtype ?? 'float32';
-  const perCrop = 3 * size * size;
+  const settings: RenderSettings = {
+    size: options.size ?? m.teacher.inputSize,
+    interpolation: options.interpolation ?? m.sampler.interpolation,
+    layout: options.layout ?? 'nhwc',
+    dtype: options.dtype ?? 'float32',
+    normalization: { mean: m.teacher.mean, std: m.teacher.std },
+    maxPixels: m.sampler.maxPixels,
+  };
+  const perCrop = 3 * settings.size * settings.size;
   const batchSize = options.batchSize;
   const threads = options.workers ?? availableParallelism();
   const pool = threads > 0 ? sharedRenderPool(threads) : null;
   const run = (job: ImageJob): Promise<ImageJobResult> => (pool ? pool.run(job) : runImageJob(job));
   const window = (options.concurrency ?? Math.max(2, threads * 2)) + (options.prefetch ?? 2) * Math.ceil(batchSize / crops);
-  const jobOf = (entry: ImageRecords): ImageJob => ({
-    file: imagePath(dataset, { path: entry.path }),
-    name: entry.path,
-    crops: Array.from({ length: crops }, (_, c) => boxOf(entry.block, entry.first + c)),
-    size,
-    interpolation: options.interpolation ?? m.sampler.interpolation,
-    layout,
-    dtype,
-    normalization: { mean: m.teacher.mean, std: m.teacher.std },
-    maxPixels: m.sampler.maxPixels,
-  });
+  const context: BatchContext = {
+    plan,
+    imageSize: settings.size,
+    layout: settings.layout,
+    normalization: settings.normalization,
+    perCrop,
+    topK,
+    numClasses: labels.numClasses,
+    targets: (classes, probs, dense) =>
+      makeTargets(classes, probs, { numClasses: labels.numClasses, topK, mode: m.codec.target, ...(options.temperature === undefined ? {} : { temperature: options.temperature }) }, dense),
+  };
+  const transforms = options.transforms ?? [];
+  const transformSeed = seed ?? 0;
 
+  // Render: a window of image jobs in flight, taken in order.
   const inFlight = new Map<number, Promise<ImageJobResult>>();
   const start = (position: number): void => {
-    const imageIndex = order[position];
-    if (imageIndex === undefined || inFlight.has(position)) return;
+    const row = order[position];
+    if (row === undefined || inFlight.has(position)) return;
     stats.decodes++;
-    const promise = run(jobOf(records.get(imageIndex)!));
+    const promise = run(imageJob(dataset, plan, row, settings));
     promise.catch(() => undefined); // observed when its turn comes
     inFlight.set(position, promise);
   };
 
-  let batch = newBatch(batchSize, perCrop, dtype, topK);
-  const flush = (count: number): Batch => {
+  // Assemble, transform, yield.
+  let slot: Slot = allocateSlot({ batchSize, perCrop, dtype: settings.dtype, topK }, false);
+  let batchIndex = 0;
+  const finish = async (count: number): Promise<Batch> => {
     stats.batches++;
     stats.crops += count;
-    const out: Batch = {
-      size: count,
-      imageSize: size,
-      layout,
-      images: batch.images.subarray(0, count * perCrop),
-      targets: makeTargets(batch.classes.subarray(0, count * topK), batch.probs.subarray(0, count * topK), {
-        numClasses: labels.numClasses,
-        topK,
-        mode: m.codec.target,
-        ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-      }),
-      meta: batch.meta.slice(0, count),
-    };
-    batch = newBatch(batchSize, perCrop, dtype, topK);
-    return out;
+    let batch = slotBatch(slot, count, context);
+    if (transforms.length > 0) batch = await applyTransforms(batch, transforms, { seed: transformSeed, epoch: options.epoch, rank, batch: batchIndex });
+    batchIndex++;
+    slot = allocateSlot({ batchSize, perCrop, dtype: settings.dtype, topK }, false);
+    return options.copy ? batch.clone() : batch;
   };
 
   try {
@@ -188,13 +179,13 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     let filled = 0;
     for (let position = 0; position < order.length; position++) {
       options.signal?.throwIfAborted();
-      const entry = records.get(order[position]!)!;
+      const row = order[position]!;
       let result: ImageJobResult;
       try {
         result = await inFlight.get(position)!;
       } catch (error) {
         if (!skip || !isFkdError(error)) throw error;
-        stats.skippedImages.push({ path: entry.path, reason: error.message });
+        stats.skippedImages.push({ path: rowPath(plan, row), reason: error.message });
         continue;
       } finally {
         inFlight.delete(position);
@@ -202,104 +193,17 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
       }
       stats.images++;
       for (let c = 0; c < crops; c++) {
-        const record = entry.first + c;
-        batch.images.set(result.pixels.subarray(c * perCrop, (c + 1) * perCrop), filled * perCrop);
-        for (let j = 0; j < topK; j++) {
-          batch.classes[filled * topK + j] = entry.block.classes[record * topK + j]!;
-          batch.probs[filled * topK + j] = decodeProbability(entry.block.codes[record * topK + j]!);
-        }
-        batch.meta.push({ path: entry.path, imageIndex: entry.imageIndex, classIndex: entry.classIndex, labelEpoch, crop: c, box: boxOf(entry.block, record) });
+        slot.images.set(result.pixels.subarray(c * perCrop, (c + 1) * perCrop), filled * perCrop);
+        placeRecord(slot, filled, plan, row, c, topK);
         filled++;
         if (filled === batchSize) {
-          yield flush(filled);
+          yield await finish(filled);
           filled = 0;
         }
       }
     }
-    if (filled > 0 && !options.dropLast) yield flush(filled);
+    if (filled > 0 && !options.dropLast) yield await finish(filled);
   } finally {
     await Promise.allSettled(inFlight.values());
   }
-}
-
-function newBatch(batchSize: number, perCrop: number, dtype: 'float32' | 'uint8', topK: number) {
-  return {
-    images: dtype === 'float32' ? new Float32Array(batchSize * perCrop) : new Uint8Array(batchSize * perCrop),
-    classes: new Uint32Array(batchSize * topK),
-    probs: new Float32Array(batchSize * topK),
-    meta: [] as SampleMeta[],
-  };
-}
-
-function boxOf(block: EpochRecords, record: number): CropSpec {
-  return { top: block.top[record]!, left: block.left[record]!, height: block.height[record]!, width: block.width[record]!, flip: block.flip[record] === 1 };
-}
-
-/**
- * True when the tree is the one the labels were made from. Otherwise it is an error, or
- * with `skip`, images are matched by their stored relative paths and the missing ones skipped.
- */
-function checkDataset(dataset: Dataset, labels: LabelSet, skip: boolean): boolean {
-  const expected = labels.manifest.dataset;
-  if (dataset.fingerprint === expected.fingerprint) return true;
-  const detail =
-    dataset.images.length !== expected.images
-      ? `it has ${dataset.images.length} images, the labels ${expected.images}`
-      : dataset.classes.join(',') !== expected.classes.join(',')
-        ? 'its class folders differ'
-        : 'file names or sizes differ';
-  if (!skip) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${detail}). Point --data at the same tree, or pass onError: 'skip' to use the images that still match by path.`, { path: dataset.root });
-  }
-  return false;
-}
-
-async function loadEpochRecords(
-  labels: LabelSet,
-  labelEpoch: number,
-  dataset: Dataset,
-  pathsMatch: boolean,
-  skip: boolean,
-  stats: LoaderStats,
-  signal: AbortSignal | undefined,
-): Promise<Map<number, ImageRecords>> {
-  const records = new Map<number, ImageRecords>();
-  const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
-  const limit = pLimit(16);
-  const crops = labels.crops;
-  await Promise.all(
-    labels.manifest.shards.map((shard: ShardEntry) =>
-      limit(async () => {
-        signal?.throwIfAborted();
-        let images;
-        let block;
-        try {
-          images = await labels.readImages(shard);
-          block = await labels.readEpoch(shard, labelEpoch);
-        } catch (error) {
-          if (!skip || !isFkdError(error)) throw error;
-          stats.skippedShards.push({ key: shard.key, reason: error.message });
-          return;
-        }
-        const skipped = new Set(images.skipped);
-        let rank = 0;
-        for (let local = 0; local < images.imageCount; local++) {
-          if (skipped.has(local)) continue;
-          const first = rank * crops;
-          rank++;
-          const storedIndex = images.imageStart + local;
-          const path = images.paths[local]!;
-          const datasetIndex = byPath ? byPath.get(path) : storedIndex;
-          const image = datasetIndex === undefined ? undefined : dataset.images[datasetIndex];
-          if (!image || image.path !== path) {
-            if (!skip) throw new FkdError('E_DATASET_MISMATCH', `${path} is in the labels but not in ${dataset.root}.`, { path });
-            stats.skippedImages.push({ path, reason: 'missing from the dataset' });
-            continue;
-          }
-          records.set(storedIndex, { imageIndex: storedIndex, path, classIndex: image.classIndex, block, first });
-        }
-      }),
-    ),
-  );
-  return records;
 }

@@ -12,14 +12,19 @@ const SHUFFLE_STREAM = 0x5f1e;
  * @example
  * epochOrder([0, 1, 2, 3, 4], { seed: 0, epoch: 3, rank: 1, worldSize: 2 });
  */
-export function epochOrder(images: readonly number[], options: { seed: number | null; epoch: number; rank: number; worldSize: number }): number[] {
-  const order = [...images];
+export function epochOrder(images: ArrayLike<number>, options: { seed: number | null; epoch: number; rank: number; worldSize: number }): Uint32Array {
+  const order = Uint32Array.from(images);
   if (options.seed !== null) {
     const random = new CounterRandom(keyOf(options.seed, options.epoch, SHUFFLE_STREAM));
     for (let i = order.length - 1; i > 0; i--) {
       const j = random.below(i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
+      const swap = order[i]!;
+      order[i] = order[j]!;
+      order[j] = swap;
     }
   }
-  return order.filter((_, position) => position % options.worldSize === options.rank);
+  if (options.worldSize === 1) return order;
+  const mine = new Uint32Array(Math.max(0, Math.ceil((order.length - options.rank) / options.worldSize)));
+  for (let position = options.rank, at = 0; position < order.length; position += options.worldSize) mine[at++] = order[position]!;
+  return mine;
 }

@@ -1,19 +1,22 @@
 import { denseTarget } from '../labels/codec.js';
+import type { TargetMode } from '../labels/targets.js';
 import type { BatchTargets } from './batch.js';
 
 export interface TargetOptions {
   numClasses: number;
   topK: number;
-  mode: 'marginal' | 'renorm';
+  mode: TargetMode;
   /** Sharpening (< 1) or softening (> 1) applied to the stored probabilities: p^(1/T), renormalised over the top-k mass. */
   temperature?: number;
 }
 
 /**
- * Wraps a batch's top-k labels. Probabilities are copied in as stored; `dense()` rebuilds the
- * full target through the store's codec the first time it is asked for.
+ * The targets stage: wraps a batch's top-k labels. Probabilities are used as stored (after
+ * the optional temperature); `dense()` rebuilds the full target through the store's codec
+ * the first time it is asked for, into `denseBuffer` when given (the loader passes its
+ * ring slot's buffer, so no memory is allocated per batch).
  */
-export function makeTargets(classes: Uint32Array, probs: Float32Array, options: TargetOptions): BatchTargets {
+export function makeTargets(classes: Uint32Array, probs: Float32Array, options: TargetOptions, denseBuffer?: () => Float32Array): BatchTargets {
   if (options.temperature !== undefined && options.temperature !== 1) sharpen(probs, options.topK, options.temperature);
   let dense: Float32Array | undefined;
   return {
@@ -22,7 +25,8 @@ export function makeTargets(classes: Uint32Array, probs: Float32Array, options: 
     classes,
     probs,
     dense() {
-      dense ??= denseTarget(classes, probs, options.numClasses, options.mode, new Float32Array((classes.length / options.topK) * options.numClasses));
+      const rows = classes.length / options.topK;
+      dense ??= denseTarget(classes, probs, options.numClasses, options.mode, denseBuffer ? denseBuffer().subarray(0, rows * options.numClasses) : new Float32Array(rows * options.numClasses));
       return dense;
     },
   };

@@ -1,5 +1,6 @@
 import { FkdError, type FkdErrorCode } from '../errors.js';
-import { CODEC_NAME, PROBABILITY_STEP_LN, TARGET_MODES, type CodecDescription } from '../labels/codec.js';
+import { CODEC_NAME, PROBABILITY_STEP_LN, type CodecDescription } from '../labels/codec.js';
+import { TARGET_MODES } from '../labels/targets.js';
 import type { OutputKind } from '../labels/probabilities.js';
 import type { Layout } from '../crop/tensor.js';
 import { SHARD_MAGIC, type BlockRef, type EpochBlockRef, type ShardLayout } from './format.js';

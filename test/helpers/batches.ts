@@ -1,4 +1,4 @@
-import type { Batch, SampleMeta } from '../../src/loader/batch.js';
+import { cloneBatch, type Batch, type SampleMeta } from '../../src/loader/batch.js';
 import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from './random.js';
 
@@ -73,6 +73,9 @@ export function syntheticBatch(options: SyntheticBatchOptions): Batch {
       classes,
       probs,
       dense: () => denseTargets(classes, peak, numClasses),
+    },
+    clone() {
+      return cloneBatch(this);
     },
   };
 }
