@@ -4,18 +4,22 @@ import { writeBytes, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
 import type { Layout } from '../crop/tensor.js';
 
-/** Everything needed to turn one image file into its batch-ready crops; plain data, so it can cross to a worker thread. */
-export interface ImageJob {
-  file: string;
-  /** Name used in error messages: the path relative to the dataset root. */
-  name: string;
-  crops: CropSpec[];
+/** How every crop of a pass is rendered. */
+export interface RenderSettings {
   size: number;
   interpolation: Interpolation;
   layout: Layout;
   dtype: 'float32' | 'uint8';
   normalization: Normalization;
   maxPixels: number;
+}
+
+/** Everything needed to turn one image file into its batch-ready crops; plain data, so it can cross to a worker thread. */
+export interface ImageJob extends RenderSettings {
+  file: string;
+  /** Name used in error messages: the path relative to the dataset root. */
+  name: string;
+  crops: CropSpec[];
 }
 
 export interface ImageJobResult {

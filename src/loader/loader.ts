@@ -6,10 +6,10 @@ import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
 import { allocateSlot, placeRecord, slotBatch, type BatchContext, type Slot } from './assemble.js';
 import type { Batch } from './batch.js';
-import { runImageJob, type ImageJob, type ImageJobResult } from './job.js';
+import { runImageJob, type ImageJob, type ImageJobResult, type RenderSettings } from './job.js';
 import { planEpoch, rowPath } from './plan.js';
 import { sharedRenderPool } from './pool.js';
-import { imageJob, type RenderSettings } from './render.js';
+import { imageJob } from './render.js';
 import { makeTargets } from './targets.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
 
