@@ -68,10 +68,10 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
   const crops = labels.crops;
   const shards = labels.manifest.shards;
   const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
-  const blocks: EpochRecords[] = new Array(shards.length);
-  const paths: string[][] = new Array(shards.length);
+  const blocks = new Array<EpochRecords>(shards.length);
+  const paths = new Array<string[]>(shards.length);
   /** Per shard: [storeIndex, classIndex, local, first] columns of the images kept. */
-  const kept: Array<{ count: number; columns: Uint32Array[] }> = new Array(shards.length);
+  const kept = new Array<{ count: number; columns: Uint32Array[] }>(shards.length);
   const limit = pLimit(16);
   await Promise.all(
     shards.map((shard, position) =>

@@ -28,6 +28,8 @@ export interface TransformContext {
  * @example
  * const invert: BatchTransform = (batch) => { if (batch.images instanceof Uint8Array) for (let i = 0; i < batch.images.length; i++) batch.images[i] = 255 - batch.images[i]!; };
  */
+// `void` so that a transform changing the batch in place can be written without a return.
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type
 export type BatchTransform = (batch: Batch, context: TransformContext) => Batch | void | Promise<Batch | void>;
 
 /**
