@@ -10,11 +10,11 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { OnnxGraph, conv, gaussian, gemm, seededRandom } from '../scripts/lib/onnx-graph.js';
+import { OnnxGraph, conv, gaussian, gemm, mulberry32 } from '../scripts/lib/onnx-graph.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const defaultOutputPath = join(here, 'models', 'resnet18.onnx');
-const random = seededRandom(18);
+const random = mulberry32(18);
 
 // He-normal weights keep activations in a sane range without BN. Zero biases are fine:
 // they only need to be finite, and no denormals should slow the timing down.

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, readdirSync, writeFileSync }
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { OnnxGraph, conv, gaussian, gemm, seededRandom } from './lib/onnx-graph.js';
+import { OnnxGraph, conv, gaussian, gemm, mulberry32 } from './lib/onnx-graph.js';
 
 const fixturesDirectory = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const imagesDirectory = join(fixturesDirectory, 'images');
@@ -89,7 +89,7 @@ function paintImage(random, classIndex) {
 }
 
 async function writeImages() {
-  const random = seededRandom(1001);
+  const random = mulberry32(1001);
   const written = [];
   for (const [classIndex, { name }] of CLASSES.entries()) {
     mkdirSync(join(imagesDirectory, name), { recursive: true });
@@ -118,7 +118,7 @@ const detectorResponse = ({ weights, bias }, rgb) => weights.reduce((sum, w, c) 
 const BLUR_3X3 = [0.05, 0.1, 0.05, 0.1, 0.4, 0.1, 0.05, 0.1, 0.05];
 
 function teacherWeights(numClasses) {
-  const random = seededRandom(2002);
+  const random = mulberry32(2002);
   const conv1 = { weight: new Float32Array(8 * 3 * 9), bias: new Float32Array(8) };
   for (let out = 0; out < 8; out++) {
     // Channels 4..7 are zero-mean edge detectors on a random colour mix: they respond to
@@ -400,7 +400,7 @@ async function check(images) {
   }
 
   // Crops of one image should give different, unsaturated outputs.
-  const random = seededRandom(3003);
+  const random = mulberry32(3003);
   let cropAgree = 0;
   let cropCount = 0;
   let spread = 0;

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { seededRandom as seeded } from '../../scripts/lib/onnx-graph.js';
+import { mulberry32 as seeded } from '../../scripts/lib/onnx-graph.js';
 
 
 /**

@@ -5,7 +5,7 @@
 import { encodeShard } from '../../dist/store/format.js';
 import { encodeProbability, codecDescription } from '../../dist/labels/codec.js';
 import { serializeManifest } from '../../dist/store/manifest.js';
-import { gaussian, seededRandom as seeded } from '../../scripts/lib/onnx-graph.js';
+import { gaussian, mulberry32 as seeded } from '../../scripts/lib/onnx-graph.js';
 
 
 /**

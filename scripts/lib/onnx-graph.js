@@ -185,10 +185,10 @@ export function gemm(graph, name, x, weight, bias, [inFeatures, outFeatures], ou
  * may touch Math.random.
  *
  * @example
- * const random = seededRandom(42);
+ * const random = mulberry32(42);
  * random(); // 0 <= x < 1, same sequence every run
  */
-export function seededRandom(seed) {
+export function mulberry32(seed) {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -6,7 +6,7 @@ import { epochOrder } from '../loader/order.js';
 import { sharedRenderPool } from '../loader/pool.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
-import { imagesWithRecords } from '../store/records.js';
+import { presentImages } from '../store/format.js';
 
 export interface LoaderBenchOptions {
   data: string;
@@ -96,10 +96,11 @@ async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof 
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const jobs: ImageJob[] = [];
     for (const shard of m.shards) {
-      const owners = imagesWithRecords(await labels.readImages(shard));
+      const images = await labels.readImages(shard);
+      const present = presentImages(images);
       const block = await labels.readEpoch(shard, epoch % labels.epochs);
       for (let record = 0; record < block.count; record++) {
-        const image = dataset.images[owners[Math.floor(record / labels.crops)]!]!;
+        const image = dataset.images[images.imageStart + present[Math.floor(record / labels.crops)]!]!;
         jobs.push({
           file: imagePath(dataset, image),
           name: image.path,

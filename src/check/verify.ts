@@ -6,10 +6,9 @@ import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
-import type { EpochRecords } from '../store/format.js';
+import { presentImages, type EpochRecords } from '../store/format.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ShardEntry } from '../store/manifest.js';
-import { imagesWithRecords } from '../store/records.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import type { Device } from '../teacher/engine.js';
@@ -116,7 +115,8 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
       samples.push({ shard, epoch, record });
     }
     const blocks = new Map<string, EpochRecords>();
-    const owners = new Map<number, number[]>();
+    // Per shard: where its images start, and the shard-local indices of those with records.
+    const owners = new Map<number, { start: number; present: Uint32Array }>();
     const size = engine.info.inputSize;
     const k = m.codec.topK;
     const C = m.dataset.classes.length;
@@ -135,10 +135,11 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
       }
       let images = owners.get(sample.shard.index);
       if (!images) {
-        images = imagesWithRecords(await labels.readImages(sample.shard));
+        const block = await labels.readImages(sample.shard);
+        images = { start: block.imageStart, present: presentImages(block) };
         owners.set(sample.shard.index, images);
       }
-      const imageIndex = images[Math.floor(sample.record / m.sampler.crops)]!;
+      const imageIndex = images.start + images.present[Math.floor(sample.record / m.sampler.crops)]!;
       const path = paths[imageIndex]!;
       const image = await decodeImage(imagePath({ root }, { path }), path, { maxPixels: m.sampler.maxPixels });
       const r = sample.record;

@@ -32,10 +32,3 @@ export function range(value: string): [number, number] {
   if (!(low > 0 && low <= high)) throw new InvalidArgumentError(`Expected "low,high" with 0 < low ≤ high but received "${value}".`);
   return [low, high];
 }
-
-export function oneOf<T extends string>(...choices: T[]): (value: string) => T {
-  return (value) => {
-    if (!(choices as string[]).includes(value)) throw new InvalidArgumentError(`Expected one of ${choices.join(', ')} but received "${value}".`);
-    return value as T;
-  };
-}

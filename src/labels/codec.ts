@@ -9,7 +9,7 @@ export { TARGET_MODES, type TargetMode } from './targets.js';
  * most half a step, so the decoded value is within a factor exp(±STEP/2) of the input:
  * exp(0.00975) − 1 = 0.98% relative error, under the 1% budget with room for float32
  * storage. Linear steps would not do: a flat teacher gives ~0.001 everywhere and 8-bit
- * linear codes would round all of it to 0 (NOTES §5).
+ * linear codes would round all of it to 0.
  */
 export const PROBABILITY_STEP_LN = 0.0195;
 

@@ -3,15 +3,8 @@ import { serializeConfig, type LabelConfig } from './config.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { sha256Hex } from './hash.js';
 import { CONFIG_KEY, shardEntryKey } from './layout.js';
-import type { ShardEntry } from './manifest.js';
+import type { ShardEntry, SkippedImage } from './manifest.js';
 import type { ShardPlan, Slice } from './shards.js';
-
-/** An image the label pass could not use, and why. */
-export interface SkippedImage {
-  index: number;
-  path: string;
-  reason: string;
-}
 
 /**
  * The JSON written next to a finished shard. Its presence is the shard's commit mark:

@@ -19,6 +19,7 @@ export const MANIFEST_FORMAT = 'fkd-labels';
 /** The manifest and shard format version this build reads and writes. */
 export const MANIFEST_VERSION = 1;
 
+/** An image the label pass could not use, and why. */
 export interface SkippedImage {
   /** Dataset index of the image. */
   index: number;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
@@ -7,6 +6,7 @@ import { loadTf } from '../tf/runtime.js';
 import type { Tf } from '../tf/types.js';
 import type { StudentName } from './students.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
+import { sha256Hex } from '../store/hash.js';
 
 /** Optimizers the training loop offers. */
 export type OptimizerName = 'sgd' | 'adamw';
@@ -99,7 +99,7 @@ export async function saveCheckpoint(directory: string, model: LayersModel, stat
     format: FORMAT,
     version: VERSION,
     ...pickState(state),
-    sha256: { [MODEL_FILE]: sha256(modelJson), [WEIGHTS_FILE]: sha256(weights) },
+    sha256: { [MODEL_FILE]: sha256Hex(modelJson), [WEIGHTS_FILE]: sha256Hex(weights) },
   };
   await writeCheckpointFile(join(directory, WEIGHTS_FILE), weights);
   await writeCheckpointFile(join(directory, MODEL_FILE), modelJson);
@@ -129,10 +129,10 @@ export async function loadCheckpoint(directory: string, options: { tf?: Tf } = {
 
   const modelJson = await readCheckpointFile(modelPath);
   const weights = await readCheckpointFile(weightsPath);
-  if (sha256(modelJson) !== state.sha256[MODEL_FILE]) {
+  if (sha256Hex(modelJson) !== state.sha256[MODEL_FILE]) {
     throw corrupt(modelPath, 'its SHA-256 does not match state.json (torn write or edited file)');
   }
-  if (sha256(weights) !== state.sha256[WEIGHTS_FILE]) {
+  if (sha256Hex(weights) !== state.sha256[WEIGHTS_FILE]) {
     throw corrupt(weightsPath, 'its SHA-256 does not match state.json (torn write or edited file)');
   }
 
@@ -243,10 +243,6 @@ async function writeCheckpointFile(path: string, data: Buffer): Promise<void> {
 function toArrayBuffers(data: io.WeightData | undefined): ArrayBuffer[] {
   if (data === undefined) return [];
   return Array.isArray(data) ? data : [data];
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function messageOf(error: unknown): string {

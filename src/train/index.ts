@@ -1,3 +1,5 @@
+// `fkd/train`: students, the soft cross-entropy, the training loop, checkpoints and `distill`.
+
 export { createStudent, STUDENT_NAMES, type StudentName, type StudentOptions } from './students.js';
 export { softCrossEntropy } from './loss.js';
 export { batchToTensors, toTfDataset, type BatchTensors, type TrainingPair } from './tensors.js';
@@ -12,3 +14,6 @@ export {
   type TrainingState,
 } from './checkpoint.js';
 export { trainStudent, type EpochLog, type StepLog, type TrainResult, type TrainStudentOptions } from './loop.js';
+export { distill, type DistillOptions } from './distill.js';
+export { loadTf, type TfRuntime } from '../tf/runtime.js';
+export type { Tf } from '../tf/types.js';

@@ -45,7 +45,7 @@ export interface TrainStudentOptions {
   epochs: number;
   /** First epoch to run; default 0, or the checkpoint's epoch + 1 with `resume`. */
   startEpoch?: number;
-  /** A fresh stream of batches for an epoch, e.g. `(epoch) => loader.epoch(epoch)`. */
+  /** A fresh stream of batches for an epoch, e.g. `(epoch) => createLoader({ ...options, epoch })`. */
   batchesForEpoch: (epoch: number) => AsyncIterable<Batch>;
   optimizer: OptimizerName;
   learningRate: number;
@@ -89,7 +89,7 @@ export interface TrainResult {
  * @example
  * const { model, history } = await trainStudent({
  *   student: 'tiny', numClasses: 10, imageSize: 32, epochs: 4,
- *   batchesForEpoch: (epoch) => loader.epoch(epoch),
+ *   batchesForEpoch: (epoch) => createLoader({ data, labels, epoch, batchSize: 64, size: 32, layout: 'nhwc' }),
  *   optimizer: 'adamw', learningRate: 1e-3, weightDecay: 0.05,
  *   checkpointDir: 'runs/tiny', onLog: (line) => console.log(line),
  * });

@@ -93,7 +93,7 @@ function scaleBytes(bytes: Uint8Array): Float32Array {
  * whoever consumes an element owns (and disposes) its tensors; `fitDataset` does that itself.
  *
  * @example
- * const dataset = toTfDataset(tf, () => loader.epoch(0));
+ * const dataset = toTfDataset(tf, () => createLoader({ data, labels, epoch: 0, batchSize: 64, size: 32, layout: 'nhwc' }));
  * await dataset.forEachAsync(({ xs, ys }) => { ...; tf.dispose([xs, ys]); });
  */
 export function toTfDataset(tf: Tf, batches: () => AsyncIterable<Batch>): data.Dataset<TrainingPair> {

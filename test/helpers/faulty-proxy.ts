@@ -53,7 +53,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'exp
  */
 export async function startFaultyProxy(options: FaultyProxyOptions): Promise<FaultyProxy> {
   const target = new URL(options.target);
-  const random = seededRandom(options.seed ?? 1);
+  const random = xorshift32(options.seed ?? 1);
   const faults = options.faults ?? ALL_FAULTS;
   const delayMs = Math.min(options.delayMs ?? 2_000, 30_000);
   const maxConsecutive = options.maxConsecutive ?? Number.POSITIVE_INFINITY;
@@ -185,7 +185,7 @@ export async function startFaultyProxy(options: FaultyProxyOptions): Promise<Fau
 }
 
 /** Xorshift32: quality is irrelevant here, repeatability is not. */
-function seededRandom(seed: number): () => number {
+function xorshift32(seed: number): () => number {
   let state = (seed >>> 0) || 0x9e3779b9;
   return () => {
     state ^= state << 13;

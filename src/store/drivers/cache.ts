@@ -27,6 +27,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } 
 import { join } from 'node:path';
 import { FkdError } from '../../errors.js';
 import type { ReadOptions, StoreDriver } from './driver.js';
+import { sha256Hex } from '../hash.js';
 import { checkKey } from './keys.js';
 
 export interface CachedStoreOptions {
@@ -296,8 +297,4 @@ export class CachedStore implements StoreDriver {
   private fileOf(id: string, size: number): string {
     return join(this.cacheDir, `${id}.${size}`);
   }
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

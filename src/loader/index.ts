@@ -1,0 +1,8 @@
+// `fkd/loader`: the student side. Streams (crop, soft label) batches from a label store; never
+// loads a teacher.
+
+export { createLoader, type Loader, type LoaderOptions, type LoaderStats } from './loader.js';
+export { cloneBatch, type Batch, type BatchSamples, type BatchTargets, type SampleMeta } from './batch.js';
+export { transformRandom, type BatchTransform, type TransformContext } from './transforms.js';
+export { denseTarget } from '../labels/codec.js';
+export type { TargetMode } from '../labels/targets.js';
