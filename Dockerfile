@@ -7,7 +7,7 @@
 #
 #   docker run --rm -v $PWD/data:/data fkd label --data /data/train --teacher /data/t.onnx --out s3://bucket/labels
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: compile TypeScript once; every runtime stage copies dist/ from here.
 FROM ${NODE_IMAGE} AS build

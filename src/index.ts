@@ -3,6 +3,7 @@
 // `fkd/store` and `fkd/train` to the smaller entries in those folders.
 
 export { FkdError, isFkdError, type FkdErrorCode, type FkdErrorOptions } from './errors.js';
+export { SUPPORTED_NODE_MAJORS, endOfLifeNotice } from './node-support.js';
 
 // images → crops
 export { scanDataset, fingerprintOf, type Dataset, type DatasetImage } from './dataset/scan.js';
@@ -33,6 +34,14 @@ export { finalizeStore, type FinalizeOptions } from './generate/finalize.js';
 export { parseSlice } from './generate/plan.js';
 export { storeInfo, type StoreInfo } from './check/info.js';
 export { verifyStore, type VerifyOptions, type VerifyReport } from './check/verify.js';
+
+// report
+export { collectReport, type CollectOptions, type CollectProgress, type ReportData } from './report/collect.js';
+export { writeReport, DEFAULT_SHEET_CROPS, MAX_SHEET_CROPS, type WriteReportOptions } from './report/report.js';
+export { renderContactSheet, type ContactSheetOptions, type SheetPicture } from './report/contact-sheet.js';
+export { reportHtml } from './report/html.js';
+export type { RecordStats, Histogram, ScaleBin, ClassAgreement } from './report/stats.js';
+export type { SampledRecord } from './report/sample.js';
 
 // loader (also `fkd/loader`)
 export * from './loader/index.js';

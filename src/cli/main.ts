@@ -1,11 +1,13 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { isFkdError } from '../errors.js';
+import { noticeEndOfLife } from '../node-support.js';
 import type { CommandContext } from './context.js';
 import { benchCommand } from './bench.js';
 import { finalizeCommand } from './finalize.js';
 import { infoCommand } from './info.js';
 import { labelCommand } from './label.js';
+import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 
@@ -27,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const context: CommandContext = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  noticeEndOfLife((line) => context.stderr.write(`${line}\n`));
   const program = new Command('fkd')
     .description('Fast Knowledge Distillation: make compact soft labels once, then train students without the teacher.')
     .version(version)
@@ -34,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
-  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), trainCommand(context), benchCommand(context)]) {
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), reportCommand(context), trainCommand(context), benchCommand(context)]) {
     program.addCommand(command.exitOverride());
   }
   try {

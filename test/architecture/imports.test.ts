@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
  * test, so every new folder gets a place on purpose. README "Architecture" shows the same order.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'io', 'pipeline'], // no fkd knowledge: the error type, atomic files, the ordered async window
+  ['errors', 'io', 'pipeline', 'node-support'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions
   ['dataset'], // ImageFolder scan, decoding, the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training
@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['store'], // drivers, store layout, label format, manifest, reader (openLabels)
   ['generate'], // the label pass and finalize: the store's writer
   ['check'], // info and verify: read a store, re-run the teacher on samples
+  ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML
   ['loader'], // the student's stream of (crop, label) batches
   ['train'], // students, loss, training loop, distill
   ['bench'], // the in-library benchmark harness behind `fkd bench`
@@ -29,10 +30,10 @@ const LAYERS: readonly (readonly string[])[] = [
 
 /**
  * Folders that must never reach a teacher engine, directly or through anything they import:
- * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), and the crops
- * both sides share.
+ * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), the crops
+ * both sides share, and the report.
  */
-const TEACHERLESS = ['crop', 'store', 'loader', 'train'];
+const TEACHERLESS = ['crop', 'store', 'loader', 'train', 'report'];
 
 type Graph = ReadonlyMap<string, readonly string[]>;
 

@@ -94,8 +94,8 @@ describe('Dockerfile', () => {
   it('has named build, gpu, gpu-tfjs and cpu stages, the CPU one last (the default target)', () => {
     expect(stages.map((s) => s.name)).toEqual(expect.arrayContaining(['build', 'gpu', 'gpu-tfjs', 'cpu']));
     expect(stages.at(-1)!.name).toBe('cpu');
-    expect(stage('cpu').from).toMatch(/^node:20[.\w-]*$/);
-    expect(stage('build').from).toMatch(/^node:20[.\w-]*$/);
+    expect(stage('cpu').from).toMatch(/^node:24[.\w-]*$/);
+    expect(stage('build').from).toMatch(/^node:24[.\w-]*$/);
   });
 
   it('gpu is CUDA 12 with cuDNN 9 and installs onnxruntime-node with its cuda12 provider', () => {

@@ -94,6 +94,12 @@ describe('fkd label --out s3://', () => {
     const info = await cli(['info', url('runs/a'), '--json'], { AWS_ENDPOINT_URL: server.endpoint });
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ location: url('runs/a'), complete: true, images: 24, records: 144, epochs: 2, crops: 3, topK: 3 });
+    // Not the AWS SDK's multi-line NodeVersionSupportWarning: one line of fkd's own, on Node < 22 only.
+    expect(info.stderr).not.toMatch(/NodeVersionSupportWarning/);
+    expect(info.stderr.match(/past end of life/g) ?? []).toHaveLength(Number(process.versions.node.split('.')[0]) < 22 ? 1 : 0);
+    const report = await cli(['report', url('runs/a'), '--json'], { AWS_ENDPOINT_URL: server.endpoint });
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout)).toMatchObject({ stats: { records: 144 }, info: { location: url('runs/a') } });
 
     const verified = await cli(['verify', url('runs/a'), '--s3-endpoint', server.endpoint, '--data', FIXTURE_IMAGES, '--teacher', FIXTURE_ONNX, '--sample', '20']);
     expect(verified.code, verified.stderr).toBe(0);

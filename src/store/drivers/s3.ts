@@ -25,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FkdError } from '../../errors.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
+import { noticeEndOfLife, quietAwsNodeWarning } from '../../node-support.js';
 
 /** Used only when neither the options, `AWS_REGION` nor the shared config file name a region. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -129,6 +130,9 @@ export class S3Store implements StoreDriver {
       followRegionRedirects: true,
     };
     if (endpoint !== undefined) config.endpoint = endpoint;
+    // On an end-of-life Node the SDK prints a multi-line warning; fkd says it once, in one line.
+    quietAwsNodeWarning();
+    noticeEndOfLife((line) => process.emitWarning(line, { code: 'FKD_NODE_END_OF_LIFE' }));
     this.client = new S3Client(config);
   }
 

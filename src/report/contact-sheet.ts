@@ -1,0 +1,52 @@
+// The contact sheet's pictures: each sampled crop rendered by the renderer the loader uses, at
+// the loader's default size and filter (the teacher's input size and interpolation), so the
+// picture is exactly the student's input. PNG, because a lossy format would alter those pixels.
+import sharp from 'sharp';
+import { renderCrop, type Interpolation } from '../crop/render.js';
+import { decodeImage } from '../dataset/decode.js';
+import { imagePath, scanDataset } from '../dataset/scan.js';
+import { FkdError } from '../errors.js';
+import type { SampledRecord } from './sample.js';
+
+export interface ContactSheetOptions {
+  /** The ImageFolder tree the labels were made from. */
+  data: string;
+  /** The store's dataset fingerprint: the tree must match it. */
+  fingerprint: string;
+  /** Side of each rendered crop in pixels. */
+  size: number;
+  interpolation: Interpolation;
+  maxPixels: number;
+  location: string;
+}
+
+/** A sampled record and its rendered crop. */
+export interface SheetPicture {
+  record: SampledRecord;
+  png: Uint8Array;
+}
+
+/**
+ * Renders the sampled records from the dataset, decoding each image once.
+ *
+ * @example
+ * const pictures = await renderContactSheet(data.sample, { data: 'train/', fingerprint, size: 224, interpolation: 'bicubic', maxPixels, location });
+ */
+export async function renderContactSheet(records: readonly SampledRecord[], options: ContactSheetOptions): Promise<SheetPicture[]> {
+  const dataset = await scanDataset(options.data);
+  if (dataset.fingerprint !== options.fingerprint) {
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${options.location} was labelled from (its file names or sizes differ). Point --data at the same tree.`, { path: dataset.root });
+  }
+  const byPath = new Map<string, SampledRecord[]>();
+  for (const record of records) byPath.set(record.path, [...(byPath.get(record.path) ?? []), record]);
+  const pngs = new Map<SampledRecord, Uint8Array>();
+  for (const [path, group] of byPath) {
+    const image = await decodeImage(imagePath(dataset, { path }), path, { maxPixels: options.maxPixels });
+    for (const record of group) {
+      const pixels = renderCrop(image, record.box, options.size, options.interpolation);
+      const png = await sharp(pixels, { raw: { width: options.size, height: options.size, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
+      pngs.set(record, new Uint8Array(png.buffer, png.byteOffset, png.byteLength));
+    }
+  }
+  return records.map((record) => ({ record, png: pngs.get(record)! }));
+}

@@ -1,0 +1,51 @@
+// `fkd report` as a library call: collect the statistics, render the contact sheet when a
+// dataset is given, write one self-contained HTML file.
+import { writeFileAtomic } from '../io/atomic-file.js';
+import { FkdError } from '../errors.js';
+import { collectReport, type CollectOptions, type ReportData } from './collect.js';
+import { renderContactSheet } from './contact-sheet.js';
+import { reportHtml } from './html.js';
+
+/** Crops on the contact sheet unless `sample` says otherwise. */
+export const DEFAULT_SHEET_CROPS = 24;
+/** Largest contact sheet: each crop is a PNG inside the page. */
+export const MAX_SHEET_CROPS = 1000;
+
+export interface WriteReportOptions extends Omit<CollectOptions, 'sample'> {
+  /** Where to write the HTML file. */
+  out: string;
+  /** The ImageFolder tree the labels were made from: adds the contact sheet. */
+  data?: string;
+  /** Crops on the contact sheet (default 24; needs `data`). */
+  sample?: number;
+}
+
+/**
+ * Reads a label store once and writes its report to `out`; resolves to the same statistics
+ * as data (what `fkd report --json` prints).
+ *
+ * @example
+ * const data = await writeReport('./labels', { out: 'report.html', data: '~/imagenet/train' });
+ * console.log(`${(data.stats.agreement ?? 0) * 100}% top-1 agreement`);
+ */
+export async function writeReport(location: string, options: WriteReportOptions): Promise<ReportData> {
+  const { out, data: dataRoot, sample = DEFAULT_SHEET_CROPS, ...collectOptions } = options;
+  if (typeof out !== 'string' || out === '') throw new FkdError('E_USAGE', 'Expected an output path for the report (out).');
+  if (!Number.isInteger(sample) || sample < 0 || sample > MAX_SHEET_CROPS) {
+    throw new FkdError('E_USAGE', `Expected an integer in [0, ${MAX_SHEET_CROPS}] for sample but received ${String(sample)}.`);
+  }
+  const report = await collectReport(location, { ...collectOptions, sample: dataRoot === undefined ? 0 : sample });
+  const pictures =
+    dataRoot === undefined
+      ? []
+      : await renderContactSheet(report.sample, {
+          data: dataRoot,
+          fingerprint: report.fingerprint,
+          size: report.teacher.inputSize,
+          interpolation: report.sampler.interpolation,
+          maxPixels: report.sampler.maxPixels,
+          location: report.info.location,
+        });
+  await writeFileAtomic(out, new TextEncoder().encode(reportHtml(report, pictures)));
+  return report;
+}
