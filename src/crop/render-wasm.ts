@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CropSpec } from './box.js';
 import type { RgbImage } from '../dataset/image.js';
 import { coefficients, type Coefficients, type Interpolation } from './render-reference.js';
-import { normalizationTable, type Layout, type Normalization } from './tensor.js';
+import { normalizationCoefficients, type Layout, type Normalization } from './tensor.js';
 
 /**
  * The WebAssembly (SIMD128) build of the reference renderer, wasm/render.c. Coefficients
@@ -39,7 +39,7 @@ interface RenderExports {
   __heap_base: { value: number };
   horizontal(src: number, stride: number, rows: number, first: number, weights: number, taps: number, size: number, flip: number, temp: number, splat: number): void;
   vertical(temp: number, rowLow: number, first: number, weights: number, taps: number, size: number, out: number): void;
-  normalize(pixels: number, size: number, table: number, dst: number, nchw: number): void;
+  normalize(pixels: number, size: number, coefficients: number, dst: number, nchw: number): void;
 }
 
 /** Bytes of slack after the image (8-byte pixel loads) and after row buffers (16-byte vectors). */
@@ -70,8 +70,7 @@ export class WasmRenderer {
   private cachedHeight = 0;
   private readonly coefficientCache = new Map<string, Coefficients>();
   private coefficientBytes = 0;
-  private tableKey = '';
-  private table: Float32Array = new Float32Array(0);
+  private f64 = new Float64Array(0);
 
   private readonly shrinkAbove: number;
 
@@ -139,14 +138,12 @@ export class WasmRenderer {
   /** `renderNormalized`; false (nothing written) when linear memory cannot grow enough. */
   renderNormalized(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): boolean {
     const values = size * size * 3;
-    const table = this.tableFor(norm);
-    const done = this.render(image, crop, size, interpolation, table.length * 4 + values * 4 + 16);
+    const done = this.render(image, crop, size, interpolation, 16 * 4 + values * 4);
     if (!done) return false;
     const { out, extraAt } = done;
-    const tableAt = extraAt;
-    const floatsAt = align(tableAt + table.length * 4);
-    this.f32.set(table, tableAt >> 2);
-    this.exports.normalize(out, size, tableAt, floatsAt, layout === 'nchw' ? 1 : 0);
+    const floatsAt = extraAt + 16 * 4;
+    this.f64.set(normalizationCoefficients(norm), extraAt >> 3);
+    this.exports.normalize(out, size, extraAt, floatsAt, layout === 'nchw' ? 1 : 0);
     target.set(this.f32.subarray(floatsAt >> 2, (floatsAt >> 2) + values), index * values);
     return true;
   }
@@ -174,15 +171,6 @@ export class WasmRenderer {
       this.coefficientBytes -= entry.first.byteLength + entry.weights.byteLength;
     }
     return made;
-  }
-
-  private tableFor(norm: Normalization): Float32Array {
-    const key = `${norm.mean.join(',')}/${norm.std.join(',')}`;
-    if (key !== this.tableKey) {
-      this.table = normalizationTable(norm);
-      this.tableKey = key;
-    }
-    return this.table;
   }
 
   /** Copies the image into linear memory unless it is the one already there. */
@@ -229,6 +217,7 @@ export class WasmRenderer {
       this.u8 = new Uint8Array(this.buffer);
       this.i32 = new Int32Array(this.buffer);
       this.f32 = new Float32Array(this.buffer);
+      this.f64 = new Float64Array(this.buffer);
     }
     return true;
   }

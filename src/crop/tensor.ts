@@ -22,12 +22,7 @@ export const imagenetNormalization: Normalization = {
  */
 export function writeNormalized(pixels: Uint8Array, size: number, target: Float32Array, index: number, layout: Layout, norm: Normalization): void {
   const plane = size * size;
-  const scale0 = 1 / (255 * norm.std[0]);
-  const scale1 = 1 / (255 * norm.std[1]);
-  const scale2 = 1 / (255 * norm.std[2]);
-  const shift0 = norm.mean[0] / norm.std[0];
-  const shift1 = norm.mean[1] / norm.std[1];
-  const shift2 = norm.mean[2] / norm.std[2];
+  const [scale0, scale1, scale2, shift0, shift1, shift2] = normalizationCoefficients(norm);
   const base = index * plane * 3;
   if (layout === 'nhwc') {
     for (let i = 0, p = 0; i < plane; i++, p += 3) {
@@ -60,16 +55,10 @@ export function writeBytes(pixels: Uint8Array, size: number, target: Uint8Array,
 }
 
 /**
- * What `writeNormalized` stores for every byte value: 3 × 256 float32, channel-major
- * (`table[c * 256 + v]`). It is built by running `writeNormalized` itself, so renderers that
- * look values up here (the wasm renderer) write bit-identical tensors by construction.
+ * The float64 constants of `writeNormalized`: value = pixel × scale[c] − shift[c], computed in
+ * float64 and rounded once to float32. The wasm renderer (wasm/render.c) runs the same IEEE
+ * operations on these same numbers, which is why its tensors are bit-identical.
  */
-export function normalizationTable(norm: Normalization): Float32Array {
-  const pixels = new Uint8Array(256 * 3);
-  for (let v = 0; v < 256; v++) pixels.fill(v, v * 3, v * 3 + 3);
-  const hwc = new Float32Array(256 * 3);
-  writeNormalized(pixels, 16, hwc, 0, 'nhwc', norm);
-  const table = new Float32Array(256 * 3);
-  for (let v = 0; v < 256; v++) for (let c = 0; c < 3; c++) table[c * 256 + v] = hwc[v * 3 + c]!;
-  return table;
+export function normalizationCoefficients(norm: Normalization): [number, number, number, number, number, number] {
+  return [1 / (255 * norm.std[0]), 1 / (255 * norm.std[1]), 1 / (255 * norm.std[2]), norm.mean[0] / norm.std[0], norm.mean[1] / norm.std[1], norm.mean[2] / norm.std[2]];
 }

@@ -5,7 +5,7 @@ import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js
 import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
 import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
 import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
-import { imagenetNormalization, normalizationTable, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
+import { imagenetNormalization, normalizationCoefficients, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
 import { isFkdError } from '../../src/errors.js';
 import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from '../helpers/random.js';
@@ -206,15 +206,34 @@ describe('wasm crop renderer', () => {
     });
   }
 
-  it('builds the normalisation table from writeNormalized itself', () => {
+  it('normalises with writeNormalized\'s own float64 constants, rounded once to float32 (what wasm/render.c computes)', () => {
     for (const norm of norms) {
-      const table = normalizationTable(norm);
+      const coefficients = normalizationCoefficients(norm);
       const pixel = new Uint8Array(3);
       const value = new Float32Array(3);
       for (let v = 0; v < 256; v++) {
         pixel.fill(v);
         writeNormalized(pixel, 1, value, 0, 'nhwc', norm);
-        for (let c = 0; c < 3; c++) expect(Object.is(table[c * 256 + v], value[c])).toBe(true);
+        for (let c = 0; c < 3; c++) expect(Object.is(value[c], Math.fround(v * coefficients[c]! - coefficients[3 + c]!))).toBe(true);
+      }
+    }
+  });
+
+  it('renderNormalized covers every byte value in every channel and both layouts, plane sizes on and off the 16-pixel vectors', () => {
+    // Each pixel value 0..255 in each channel, at sizes whose planes end mid-vector (scalar tails).
+    for (const size of [16, 17, 23, 31]) {
+      const data = new Uint8Array(size * size * 3);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 4)) & 255;
+      const image = { data, width: size, height: size };
+      const crop = { top: 0, left: 0, width: size, height: size, flip: false };
+      for (const layout of ['nchw', 'nhwc'] as const) {
+        for (const norm of norms) {
+          const expected = new Float32Array(3 * size * size);
+          writeNormalized(renderCropReference(image, crop, size, 'bilinear'), size, expected, 0, layout, norm);
+          const actual = new Float32Array(3 * size * size);
+          renderNormalized(image, crop, size, 'bilinear', actual, 0, layout, norm);
+          expect(same(actual, expected), `${size} px ${layout}`).toBe(true);
+        }
       }
     }
   });

@@ -16,7 +16,8 @@
  *    matching the stores into Uint8ClampedArray), between the passes and at the end.
  *  - Same pass order (horizontal into a uint8 row buffer, then vertical), same rows, and
  *    the flip mirrors the horizontal pass's destination column.
- *  - Normalisation reads a 3 x 256 float32 table built by running writeNormalized itself.
+ *  - Normalisation runs writeNormalized's own float64 operations on its own constants
+ *    (normalizationCoefficients), then rounds to float32 once, as a Float32Array store does.
  *
  * Padding contract (the caller allocates it): the image is followed by >= 8 readable bytes,
  * `temp` and `out` by >= 16 bytes; the vertical pass reads and writes whole 16-byte vectors.
@@ -61,11 +62,12 @@ static inline void store_pixel(uint8_t *t, v128_t acc, int last) {
  * left edge and first needed row), `stride` bytes apart. For output column x the taps start
  * at src + first[x] * 3. `splat` is scratch for size * taps vectors. Writes rows of
  * size * 3 bytes, contiguous, into `temp`; with `flip`, column x lands at size - 1 - x.
+ *
+ * `rows_taps` is inlined with the tap count as a constant for the common counts (2-8 cover
+ * bilinear and bicubic at the usual shrink factors), so the tap loop is fully unrolled.
  */
-EXPORT("horizontal")
-void horizontal(const uint8_t *src, int stride, int rows, const int32_t *first, const int32_t *weights, int taps, int size, int flip, uint8_t *temp, v128_t *splat) {
+static inline __attribute__((always_inline)) void rows_taps(const uint8_t *src, int stride, int rows, const int32_t *first, const v128_t *splat, const int taps, int size, int flip, uint8_t *temp) {
   const int row_bytes = size * 3;
-  for (int i = 0; i < size * taps; i++) splat[i] = wasm_i32x4_splat(weights[i]);
   const v128_t half = wasm_i32x4_splat(HALF);
   int y = 0;
   /* Two rows at a time: the weight vectors are loaded once for both. */
@@ -103,6 +105,21 @@ void horizontal(const uint8_t *src, int stride, int rows, const int32_t *first, 
   }
 }
 
+EXPORT("horizontal")
+void horizontal(const uint8_t *src, int stride, int rows, const int32_t *first, const int32_t *weights, int taps, int size, int flip, uint8_t *temp, v128_t *splat) {
+  for (int i = 0; i < size * taps; i++) splat[i] = wasm_i32x4_splat(weights[i]);
+  switch (taps) {
+    case 2: rows_taps(src, stride, rows, first, splat, 2, size, flip, temp); break;
+    case 3: rows_taps(src, stride, rows, first, splat, 3, size, flip, temp); break;
+    case 4: rows_taps(src, stride, rows, first, splat, 4, size, flip, temp); break;
+    case 5: rows_taps(src, stride, rows, first, splat, 5, size, flip, temp); break;
+    case 6: rows_taps(src, stride, rows, first, splat, 6, size, flip, temp); break;
+    case 7: rows_taps(src, stride, rows, first, splat, 7, size, flip, temp); break;
+    case 8: rows_taps(src, stride, rows, first, splat, 8, size, flip, temp); break;
+    default: rows_taps(src, stride, rows, first, splat, taps, size, flip, temp); break;
+  }
+}
+
 /*
  * Vertical pass: output row y is sum_k weights[y * taps + k] * temp row (first[y] - row_low + k).
  * Rows are size * 3 bytes, contiguous in both `temp` and `out`.
@@ -135,25 +152,69 @@ void vertical(const uint8_t *temp, int row_low, const int32_t *first, const int3
 }
 
 /*
- * Normalised float32 from an HWC uint8 crop through `table` (3 x 256 floats, channel-major).
- * nchw != 0 writes three planes, otherwise interleaved HWC.
+ * Normalised float32 from an HWC uint8 crop: (v * scale[c] - shift[c]) in float64, rounded
+ * to float32, which is what writeNormalized computes in JavaScript (a float64 multiply, a
+ * float64 subtract, then the store into a Float32Array rounds to nearest even). f64x2 mul,
+ * sub and f32x4.demote_f64x2_zero are the same IEEE operations, so the floats are the same.
+ * `coef` holds the six float64s scale0..2, shift0..2. nchw != 0 writes three planes,
+ * otherwise interleaved HWC.
  */
+static inline v128_t norm4(v128_t u32, v128_t scale_lo, v128_t shift_lo, v128_t scale_hi, v128_t shift_hi) {
+  const v128_t lo = wasm_f64x2_sub(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(u32), scale_lo), shift_lo);
+  const v128_t hi = wasm_f64x2_sub(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(u32, u32, 2, 3, 2, 3)), scale_hi), shift_hi);
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/* Sixteen bytes to sixteen floats at dst, with the (scale, shift) pairs for lanes 0-1, 2-3, ... cycling through p[0..2]. */
+static inline void norm16(v128_t bytes, float *dst, const v128_t *scale, const v128_t *shift, int a, int b, int c, int d, int e, int f, int g, int h) {
+  const v128_t lo = wasm_u16x8_extend_low_u8x16(bytes), hi = wasm_u16x8_extend_high_u8x16(bytes);
+  wasm_v128_store(dst, norm4(wasm_u32x4_extend_low_u16x8(lo), scale[a], shift[a], scale[b], shift[b]));
+  wasm_v128_store(dst + 4, norm4(wasm_u32x4_extend_high_u16x8(lo), scale[c], shift[c], scale[d], shift[d]));
+  wasm_v128_store(dst + 8, norm4(wasm_u32x4_extend_low_u16x8(hi), scale[e], shift[e], scale[f], shift[f]));
+  wasm_v128_store(dst + 12, norm4(wasm_u32x4_extend_high_u16x8(hi), scale[g], shift[g], scale[h], shift[h]));
+}
+
 EXPORT("normalize")
-void normalize(const uint8_t *pixels, int size, const float *table, float *dst, int nchw) {
+void normalize(const uint8_t *pixels, int size, const double *coef, float *dst, int nchw) {
   const int plane = size * size;
-  const float *t0 = table, *t1 = table + 256, *t2 = table + 512;
+  const double s0 = coef[0], s1 = coef[1], s2 = coef[2], m0 = coef[3], m1 = coef[4], m2 = coef[5];
+  int i = 0;
   if (nchw) {
     float *d0 = dst, *d1 = dst + plane, *d2 = dst + 2 * plane;
-    for (int i = 0; i < plane; i++, pixels += 3) {
-      d0[i] = t0[pixels[0]];
-      d1[i] = t1[pixels[1]];
-      d2[i] = t2[pixels[2]];
+    /* One channel per plane: every lane pair has the same (scale, shift). */
+    const v128_t scale[3] = {wasm_f64x2_splat(s0), wasm_f64x2_splat(s1), wasm_f64x2_splat(s2)};
+    const v128_t shift[3] = {wasm_f64x2_splat(m0), wasm_f64x2_splat(m1), wasm_f64x2_splat(m2)};
+    for (; i + 16 <= plane; i += 16) {
+      const uint8_t *p = pixels + i * 3;
+      const v128_t v0 = wasm_v128_load(p), v1 = wasm_v128_load(p + 16), v2 = wasm_v128_load(p + 32);
+      /* De-interleave 16 RGB pixels into 16 R, 16 G and 16 B bytes. */
+      const v128_t r = wasm_i8x16_shuffle(wasm_i8x16_shuffle(v0, v1, 0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0), v2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29);
+      const v128_t g = wasm_i8x16_shuffle(wasm_i8x16_shuffle(v0, v1, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0), v2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30);
+      const v128_t b = wasm_i8x16_shuffle(wasm_i8x16_shuffle(v0, v1, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0), v2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31);
+      norm16(r, d0 + i, scale, shift, 0, 0, 0, 0, 0, 0, 0, 0);
+      norm16(g, d1 + i, scale, shift, 1, 1, 1, 1, 1, 1, 1, 1);
+      norm16(b, d2 + i, scale, shift, 2, 2, 2, 2, 2, 2, 2, 2);
+    }
+    for (; i < plane; i++) {
+      const uint8_t *p = pixels + i * 3;
+      d0[i] = (float)(p[0] * s0 - m0);
+      d1[i] = (float)(p[1] * s1 - m1);
+      d2[i] = (float)(p[2] * s2 - m2);
     }
   } else {
-    for (int i = 0; i < plane; i++, pixels += 3, dst += 3) {
-      dst[0] = t0[pixels[0]];
-      dst[1] = t1[pixels[1]];
-      dst[2] = t2[pixels[2]];
+    /* Interleaved: lane pairs cycle through the channel pairs (0,1), (2,0), (1,2). */
+    const v128_t scale[3] = {wasm_f64x2_make(s0, s1), wasm_f64x2_make(s2, s0), wasm_f64x2_make(s1, s2)};
+    const v128_t shift[3] = {wasm_f64x2_make(m0, m1), wasm_f64x2_make(m2, m0), wasm_f64x2_make(m1, m2)};
+    const int values = plane * 3;
+    for (; i + 48 <= values; i += 48) {
+      norm16(wasm_v128_load(pixels + i), dst + i, scale, shift, 0, 1, 2, 0, 1, 2, 0, 1);
+      norm16(wasm_v128_load(pixels + i + 16), dst + i + 16, scale, shift, 2, 0, 1, 2, 0, 1, 2, 0);
+      norm16(wasm_v128_load(pixels + i + 32), dst + i + 32, scale, shift, 1, 2, 0, 1, 2, 0, 1, 2);
+    }
+    for (; i < values; i += 3) {
+      dst[i] = (float)(pixels[i] * s0 - m0);
+      dst[i + 1] = (float)(pixels[i + 1] * s1 - m1);
+      dst[i + 2] = (float)(pixels[i + 2] * s2 - m2);
     }
   }
 }
