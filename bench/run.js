@@ -6,9 +6,10 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { label } from '../dist/generate/label.js';
-import { benchLabel } from '../dist/bench/label.js';
-import { benchLoader } from '../dist/bench/loader.js';
+import { benchLabel } from '../dist/measure/label.js';
+import { benchLoader } from '../dist/measure/loader.js';
 import { ensureBenchDataset } from './lib/dataset.js';
+import { exportBoxes, pytorchUnavailable, runPytorchLoader } from './lib/pytorch.js';
 import { recordSize } from './lib/records.js';
 import { ensureResnet18 } from './make-resnet18.js';
 
@@ -49,7 +50,7 @@ if (want('records')) {
 }
 
 if (want('loader')) {
-  log('\n## Loader vs decode-per-crop baseline (float32 NCHW normalised, bilinear, same threads and order)');
+  log('\n## Loader vs decode-per-crop baseline (224 px, 4 crops/image, NCHW, bilinear, 2 render threads, same order)');
   const tiny = fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url));
   const stores = {};
   for (const crops of [1, 2, 4, 8]) {
@@ -58,19 +59,39 @@ if (want('loader')) {
     await label({ data, teacher: tiny, out: store, epochs: 1, crops, interpolation: 'bilinear', threads: 1 });
     stores[crops] = store;
   }
-  const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4 });
+  const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2 });
   results.loader = main;
-  log(`loader: ${main.cropsPerSec.toFixed(1)} crops/s (${main.imagesPerSec.toFixed(1)} images/s, ${main.decodesPerImage.toFixed(2)} decodes/image); baseline: ${main.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${main.ratio.toFixed(3)} (target ≥ 1.6); peak RSS ${main.peakRssMB.toFixed(0)} MB; ${main.workers} render threads`);
-  log('reference, not measured here: FKD\'s own PyTorch loader reached ~800 crops/s on this kind of machine (NOTES §3)');
-  log(`reproduce: node bin/fkd.js bench loader --data ${data} --labels ${stores[4]} --epochs 4`);
+  log(`float32: loader ${main.cropsPerSec.toFixed(1)} crops/s (${main.imagesPerSec.toFixed(1)} images/s, ${main.decodesPerImage.toFixed(2)} decodes/image); baseline ${main.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${main.ratio.toFixed(3)} (target ≥ 3.0); peak RSS ${main.peakRssMB.toFixed(0)} MB; ${main.workers} render threads`);
+  const bytes = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, dtype: 'uint8' });
+  results.loaderUint8 = bytes;
+  log(`uint8:   loader ${bytes.cropsPerSec.toFixed(1)} crops/s; baseline ${bytes.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${bytes.ratio.toFixed(3)}; uint8 ÷ float32 loader ${(bytes.cropsPerSec / main.cropsPerSec).toFixed(2)}`);
+  log(`reproduce: node bin/fkd.js bench loader --data ${data} --labels ${stores[4]} --epochs 4 --workers 2`);
+  log('\n## fkd loader ÷ a PyTorch loader built the way FKD\'s is (ImageFolder + PIL, resized_crop bilinear antialias + flip, normalise, DataLoader 2 workers; same photos, same stored boxes, 224 px, 4 crops)');
+  const missing = pytorchUnavailable();
+  if (missing) {
+    results.pytorch = { ran: false, reason: missing };
+    log(`not run: ${missing}. No fkd ÷ PyTorch ratio is printed.`);
+  } else {
+    const boxes = join(out, 'pytorch-boxes.json');
+    await exportBoxes(stores[4], data, 224, boxes);
+    const torch = runPytorchLoader(boxes, { epochs: 2, workers: 2, batchImages: 32 });
+    // The fkd arms again, right after, so both sides see the same machine load.
+    const again = await benchLoader({ data, labels: stores[4], size: 224, epochs: 2, workers: 2 });
+    const againBytes = await benchLoader({ data, labels: stores[4], size: 224, epochs: 2, workers: 2, dtype: 'uint8' });
+    results.pytorch = { ran: true, ...torch, fkdFloat32CropsPerSec: again.cropsPerSec, fkdUint8CropsPerSec: againBytes.cropsPerSec, ratioFloat32: again.cropsPerSec / torch.cropsPerSec, ratioUint8: againBytes.cropsPerSec / torch.cropsPerSec };
+    log(`PyTorch ${torch.torch}: ${torch.cropsPerSec.toFixed(1)} crops/s (${torch.workers} DataLoader workers, batches of ${torch.batchCrops} crops)`);
+    log(`fkd float32: ${again.cropsPerSec.toFixed(1)} crops/s → fkd ÷ PyTorch ${results.pytorch.ratioFloat32.toFixed(2)} (target ≥ 2)`);
+    log(`fkd uint8:   ${againBytes.cropsPerSec.toFixed(1)} crops/s → fkd ÷ PyTorch ${results.pytorch.ratioUint8.toFixed(2)} (PyTorch arm is float32 normalised, as FKD's)`);
+    log(`reproduce: /usr/bin/python3 bench/pytorch_loader.py ${boxes} --epochs 2 --workers 2`);
+  }
   results.loaderGrowth = { crops: [], sizes: [] };
   for (const crops of [1, 2, 4, 8]) {
-    const r = await benchLoader({ data, labels: stores[crops], size: 224, epochs: 2 });
+    const r = await benchLoader({ data, labels: stores[crops], size: 224, epochs: 2, workers: 2 });
     results.loaderGrowth.crops.push({ crops, cropsPerSec: r.cropsPerSec, baselineCropsPerSec: r.baselineCropsPerSec, ratio: r.ratio });
     log(`  ${crops} crops/image at 224 px: ${r.cropsPerSec.toFixed(1)} crops/s vs ${r.baselineCropsPerSec.toFixed(1)} baseline (×${r.ratio.toFixed(2)})`);
   }
   for (const size of [128, 224, 320]) {
-    const r = await benchLoader({ data, labels: stores[4], size, epochs: 2 });
+    const r = await benchLoader({ data, labels: stores[4], size, epochs: 2, workers: 2 });
     results.loaderGrowth.sizes.push({ size, cropsPerSec: r.cropsPerSec, baselineCropsPerSec: r.baselineCropsPerSec, ratio: r.ratio });
     log(`  4 crops/image at ${size} px: ${r.cropsPerSec.toFixed(1)} crops/s vs ${r.baselineCropsPerSec.toFixed(1)} baseline (×${r.ratio.toFixed(2)})`);
   }

@@ -1,6 +1,9 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { benchLabel } from '../bench/label.js';
-import { benchLoader } from '../bench/loader.js';
+import { benchLabel } from '../measure/label.js';
+import { benchLoader } from '../measure/loader.js';
+import { benchScale } from '../measure/scale.js';
 import { printJson, type CommandContext } from './context.js';
 import { integer } from './options.js';
 
@@ -57,6 +60,30 @@ export function benchCommand(context: CommandContext): Command {
       if (flags.json) return printJson(context, result);
       context.stdout.write(
         `loader ${result.cropsPerSec.toFixed(1)} crops/s (${result.imagesPerSec.toFixed(1)} images/s, ${result.decodesPerImage.toFixed(2)} decodes/image) vs decode-per-crop ${result.baselineCropsPerSec.toFixed(1)} crops/s: ratio ${result.ratio.toFixed(3)}; peak RSS ${result.peakRssMB.toFixed(0)} MB\n`,
+      );
+    });
+  bench
+    .command('scale')
+    .summary('open, plan, info and verify on a synthetic ImageNet-sized store')
+    .description(
+      'Writes (once, kept in --dir) a synthetic store with the real encoder: --images images × 4 crops × 2 label epochs in 1,000-image shards, no image files. ' +
+        'Then times openLabels (with its RSS), one epoch\'s loader plan, `fkd info` and local `fkd verify`, each in a fresh process. ' +
+        'With --tree, also builds a tree of empty image files and times the label pass\'s scan and shard plan on it. ' +
+        'Prints openSec, openRssMB, epochPlanSec, infoSec and verifySec.',
+    )
+    .option('--images <n>', 'images in the synthetic store', integer(), 1_281_167)
+    .option('--dir <dir>', 'where stores and trees are kept between runs', join(tmpdir(), 'fkd-bench-scale'))
+    .option('--writers <n>', 'processes writing the store when it is missing', integer(), 2)
+    .option('--tree', 'also time the scan and plan on a tree of empty files')
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const result = await benchScale({ images: flags.images, dir: flags.dir, writers: flags.writers, tree: flags.tree === true });
+      if (flags.json) return printJson(context, result);
+      const plan = result.epochPlanSec === null ? 'epoch plan n/a' : `epoch plan ${result.epochPlanSec.toFixed(2)} s`;
+      context.stdout.write(
+        `${result.images} images, ${result.shards} shards, ${result.records} records, ${(result.storeBytes / 2 ** 20).toFixed(1)} MiB: ` +
+          `openLabels ${result.openSec.toFixed(2)} s at ${result.openRssMB.toFixed(0)} MB RSS; ${plan}; info ${result.infoSec.toFixed(2)} s; verify ${result.verifySec.toFixed(2)} s (${result.verifyOk ? 'ok' : 'FAILED'})\n` +
+          (result.scan ? `scan of ${result.scan.images} empty files ${result.scan.scanSec.toFixed(2)} s, shard plan ${result.scan.planSec.toFixed(3)} s, peak RSS ${result.scan.maxRssMB.toFixed(0)} MB\n` : ''),
       );
     });
   return bench;

@@ -4,7 +4,7 @@ import { assembleManifest } from './assemble.js';
 import { CachedStore } from './drivers/cache.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { openStore, type OpenStoreOptions } from './drivers/open.js';
-import { decodeEpochBlock, decodeImageBlock, type EpochRecords, type ImageBlock } from './format.js';
+import { decodeEpochBlock, decodeShard, decodeImageBlock, type EpochRecords, type ImageBlock } from './format.js';
 import { sha256Hex } from './hash.js';
 import { MANIFEST_KEY } from './layout.js';
 import { parseManifest, type Manifest, type ShardEntry } from './manifest.js';
@@ -99,13 +99,18 @@ export class LabelSet {
     });
   }
 
-  /** Reads a whole shard object and checks its size and sha256 against the manifest. */
+  /**
+   * Reads a whole shard object, checks its size and sha256 against the manifest, then decodes
+   * and checks every block from those same bytes (`decodeShard`). Nothing is cached, so
+   * verifying a 1,282-shard store holds one shard at a time.
+   */
   async verifyShard(shard: ShardEntry): Promise<void> {
     const name = `${this.location}/${shard.key}`;
     const bytes = await this.store.get(shard.key);
     if (bytes.byteLength !== shard.layout.bytes || sha256Hex(bytes) !== shard.layout.sha256) {
       throw new FkdError('E_CORRUPT_SHARD', `${name} does not match its checksum in the manifest (${bytes.byteLength} bytes, expected ${shard.layout.bytes}). The object was altered or damaged: regenerate it by re-running the label worker for that shard.`, { path: name });
     }
+    decodeShard(bytes, shard.layout, { key: name, numClasses: this.numClasses });
   }
 
   private readRange(key: string, offset: number, length: number, sha256: string): Promise<Uint8Array> {

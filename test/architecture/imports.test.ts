@@ -23,7 +23,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML
   ['loader'], // the student's stream of (crop, label) batches
   ['train'], // students, loss, training loop, distill
-  ['bench'], // the in-library benchmark harness behind `fkd bench`
+  ['measure'], // the measurements behind `fkd bench` (bench/ at the top level is the `npm run bench` harness that drives them)
   ['cli'], // one file per command
   ['index'], // the public surface
 ];

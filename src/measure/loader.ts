@@ -15,6 +15,8 @@ export interface LoaderBenchOptions {
   size?: number;
   batchSize?: number;
   workers?: number;
+  /** Batch element type in both arms: normalised float32 (default) or raw uint8. */
+  dtype?: 'float32' | 'uint8';
   /** Epochs to stream in each arm; more gives steadier figures. */
   epochs?: number;
 }
@@ -31,10 +33,11 @@ export interface LoaderBenchResult {
   size: number;
   cropsPerImage: number;
   workers: number;
+  dtype: 'float32' | 'uint8';
 }
 
 /**
- * Loader throughput (float32 NCHW, normalised) against a naive loader that decodes the
+ * Loader throughput (NCHW; float32 normalised, or uint8) against a naive loader that decodes the
  * image again for every crop, with the same render threads, order and batch assembly.
  *
  * @example
@@ -47,20 +50,21 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
   const batchSize = options.batchSize ?? 128;
   const workers = options.workers ?? availableParallelism();
   const epochs = options.epochs ?? 1;
+  const dtype = options.dtype ?? 'float32';
   let peakRss = process.memoryUsage().rss;
   const sample = (): void => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
 
   // Warm-up, untimed: starts the shared render threads and reads the files once, for both arms.
-  for await (const _ of createLoader({ data: dataset, labels, epoch: 0, batchSize, size, layout: 'nchw', dtype: 'float32', workers })) break;
+  for await (const _ of createLoader({ data: dataset, labels, epoch: 0, batchSize, size, layout: 'nchw', dtype, workers })) break;
 
   let crops = 0;
   let images = 0;
   let decodes = 0;
   const started = performance.now();
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const loader = createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype: 'float32', workers });
+    const loader = createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype, workers });
     for await (const batch of loader) {
       crops += batch.size;
       sample();
@@ -69,7 +73,7 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     decodes += loader.stats.decodes;
   }
   const seconds = (performance.now() - started) / 1000;
-  const baselineCropsPerSec = await naiveLoader(labels, dataset, { size, batchSize, workers, epochs });
+  const baselineCropsPerSec = await naiveLoader(labels, dataset, { size, batchSize, workers, epochs, dtype });
   const cropsPerSec = crops / seconds;
   return {
     cropsPerSec,
@@ -82,11 +86,12 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     size,
     cropsPerImage: labels.crops,
     workers,
+    dtype,
   };
 }
 
 /** Crops per second when every crop decodes its image again. */
-async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof scanDataset>>, options: { size: number; batchSize: number; workers: number; epochs: number }): Promise<number> {
+async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof scanDataset>>, options: { size: number; batchSize: number; workers: number; epochs: number; dtype: 'float32' | 'uint8' }): Promise<number> {
   const m = labels.manifest;
   // The same shared workers the loader arm used, so neither arm pays for starting threads.
   const pool = sharedRenderPool(Math.max(1, options.workers));
@@ -108,7 +113,7 @@ async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof 
           size: options.size,
           interpolation: m.sampler.interpolation,
           layout: 'nchw',
-          dtype: 'float32',
+          dtype: options.dtype,
           normalization: { mean: m.teacher.mean, std: m.teacher.std },
           maxPixels: m.sampler.maxPixels,
         });
@@ -116,13 +121,14 @@ async function naiveLoader(labels: LabelSet, dataset: Awaited<ReturnType<typeof 
     }
     const order = epochOrder(jobs.map((_, index) => index), { seed: 0, epoch, rank: 0, worldSize: 1 });
     const window = options.workers * 2 + 2 * options.batchSize;
-    let batch = new Float32Array(options.batchSize * perCrop);
+    const newBatch = () => (options.dtype === 'float32' ? new Float32Array(options.batchSize * perCrop) : new Uint8Array(options.batchSize * perCrop));
+    let batch = newBatch();
     let filled = 0;
     for await (const result of orderedWindow(order.length, window, (position) => pool.run(jobs[order[position]!]!))) {
       batch.set(result.pixels, filled * perCrop);
       crops++;
       if (++filled === options.batchSize) {
-        batch = new Float32Array(options.batchSize * perCrop);
+        batch = newBatch();
         filled = 0;
       }
     }
