@@ -8,7 +8,7 @@ import { finalizeStore } from '../../src/generate/finalize.js';
 import { makeSyntheticStore, syntheticDataset } from '../../src/measure/synthetic-store.js';
 import { openStore } from '../../src/store/drivers/open.js';
 import { openLabels } from '../../src/store/labels.js';
-import { imagesWithRecords } from '../../src/store/records.js';
+import { presentImages } from '../../src/store/format.js';
 
 // `fkd bench scale` measures a store written by this generator; these pin that it is a real,
 // valid store that matches the synthetic dataset, whichever way its slices are written.
@@ -38,7 +38,8 @@ describe('synthetic scale store', () => {
     // Every record's box lies inside its (500×375) image, and its top-k classes are distinct.
     const dataset = syntheticDataset(dir, images, 10);
     const last = labels.manifest.shards[2]!;
-    const owners = imagesWithRecords(await labels.readImages(last));
+    const imageBlock = await labels.readImages(last);
+    const owners = Array.from(presentImages(imageBlock), (local) => imageBlock.imageStart + local);
     const block = await labels.readEpoch(last, 1);
     for (let r = 0; r < block.count; r++) {
       expect(dataset.images[owners[Math.floor(r / 4)]!]).toBeDefined();
