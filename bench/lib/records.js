@@ -2,7 +2,7 @@
 // No pretrained teacher can be downloaded here, and a random-weight network's outputs are
 // unrealistically uniform, so record sizes are measured on a simulation of what NOTES §5
 // describes: crops of one image share their top classes; probabilities are peaked but soft.
-import { encodeShard } from '../../dist/store/format.js';
+import { encodeShard } from '../../dist/store/format/encode.js';
 import { encodeProbability, codecDescription } from '../../dist/labels/codec.js';
 import { serializeManifest } from '../../dist/store/manifest.js';
 import { gaussian, mulberry32 as seeded } from '../../scripts/lib/onnx-graph.js';
@@ -12,7 +12,7 @@ import { gaussian, mulberry32 as seeded } from '../../scripts/lib/onnx-graph.js'
  * One simulated shard: per image a true class and 8 confusable classes; each crop's logits
  * favour the true class with a crop-dependent strength, then softmax and top-k.
  */
-function simulateShard({ shard, images, epochs, crops, k, classes, random }) {
+export function simulateShard({ shard, images, epochs, crops, k, classes, random }) {
   const widths = new Uint32Array(images).fill(500);
   const heights = new Uint32Array(images).fill(375);
   const paths = Array.from({ length: images }, (_, i) => `n${String(shard * images + i).padStart(8, '0')}/n${String(shard * images + i).padStart(8, '0')}_${1000 + i}.JPEG`);

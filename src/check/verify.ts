@@ -6,7 +6,7 @@ import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
-import { presentImages, type EpochRecords } from '../store/format.js';
+import { presentImages, type EpochRecords } from '../store/format/columns.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ShardEntry } from '../store/manifest.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
@@ -29,7 +29,7 @@ export interface VerifyOptions extends OpenLabelsOptions {
 export interface VerifyReport {
   location: string;
   ok: boolean;
-  shards: { checked: number; corrupt: Array<{ key: string; error: string }> };
+  shards: { checked: number; corrupt: Array<{ key: string; code: string; error: string }> };
   dataset?: { fingerprintMatches: boolean; expected: string; actual: string };
   teacher?: {
     sampled: number;
@@ -56,11 +56,12 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
   const corrupt: VerifyReport['shards']['corrupt'] = [];
   for (const shard of labels.manifest.shards) {
     try {
-      // One read per shard, decoded and dropped: memory stays at one shard however large the store.
+      // One read of the whole object, every rule of the format and every cross-check with the
+      // manifest; the decoded shard is dropped at once, so memory stays at one shard.
       await labels.verifyShard(shard);
     } catch (error) {
       if (!isFkdError(error)) throw error;
-      corrupt.push({ key: shard.key, error: error.message });
+      corrupt.push({ key: shard.key, code: error.code, error: error.message });
       problems.push(error.message);
     }
   }

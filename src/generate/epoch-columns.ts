@@ -1,5 +1,5 @@
 import type { CropSpec } from '../crop/box.js';
-import type { EpochRecords } from '../store/format.js';
+import type { EpochRecords } from '../store/format/columns.js';
 import type { LabelSink } from './teacher-batcher.js';
 
 /**

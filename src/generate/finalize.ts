@@ -1,7 +1,10 @@
+import pLimit from 'p-limit';
+import { FkdError, isFkdError } from '../errors.js';
 import { assembleManifest, type AssembleOptions } from '../store/assemble.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
-import { MANIFEST_KEY } from '../store/layout.js';
-import { serializeManifest, type Manifest } from '../store/manifest.js';
+import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../store/layout.js';
+import { parseManifest, serializeManifest, type Manifest } from '../store/manifest.js';
+import { checkShardObject } from '../store/shard-check.js';
 
 export type FinalizeOptions = Pick<AssembleOptions, 'slices'>;
 
@@ -15,6 +18,41 @@ export type FinalizeOptions = Pick<AssembleOptions, 'slices'>;
  */
 export async function finalizeStore(store: StoreDriver, options: FinalizeOptions = {}): Promise<Manifest> {
   const manifest = await assembleManifest(store, options);
+  // The manifest's own checker, on what the entries say, before anything is written: a bad
+  // entry is a bad input, named by file, never "a bug".
+  checkAssembled(manifest, store.location);
+  // Sizes were checked while assembling; the hashes need the bytes. Each shard is read
+  // and decoded whole, with every rule of the format and every cross-check with the
+  // manifest, so a damaged shard is never sealed into a manifest.
+  const limit = pLimit(4);
+  await Promise.all(
+    manifest.shards.map((shard) =>
+      limit(async () => {
+        try {
+          await checkShardObject(store, manifest, shard);
+        } catch (error) {
+          if (!isFkdError(error, 'E_CORRUPT_SHARD')) throw error;
+          const detail = error.message.replace(/ (Re-run the same|Regenerate it|The object was altered).*$/, '');
+          throw new FkdError('E_CORRUPT_SHARD', `${detail} Delete ${shardEntryKey(shard.index)} and re-run the worker that owns shard ${shard.index}, then finalize again.`, { path: shard.key, cause: error });
+        }
+      }),
+    ),
+  );
   await store.put(MANIFEST_KEY, new TextEncoder().encode(serializeManifest(manifest)));
   return manifest;
+}
+
+/** Validates an assembled manifest; a failure names what it was built from. */
+function checkAssembled(manifest: Manifest, location: string): void {
+  try {
+    parseManifest(JSON.stringify(manifest), location);
+  } catch (error) {
+    if (!isFkdError(error)) throw error;
+    const detail = error.message.replace(/^\S+ is (invalid|inconsistent): /, '').replace(/ Run `fkd finalize`.*$/, '');
+    throw new FkdError(
+      'E_CORRUPT_SHARD',
+      `The shard entries (shards/NNNNNN.json) and ${CONFIG_KEY} of ${location} do not make a valid manifest: ${detail} Delete the shard entries named there (or ${CONFIG_KEY}, to start over) and re-run the workers that own them.`,
+      { path: location, cause: error },
+    );
+  }
 }

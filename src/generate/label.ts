@@ -12,7 +12,7 @@ import { assertSameConfig, serializeConfig, type LabelConfig } from '../store/co
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
-import { encodeShard } from '../store/format.js';
+import { encodeShard } from '../store/format/encode.js';
 import type { SkippedImage } from '../store/manifest.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';

@@ -104,6 +104,11 @@ function validate(options: LoaderOptions): void {
   const rank = options.rank ?? 0;
   positive('worldSize', worldSize);
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new FkdError('E_USAGE', `Expected rank in 0..${worldSize - 1} but received ${rank}.`);
+  // The store's own trust checks (issue 9) that the loader adds to the option checks above.
+  const labels = options.labels;
+  if (!labels.manifest.complete && !labels.allowIncomplete) {
+    throw new FkdError('E_INCOMPLETE_STORE', `${labels.location} is incomplete (${labels.manifest.shards.length} of ${Math.ceil(labels.manifest.dataset.images / labels.manifest.shardImages)} shards): a loader trains on it only when it was opened with allowIncomplete.`, { path: labels.location });
+  }
 }
 
 async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenerator<Batch> {

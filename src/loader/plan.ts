@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { CropSpec } from '../crop/box.js';
 import type { Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
-import type { EpochRecords } from '../store/format.js';
+import type { EpochRecords } from '../store/format/columns.js';
 import type { LabelSet } from '../store/labels.js';
 import { epochOrder } from './order.js';
 

@@ -6,7 +6,7 @@ import { epochOrder } from '../loader/order.js';
 import { sharedRenderPool } from '../loader/pool.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
-import { presentImages } from '../store/format.js';
+import { presentImages } from '../store/format/columns.js';
 
 export interface LoaderBenchOptions {
   data: string;

@@ -6,7 +6,9 @@ import { configSha256, type ShardEntryFile } from '../store/entry.js';
 import { planShards, shardsOfSlice, type Slice } from '../store/shards.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { codecDescription, encodeProbability } from '../labels/codec.js';
-import { decodeShard, encodeShard, type EncodedShard, type EpochRecords, type ImageBlock, type ShardLayout } from '../store/format.js';
+import { decodeShard } from '../store/format/decode.js';
+import { encodeShard } from '../store/format/encode.js';
+import type { EncodedShard, EpochRecords, ImageBlock, ShardLayout } from '../store/format/columns.js';
 import { sha256Hex } from '../store/hash.js';
 import { openStore } from '../store/drivers/open.js';
 

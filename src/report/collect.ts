@@ -6,7 +6,7 @@ import { FkdError } from '../errors.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { decodeProbability } from '../labels/codec.js';
-import { presentImages, type EpochRecords, type ImageBlock } from '../store/format.js';
+import { presentImages, type EpochRecords, type ImageBlock } from '../store/format/columns.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ManifestSampler, ManifestTeacher, ShardEntry } from '../store/manifest.js';
 import { RecordSample, type SampledRecord } from './sample.js';

@@ -2,7 +2,7 @@
 // fixed by the bin counts and the class count, never by the number of records.
 import { FkdError } from '../errors.js';
 import { decodeProbabilities, type TargetMode } from '../labels/codec.js';
-import type { EpochRecords } from '../store/format.js';
+import type { EpochRecords } from '../store/format/columns.js';
 
 /** Equal-width bins over [from, to]; values outside are clamped into the end bins. */
 export interface Histogram {

@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import pLimit from 'p-limit';
-import { FkdError } from '../errors.js';
+import { FkdError, isFkdError } from '../errors.js';
 import type { LabelConfig } from './config.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
 import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
-import { parseManifest, type Manifest } from './manifest.js';
+import { StrictJsonError, parseStrictJson } from './format/json.js';
+import { loadManifest, type Manifest } from './manifest.js';
 import { planShards, sliceOfShard } from './shards.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -25,7 +26,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
   if (!(await store.head(CONFIG_KEY))) {
     throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${CONFIG_KEY}: no label run has started there.`, { path: store.location });
   }
-  const config = JSON.parse(new TextDecoder().decode(await store.get(CONFIG_KEY))) as LabelConfig;
+  const config = await readConfig(store);
   const expectedConfig = configSha256(config);
   const objects = await store.list(SHARDS_PREFIX);
   const sizes = new Map(objects.map((object) => [object.key, object.size]));
@@ -42,7 +43,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
       throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${CONFIG_KEY}. Delete it and re-run that worker.`, { path: key });
     }
     if (sizes.get(entry.shard.key) !== entry.shard.layout.bytes) {
-      throw new FkdError('E_CORRUPT_SHARD', `${store.location}/${entry.shard.key} is missing or has the wrong size for its entry. Re-run the worker that owns shard ${entry.shard.index}.`, { path: entry.shard.key });
+      throw new FkdError('E_CORRUPT_SHARD', `${store.location}/${entry.shard.key} is missing or has the wrong size for its entry ${key}. Re-run the worker that owns shard ${entry.shard.index}.`, { path: entry.shard.key });
     }
     entries.set(entry.shard.index, entry);
     slices ??= entry.slice.count;
@@ -60,7 +61,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     );
   }
   const ordered = plan.flatMap((shard) => entries.get(shard.index) ?? []);
-  const previous = (await store.head(MANIFEST_KEY)) ? parseManifest(new TextDecoder().decode(await store.get(MANIFEST_KEY)), store.location) : null;
+  const previous = (await store.head(MANIFEST_KEY)) ? await loadManifest(store) : null;
   const backends = [...new Set(ordered.map((entry) => entry.backend))].sort();
   const manifest: Manifest = {
     format: 'fkd-labels',
@@ -85,4 +86,17 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     },
   };
   return manifest;
+}
+
+/** `config.json`, strictly parsed; a damaged one is named, with what to do. */
+async function readConfig(store: StoreDriver): Promise<LabelConfig> {
+  const where = `${store.location}/${CONFIG_KEY}`;
+  try {
+    const value = parseStrictJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await store.get(CONFIG_KEY)));
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StrictJsonError('it is not a JSON object');
+    return value as LabelConfig;
+  } catch (error) {
+    if (isFkdError(error)) throw error;
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is corrupt (${(error as Error).message}). It records the settings of the label run: restore it, or delete the store and start the run again.`, { path: where, cause: error });
+  }
 }

@@ -1,4 +1,5 @@
 import { FkdError } from '../errors.js';
+import { parseStrictJson } from './format/json.js';
 import { serializeConfig, type LabelConfig } from './config.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { sha256Hex } from './hash.js';
@@ -27,7 +28,8 @@ export function configSha256(config: LabelConfig): string {
 
 export function parseShardEntry(bytes: Uint8Array, key: string): ShardEntryFile {
   try {
-    const entry = JSON.parse(new TextDecoder().decode(bytes)) as ShardEntryFile;
+    // The same strict JSON as the manifest: the entry becomes part of it.
+    const entry = parseStrictJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as ShardEntryFile;
     if (typeof entry.configSha256 !== 'string' || typeof entry.shard?.layout?.sha256 !== 'string' || !Array.isArray(entry.skipped)) {
       throw new Error('missing fields');
     }

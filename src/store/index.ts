@@ -11,5 +11,6 @@ export { parseManifest, type Manifest, type ShardEntry, type SkippedImage } from
 export { MANIFEST_KEY, CONFIG_KEY, shardKey, shardEntryKey } from './layout.js';
 export { assembleManifest, type AssembleOptions } from './assemble.js';
 export type { Slice } from './shards.js';
-export { decodeEpochBlock, decodeImageBlock, decodeShard, presentImages, type EpochRecords, type ImageBlock, type ShardLayout } from './format.js';
+export { decodeEpochBlock, decodeImageBlock, decodeShard } from './format/decode.js';
+export { presentImages, type EpochRecords, type ImageBlock, type ShardLayout } from './format/columns.js';
 export { decodeProbability, decodeProbabilities, type CodecDescription } from '../labels/codec.js';

@@ -4,22 +4,54 @@ import { assembleManifest } from './assemble.js';
 import { CachedStore } from './drivers/cache.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { openStore, type OpenStoreOptions } from './drivers/open.js';
-import { decodeEpochBlock, decodeShard, decodeImageBlock, type EpochRecords, type ImageBlock } from './format.js';
-import { sha256Hex } from './hash.js';
+import { classBytesFor, columnBytes, type DecodedShard, type EpochRecords, type ImageBlock } from './format/columns.js';
+import { decodeEpochBlock, decodeImageBlock } from './format/decode.js';
 import { MANIFEST_KEY } from './layout.js';
-import { parseManifest, type Manifest, type ShardEntry } from './manifest.js';
+import { loadManifest, type Manifest, type ShardEntry } from './manifest.js';
+import { checkShardObject, imageExpectation } from './shard-check.js';
 
 export interface OpenLabelsOptions extends OpenStoreOptions {
   /** Keep fetched label blocks on local disk (useful for object storage). */
   cacheDir?: string;
   /** Bound on the cache's size in bytes (default 10 GiB). */
   cacheBytes?: number;
-  /** Open a store whose label run has not finished (no manifest yet), reading the shards that exist. */
+  /**
+   * Open a store whose label run has not finished (no manifest yet, or one marked
+   * `complete: false`), reading the shards that exist. The loader then trains on them too.
+   */
   allowIncomplete?: boolean;
+  /** Bound on the memory, in bytes, that label blocks being decoded may take at once (default 256 MiB). */
+  decodeBytes?: number;
 }
 
 const RETAINED_EPOCHS = 2;
 const PREFETCH_CONCURRENCY = 16;
+const DEFAULT_DECODE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Waits until `cost` bytes fit in a budget. A cost larger than the whole budget runs alone,
+ * so no single block is refused here (the decoder's own caps do that). This bounds memory,
+ * not just the count of decodes: sixteen shards that each claim the 256 MiB cap decode
+ * one after another, not side by side.
+ */
+class MemoryBudget {
+  private used = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly capacity: number) {}
+
+  async run<T>(cost: number, task: () => Promise<T>): Promise<T> {
+    const take = Math.min(cost, this.capacity);
+    while (this.used + take > this.capacity) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.used += take;
+    try {
+      return await task();
+    } finally {
+      this.used -= take;
+      for (const wake of this.waiting.splice(0)) wake();
+    }
+  }
+}
 
 /** Shares one in-flight or finished read per key; a failed read is forgotten so it can be retried. */
 function remember<T>(cache: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
@@ -41,11 +73,17 @@ function remember<T>(cache: Map<string, Promise<T>>, key: string, read: () => Pr
 export class LabelSet {
   private readonly imageBlocks = new Map<string, Promise<ImageBlock>>();
   private readonly epochBlocks = new Map<number, Map<string, Promise<EpochRecords>>>();
+  private readonly budget: MemoryBudget;
 
   constructor(
     readonly store: StoreDriver,
     readonly manifest: Manifest,
-  ) {}
+    /** Whether the set was opened with `allowIncomplete`: only then may a loader train on an incomplete store. */
+    readonly allowIncomplete = false,
+    decodeBytes = DEFAULT_DECODE_BYTES,
+  ) {
+    this.budget = new MemoryBudget(decodeBytes);
+  }
 
   get location(): string {
     return this.store.location;
@@ -75,8 +113,26 @@ export class LabelSet {
       while (this.epochBlocks.size > RETAINED_EPOCHS) this.epochBlocks.delete(this.epochBlocks.keys().next().value!);
     }
     return remember(blocks, shard.key, async () => {
-      const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
-      return decodeEpochBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+      // Boxes are checked against their images, so the (cached) image block comes first.
+      const images = await this.readImages(shard);
+      const m = this.manifest;
+      // What the block will take while it decodes: its bytes, the unpacked columns, the
+      // decoded arrays (about the columns again) and the probabilities checked (4 B each).
+      const columns = columnBytes(ref.records, m.codec.topK, classBytesFor(this.numClasses));
+      const cost = ref.length + 2 * columns + 4 * ref.records * m.codec.topK;
+      return this.budget.run(cost, async () => {
+        const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
+        return decodeEpochBlock(bytes, {
+          sha256: ref.sha256,
+          key: `${this.location}/${shard.key}`,
+          epoch,
+          records: ref.records,
+          numClasses: this.numClasses,
+          crops: this.crops,
+          topK: m.codec.topK,
+          images,
+        });
+      });
     });
   }
 
@@ -95,22 +151,17 @@ export class LabelSet {
     const ref = shard.layout.images;
     return remember(this.imageBlocks, shard.key, async () => {
       const bytes = await this.readRange(shard.key, ref.offset, ref.length, ref.sha256);
-      return decodeImageBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}` });
+      return decodeImageBlock(bytes, { sha256: ref.sha256, key: `${this.location}/${shard.key}`, ...imageExpectation(this.manifest, shard) });
     });
   }
 
   /**
-   * Reads a whole shard object, checks its size and sha256 against the manifest, then decodes
-   * and checks every block from those same bytes (`decodeShard`). Nothing is cached, so
-   * verifying a 1,282-shard store holds one shard at a time.
+   * Reads a whole shard object and checks all of it: size and sha256 against the manifest,
+   * every block's framing and hash, every rule of the format, and every block against the
+   * manifest (images, skipped list, epochs, crops, top-k, classes, boxes).
    */
-  async verifyShard(shard: ShardEntry): Promise<void> {
-    const name = `${this.location}/${shard.key}`;
-    const bytes = await this.store.get(shard.key);
-    if (bytes.byteLength !== shard.layout.bytes || sha256Hex(bytes) !== shard.layout.sha256) {
-      throw new FkdError('E_CORRUPT_SHARD', `${name} does not match its checksum in the manifest (${bytes.byteLength} bytes, expected ${shard.layout.bytes}). The object was altered or damaged: regenerate it by re-running the label worker for that shard.`, { path: name });
-    }
-    decodeShard(bytes, shard.layout, { key: name, numClasses: this.numClasses });
+  verifyShard(shard: ShardEntry): Promise<DecodedShard> {
+    return checkShardObject(this.store, this.manifest, shard);
   }
 
   private readRange(key: string, offset: number, length: number, sha256: string): Promise<Uint8Array> {
@@ -126,14 +177,18 @@ export class LabelSet {
  * console.log(labels.manifest.totals.records);
  */
 export async function openLabels(location: string, options: OpenLabelsOptions = {}): Promise<LabelSet> {
-  const { cacheDir, cacheBytes, allowIncomplete, ...storeOptions } = options;
+  const { cacheDir, cacheBytes, allowIncomplete, decodeBytes, ...storeOptions } = options;
   const base = await openStore(location, storeOptions);
   const store = cacheDir ? new CachedStore(base, { cacheDir, maxBytes: cacheBytes ?? 10 * 1024 ** 3 }) : base;
   if (await base.head(MANIFEST_KEY)) {
-    return new LabelSet(store, parseManifest(new TextDecoder().decode(await base.get(MANIFEST_KEY)), base.location));
+    const manifest = await loadManifest(base);
+    if (!manifest.complete && !allowIncomplete) {
+      throw new FkdError('E_INCOMPLETE_STORE', `${base.location}/${MANIFEST_KEY} is marked complete: false (it lists ${manifest.shards.length} of ${Math.ceil(manifest.dataset.images / manifest.shardImages)} shards). Finish the label run and run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
+    }
+    return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes);
   }
   if (!allowIncomplete) {
     throw new FkdError('E_INCOMPLETE_STORE', `${base.location} has no manifest.json: its label run has not finished (or was never finalized). Finish it, run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
   }
-  return new LabelSet(store, await assembleManifest(base, { allowMissing: true }));
+  return new LabelSet(store, await assembleManifest(base, { allowMissing: true }), true, decodeBytes);
 }

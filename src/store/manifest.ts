@@ -3,7 +3,10 @@ import { CODEC_NAME, PROBABILITY_STEP_LN, type CodecDescription } from '../label
 import { TARGET_MODES } from '../labels/targets.js';
 import type { OutputKind } from '../labels/probabilities.js';
 import type { Layout } from '../crop/tensor.js';
-import { SHARD_MAGIC, type BlockRef, type EpochBlockRef, type ShardLayout } from './format.js';
+import type { StoreDriver } from './drivers/driver.js';
+import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from './format/json.js';
+import { pathProblem } from './format/validate.js';
 import { isSha256Hex } from './hash.js';
 import { checkKey } from './drivers/keys.js';
 import { MANIFEST_KEY } from './layout.js';
@@ -18,6 +21,27 @@ import { MANIFEST_KEY } from './layout.js';
 export const MANIFEST_FORMAT = 'fkd-labels';
 /** The manifest and shard format version this build reads and writes. */
 export const MANIFEST_VERSION = 1;
+
+/**
+ * Largest `manifest.json` a reader accepts, checked before it is read. ImageNet-1k at 1000
+ * images per shard and 300 label epochs makes a manifest of about 70 MB (1,282 shards ×
+ * 300 block references of ~180 bytes); 256 MiB leaves room and still bounds the memory a
+ * hand-made manifest can take.
+ */
+export const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+
+/** Upper bounds on manifest fields with no natural limit, so no value makes a reader allocate without bound. */
+export const MANIFEST_LIMITS = {
+  /** Teacher input side, in pixels. */
+  inputSize: 16384,
+  /** |mean| and 1/std: normalisation beyond this turns pixels into infinities. */
+  normalization: 1e6,
+  /** Crops per image per label epoch. */
+  crops: 65535,
+  /** Label epochs. */
+  epochs: 1_000_000,
+} as const;
+
 
 /** An image the label pass could not use, and why. */
 export interface SkippedImage {
@@ -109,11 +133,39 @@ export function parseManifest(text: string, location: string): Manifest {
   const where = `${location}/${MANIFEST_KEY}`;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseStrictJson(text);
   } catch (error) {
-    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid JSON (${(error as Error).message}). ${REMEDY}`, { path: where, cause: error });
+    if (!(error instanceof StrictJsonError)) throw error;
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid JSON: ${error.message}. ${REMEDY}`, { path: where, cause: error });
   }
   return readManifest(value, new Checker(where, 'E_CORRUPT_MANIFEST', REMEDY));
+}
+
+/**
+ * Read and validate a store's `manifest.json`: its size is checked against
+ * MAX_MANIFEST_BYTES before a byte is read, and it must be strict UTF-8.
+ *
+ * @example
+ * const manifest = await loadManifest(await openStore('./labels'));
+ */
+export async function loadManifest(store: StoreDriver): Promise<Manifest> {
+  const where = `${store.location}/${MANIFEST_KEY}`;
+  const head = await store.head(MANIFEST_KEY);
+  if (head === null) throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${MANIFEST_KEY}.`, { path: where });
+  if (head.size > MAX_MANIFEST_BYTES) {
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is ${head.size} bytes, above the ${MAX_MANIFEST_BYTES}-byte limit of a manifest; it was not read. ${REMEDY}`, { path: where });
+  }
+  const bytes = await store.get(MANIFEST_KEY);
+  if (bytes.length > MAX_MANIFEST_BYTES) {
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is ${bytes.length} bytes, above the ${MAX_MANIFEST_BYTES}-byte limit of a manifest. ${REMEDY}`, { path: where });
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (error) {
+    throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid UTF-8. ${REMEDY}`, { path: where, cause: error });
+  }
+  return parseManifest(text, store.location);
 }
 
 /**
@@ -162,6 +214,7 @@ class Checker {
   }
 
   integer(value: unknown, path: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    if (value instanceof JsonFloat) throw this.fail(path, 'an integer, written without a fraction or exponent', value.value.toFixed(1));
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
       throw this.fail(path, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in ${min}..${max}`, value);
     }
@@ -169,7 +222,8 @@ class Checker {
   }
 
   /** A finite number in (min, max] when `openMin`, else [min, max]. */
-  number(value: unknown, path: string, min: number, max: number, openMin = false): number {
+  number(input: unknown, path: string, min: number, max: number, openMin = false): number {
+    const value = input instanceof JsonFloat ? input.value : input;
     if (typeof value !== 'number' || !Number.isFinite(value) || value > max || (openMin ? value <= min : value < min)) {
       const range = `${openMin ? '(' : '['}${min}, ${max === Number.MAX_VALUE ? '∞)' : `${max}]`}`;
       throw this.fail(path, `a number in ${range}`, value);
@@ -205,10 +259,11 @@ class Checker {
     return [low, high];
   }
 
-  triple(value: unknown, path: string, positive: boolean): [number, number, number] {
+  /** Three numbers in [-limit, limit], or with `positive` in [1/limit, limit]. */
+  triple(value: unknown, path: string, positive: boolean, limit: number): [number, number, number] {
     const items = this.array(value, path, 3);
     const read = (item: unknown, i: number): number =>
-      positive ? this.number(item, `${path}[${i}]`, 0, Number.MAX_VALUE, true) : this.number(item, `${path}[${i}]`, -Number.MAX_VALUE, Number.MAX_VALUE);
+      positive ? this.number(item, `${path}[${i}]`, 1 / limit, limit) : this.number(item, `${path}[${i}]`, -limit, limit);
     return [read(items[0], 0), read(items[1], 1), read(items[2], 2)];
   }
 }
@@ -227,7 +282,7 @@ function readManifest(value: unknown, check: Checker): Manifest {
   const sampler = readSampler(root.sampler, check);
   const codec = readCodec(root.codec, dataset.classes.length, check);
   const shardImages = check.integer(root.shardImages, 'shardImages', 1);
-  const shards = readShards(root.shards, { dataset, sampler, shardImages, complete }, check);
+  const shards = readShards(root.shards, { dataset, sampler, shardImages, complete, topK: codec.topK }, check);
   const totalsIn = check.object(root.totals, 'totals');
   const totals = {
     records: check.integer(totalsIn.records, 'totals.records'),
@@ -288,7 +343,10 @@ function readDataset(value: unknown, check: Checker): ManifestDataset {
     const entry = check.object(item, path);
     const index = check.integer(entry.index, `${path}.index`, previous + 1, images - 1);
     previous = index;
-    return { index, path: check.string(entry.path, `${path}.path`), reason: check.string(entry.reason, `${path}.reason`, false) };
+    const file = check.string(entry.path, `${path}.path`);
+    const problem = pathProblem(file);
+    if (problem !== undefined) throw check.fail(`${path}.path`, `a relative path inside the dataset root (it ${problem})`, file);
+    return { index, path: file, reason: check.string(entry.reason, `${path}.reason`, false) };
   });
   return { images, classes, fingerprint, skipped };
 }
@@ -302,10 +360,10 @@ function readTeacher(value: unknown, check: Checker): ManifestTeacher {
     sha256: check.sha256(input.sha256, 'teacher.sha256'),
     engine: check.oneOf(input.engine, 'teacher.engine', ['onnx', 'tfjs'] as const),
     backend: check.string(input.backend, 'teacher.backend'),
-    inputSize: check.integer(input.inputSize, 'teacher.inputSize', 1),
+    inputSize: check.integer(input.inputSize, 'teacher.inputSize', 1, MANIFEST_LIMITS.inputSize),
     layout: check.oneOf(input.layout, 'teacher.layout', ['nchw', 'nhwc'] as const),
-    mean: check.triple(input.mean, 'teacher.mean', false),
-    std: check.triple(input.std, 'teacher.std', true),
+    mean: check.triple(input.mean, 'teacher.mean', false, MANIFEST_LIMITS.normalization),
+    std: check.triple(input.std, 'teacher.std', true, MANIFEST_LIMITS.normalization),
     outputs: check.oneOf(input.outputs, 'teacher.outputs', ['logits', 'probs'] as const),
     temperature: check.number(input.temperature, 'teacher.temperature', 0, Number.MAX_VALUE, true),
   };
@@ -318,8 +376,8 @@ function readSampler(value: unknown, check: Checker): ManifestSampler {
     scale: check.range(input.scale, 'sampler.scale', 1),
     ratio: check.range(input.ratio, 'sampler.ratio', Number.MAX_VALUE),
     flip: check.number(input.flip, 'sampler.flip', 0, 1),
-    epochs: check.integer(input.epochs, 'sampler.epochs', 1),
-    crops: check.integer(input.crops, 'sampler.crops', 1),
+    epochs: check.integer(input.epochs, 'sampler.epochs', 1, MANIFEST_LIMITS.epochs),
+    crops: check.integer(input.crops, 'sampler.crops', 1, MANIFEST_LIMITS.crops),
     interpolation: check.oneOf(input.interpolation, 'sampler.interpolation', ['bilinear', 'bicubic'] as const),
     maxPixels: check.integer(input.maxPixels, 'sampler.maxPixels', 1),
   };
@@ -342,10 +400,12 @@ interface ShardContext {
   sampler: ManifestSampler;
   shardImages: number;
   complete: boolean;
+  topK: number;
 }
 
 function readShards(value: unknown, context: ShardContext, check: Checker): ShardEntry[] {
-  const { dataset, sampler, shardImages, complete } = context;
+  const { dataset, sampler, shardImages, complete, topK } = context;
+  const classBytes = classBytesFor(dataset.classes.length);
   const shardCount = Math.ceil(dataset.images / shardImages);
   const skipped = dataset.skipped.map((entry) => entry.index);
   const keys = new Set<string>();
@@ -375,6 +435,12 @@ function readShards(value: unknown, context: ShardContext, check: Checker): Shar
     if (records !== perEpoch * sampler.epochs) {
       throw check.inconsistent(`${path} claims ${records} records, but ${imageCount - skippedHere} images with records × ${sampler.crops} crops × ${sampler.epochs} epochs make ${perEpoch * sampler.epochs}`);
     }
+    // The cap the decoder applies to each epoch block, checked here so that no reader
+    // plans memory or work for a block it would refuse.
+    const rawSize = columnBytes(perEpoch, topK, classBytes);
+    if (rawSize > MAX_EPOCH_RAW_BYTES) {
+      throw check.inconsistent(`${path}'s epoch blocks would unpack to ${rawSize} bytes each, above the ${MAX_EPOCH_RAW_BYTES}-byte limit of an epoch block`);
+    }
     const layout = readLayout(input.layout, `${path}.layout`, sampler.epochs, perEpoch, check);
     return { index, key, imageStart, imageCount, records, layout };
   });
@@ -398,7 +464,7 @@ function readKey(value: unknown, path: string, check: Checker): string {
 
 function readLayout(value: unknown, path: string, epochs: number, perEpoch: number, check: Checker): ShardLayout {
   const input = check.object(value, path);
-  const bytes = check.integer(input.bytes, `${path}.bytes`, SHARD_MAGIC.length + 1);
+  const bytes = check.integer(input.bytes, `${path}.bytes`, SHARD_MAGIC.length + 1, MAX_SHARD_BYTES);
   const sha256 = check.sha256(input.sha256, `${path}.sha256`);
   const images = readBlockRef(input.images, `${path}.images`, SHARD_MAGIC.length, check);
   let end = images.offset + images.length;
@@ -419,7 +485,7 @@ function readLayout(value: unknown, path: string, epochs: number, perEpoch: numb
 function readBlockRef(value: unknown, path: string, offset: number, check: Checker): BlockRef {
   const input = check.object(value, path);
   if (input.offset !== offset) throw check.fail(`${path}.offset`, `${offset} (where the previous block ends)`, input.offset);
-  return { offset, length: check.integer(input.length, `${path}.length`, 1), sha256: check.sha256(input.sha256, `${path}.sha256`) };
+  return { offset, length: check.integer(input.length, `${path}.length`, 1, MAX_BLOCK_BYTES), sha256: check.sha256(input.sha256, `${path}.sha256`) };
 }
 
 function describe(value: unknown): string {

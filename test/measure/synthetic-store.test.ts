@@ -8,7 +8,7 @@ import { finalizeStore } from '../../src/generate/finalize.js';
 import { makeSyntheticStore, syntheticDataset } from '../../src/measure/synthetic-store.js';
 import { openStore } from '../../src/store/drivers/open.js';
 import { openLabels } from '../../src/store/labels.js';
-import { presentImages } from '../../src/store/format.js';
+import { presentImages } from '../../src/store/format/columns.js';
 
 // `fkd bench scale` measures a store written by this generator; these pin that it is a real,
 // valid store that matches the synthetic dataset, whichever way its slices are written.

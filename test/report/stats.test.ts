@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeProbabilities, encodeProbabilities } from '../../src/labels/codec.js';
 import { RecordSample } from '../../src/report/sample.js';
 import { SCALE_BINS, StatsAccumulator, binOf } from '../../src/report/stats.js';
-import type { EpochRecords } from '../../src/store/format.js';
+import type { EpochRecords } from '../../src/store/format/columns.js';
 
 interface Crop {
   box: [number, number, number, number];

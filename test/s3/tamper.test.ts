@@ -87,7 +87,7 @@ describe('a shard object altered after finalize', () => {
     const result = await runCli(['verify', location(), '--s3-endpoint', server.endpoint]);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/shards checked: 4, corrupt: 1/);
-    expect(result.stdout).toContain(`${VICTIM}: ${location()}/${VICTIM} does not match its checksum`);
+    expect(result.stdout).toContain(`${VICTIM}: Shard ${location()}/${VICTIM} is corrupt: the file hashes to`);
     expect(result.stderr).toMatch(/error E_VERIFY_FAILED/);
   });
 

@@ -3,18 +3,9 @@ import { Packr, unpackMultiple } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { FkdError } from '../../src/errors.js';
 import { PROBABILITY_STEP_LN, encodeProbability } from '../../src/labels/codec.js';
-import {
-  MAX_EPOCH_RAW_BYTES,
-  MAX_PATHS_RAW_BYTES,
-  SHARD_MAGIC,
-  decodeEpochBlock,
-  decodeImageBlock,
-  decodeShard,
-  encodeShard,
-  presentImages,
-  type EpochRecords,
-  type ImageBlock,
-} from '../../src/store/format.js';
+import { MAX_EPOCH_RAW_BYTES, MAX_PATHS_RAW_BYTES, SHARD_MAGIC, presentImages, type EpochRecords, type ImageBlock } from '../../src/store/format/columns.js';
+import { decodeEpochBlock, decodeImageBlock, decodeShard } from '../../src/store/format/decode.js';
+import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { seededRandom as random } from '../helpers/random.js';
 
@@ -457,7 +448,7 @@ describe('hostile blocks', () => {
   it('stops a decompression bomb at the size the header implies', () => {
     const bomb = brotliCompressSync(new Uint8Array(16 * 1024 * 1024));
     expect(bomb.length).toBeLessThan(1000);
-    expectCorrupt(() => decodeEpochBlock(craftEpochBlock({ records: 8, payload: bomb })), /does not decompress/);
+    expectCorrupt(() => decodeEpochBlock(craftEpochBlock({ records: 8, payload: bomb })), /not a Brotli stream of at most/);
   });
 
   it('refuses a payload of the wrong size, unknown fields, other kinds and non-maps', () => {
@@ -468,7 +459,7 @@ describe('hostile blocks', () => {
     expectCorrupt(() => decodeEpochBlock(craftEpochBlock({ classBytes: 3, payload: new Uint8Array(1) })), /classBytes/);
     expectCorrupt(() => decodeEpochBlock(craftEpochBlock({ records: 3, crops: 2, payload: new Uint8Array(1) })), /multiple/);
     expectCorrupt(() => decodeEpochBlock(craftEpochBlock({ payload: 'not bytes' })), /payload/);
-    expectCorrupt(() => decodeEpochBlock(new Uint8Array(packr.pack([1, 2, 3]))), /msgpack map/);
+    expectCorrupt(() => decodeEpochBlock(new Uint8Array(packr.pack([1, 2, 3]))), /not a MessagePack map/);
     const twice = craftEpochBlock({ payload: new Uint8Array(1) });
     expectCorrupt(() => decodeEpochBlock(new Uint8Array([...twice, ...twice])), /2 msgpack values/);
   });
@@ -522,7 +513,7 @@ describe('hostile blocks', () => {
     expect(decodeImageBlock(craft({})).paths).toEqual(['a/0.jpg', 'a/1.jpg']);
     const good = pathFields(['a/0.jpg', 'a/1.jpg']);
     // pathsBytes that does not match the stream, either way.
-    expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: good.pathsBytes - 1 })), /do not decompress to 14 bytes/);
+    expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: good.pathsBytes - 1 })), /not a Brotli stream of at most 14 bytes/);
     expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: good.pathsBytes + 1 })), /decompress to 15 bytes instead of 16/);
     // Out of range before anything is decompressed: above the cap, or too small for 2 paths.
     expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: MAX_PATHS_RAW_BYTES + 1 })), /pathsBytes/);
@@ -532,10 +523,10 @@ describe('hostile blocks', () => {
     expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: undefined })), /fields/);
     expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: null })), /pathsBytes is null/);
     expectCorrupt(() => decodeImageBlock(craft({ paths: 'a/0.jpg' })), /paths is "a\/0\.jpg", not bytes/);
-    expectCorrupt(() => decodeImageBlock(craft({ paths: good.paths.subarray(0, good.paths.length - 1) })), /do not decompress/);
+    expectCorrupt(() => decodeImageBlock(craft({ paths: good.paths.subarray(0, good.paths.length - 1) })), /not a Brotli stream of at most/);
     // A bomb: brotli stops at pathsBytes.
     const bomb = brotliCompressSync(new Uint8Array(16 * 1024 * 1024).fill(0x61));
-    expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: 100, paths: bomb })), /do not decompress to 100 bytes/);
+    expectCorrupt(() => decodeImageBlock(craft({ pathsBytes: 100, paths: bomb })), /not a Brotli stream of at most 100 bytes/);
     // Wrong count, empty, unsafe or non-UTF-8 paths.
     expectCorrupt(() => decodeImageBlock(craft(pathFields(['a/0.jpg']))), /1 paths for 2 images/);
     expectCorrupt(() => decodeImageBlock(craft(pathFields(['a/0.jpg', 'a/1.jpg', 'a/2.jpg']))), /3 paths for 2 images/);
@@ -572,7 +563,7 @@ describe('encodeShard refuses input it could not read back', () => {
     ['a wrong record count', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.count = 5), /records/],
     ['epochs out of order', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.epoch = 1), /in order/],
     ['unsorted codes', (s: ReturnType<typeof fresh>) => s.epochs[0]!.codes.set([9, 3, 20], 0), /out of order/],
-    ['a class beyond numClasses', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.classes[0] = 10), /class 10 of 10/],
+    ['a class beyond numClasses', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.classes[0] = 10), /class 10 ≥ 10 classes/],
     ['a repeated class', (s: ReturnType<typeof fresh>) => s.epochs[0]!.classes.set([4, 4], 0), /twice/],
     ['a box outside its image', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.top[0] = 60000), /outside/],
     ['an empty box', (s: ReturnType<typeof fresh>) => void (s.epochs[0]!.width[0] = 0), /empty box/],

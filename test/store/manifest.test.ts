@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FkdError } from '../../src/errors.js';
 import { codecDescription } from '../../src/labels/codec.js';
-import { encodeShard, type EpochRecords, type ImageBlock } from '../../src/store/format.js';
+import type { EpochRecords, ImageBlock } from '../../src/store/format/columns.js';
+import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
 import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';

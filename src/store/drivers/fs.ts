@@ -28,6 +28,11 @@ export class FsStore implements StoreDriver {
 
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     const path = this.path(key);
+    // Node's file read aborts the whole process (an assertion, not an exception) on a
+    // length of 2^31 or more, so bad numbers must never reach it.
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || length > MAX_READ_LENGTH) {
+      throw new FkdError('E_USAGE', `Expected an offset ≥ 0 and a length in 0..${MAX_READ_LENGTH} for a ranged read of ${path} but received ${offset} and ${length}.`, { path });
+    }
     let handle;
     try {
       handle = await open(path, 'r');
@@ -97,6 +102,9 @@ export class FsStore implements StoreDriver {
     await rm(this.path(key), { force: true });
   }
 }
+
+/** The longest single read: Node's fs read takes a 32-bit signed length. */
+const MAX_READ_LENGTH = 2 ** 31 - 1;
 
 /** A temp file this old belongs to a writer that was killed mid-write, not to one still writing. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
