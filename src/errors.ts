@@ -20,7 +20,8 @@ export type FkdErrorCode =
   | 'E_BAD_KEY'
   | 'E_DEVICE'
   | 'E_ABORTED'
-  | 'E_VERIFY_FAILED';
+  | 'E_VERIFY_FAILED'
+  | 'E_WORKER';
 
 export interface FkdErrorOptions {
   cause?: unknown;

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { benchLabel } from '../measure/label.js';
 import { benchLoader } from '../measure/loader.js';
 import { benchScale } from '../measure/scale.js';
@@ -40,16 +40,20 @@ export function benchCommand(context: CommandContext): Command {
   bench
     .command('loader')
     .summary('loader vs a loader that decodes once per crop')
-    .description('Streams epochs of float32 NCHW crops and, on the same threads, the same crops with one decode per crop. Prints cropsPerSec, baselineCropsPerSec, ratio and peakRssMB.')
+    .description('Streams epochs of NCHW crops and, on the same threads, the same crops with one decode per crop. Prints cropsPerSec, baselineCropsPerSec, ratio, peakRssMB, mainThreadBusy (event-loop utilisation of the loader arm), systemShare (system / all CPU time) and rssAfterEpochMB (after epochs 1, 5, 20 of an extra arm).')
     .requiredOption('--data <dir>', 'ImageFolder root the labels were made from')
     .requiredOption('--labels <store>', 'label store')
     .option('--size <px>', 'crop side', integer(), 224)
     .option('--batch-size <n>', 'crops per batch', integer(), 128)
     .option('--workers <n>', 'render threads', integer(0))
     .option('--epochs <n>', 'epochs per arm', integer(), 1)
+    .addOption(new Option('--dtype <type>', 'pixels of the loader arm').choices(['float32', 'uint8']).default('float32'))
+    .option('--memory-epochs <n>', 'epochs of an extra arm recording RSS after epochs 1, 5 and 20 (0 skips it)', integer(0), 20)
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const result = await benchLoader({
+        dtype: flags.dtype,
+        memoryEpochs: flags.memoryEpochs,
         data: flags.data,
         labels: flags.labels,
         size: flags.size,
@@ -59,7 +63,9 @@ export function benchCommand(context: CommandContext): Command {
       });
       if (flags.json) return printJson(context, result);
       context.stdout.write(
-        `loader ${result.cropsPerSec.toFixed(1)} crops/s (${result.imagesPerSec.toFixed(1)} images/s, ${result.decodesPerImage.toFixed(2)} decodes/image) vs decode-per-crop ${result.baselineCropsPerSec.toFixed(1)} crops/s: ratio ${result.ratio.toFixed(3)}; peak RSS ${result.peakRssMB.toFixed(0)} MB\n`,
+        `loader ${result.cropsPerSec.toFixed(1)} crops/s (${result.imagesPerSec.toFixed(1)} images/s, ${result.decodesPerImage.toFixed(2)} decodes/image) vs decode-per-crop ${result.baselineCropsPerSec.toFixed(1)} crops/s: ratio ${result.ratio.toFixed(3)}; peak RSS ${result.peakRssMB.toFixed(0)} MB\n` +
+          `main thread busy ${(100 * result.mainThreadBusy).toFixed(1)}% of the epoch; system time ${(100 * result.systemShare).toFixed(1)}% of CPU time; ${result.dtype} pixels` +
+          `${Object.keys(result.rssAfterEpochMB).length > 0 ? `; RSS after epochs ${Object.entries(result.rssAfterEpochMB).map(([epoch, mb]) => `${epoch}: ${mb.toFixed(0)} MB`).join(', ')}` : ''}\n`,
       );
     });
   bench

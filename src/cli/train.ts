@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { loadTf } from '../tf/runtime.js';
-import { distill } from '../train/distill.js';
+import { distill, trainingDtype } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
 import { decimal, integer } from './options.js';
 
@@ -28,10 +28,12 @@ export function trainCommand(context: CommandContext): Command {
     .addOption(new Option('--on-error <policy>', 'missing or unreadable images and damaged shards').choices(['throw', 'skip']).default('throw'))
     .option('--cache-dir <dir>', 'keep label blocks fetched from object storage here')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .addOption(new Option('--dtype <type>', 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32').choices(['auto', 'float32', 'uint8']).default('auto'))
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags) => {
       const runtime = await loadTf('training');
-      context.stderr.write(`student: TF.js ${runtime.backend} backend (${runtime.packageName})${runtime.backend === 'cpu' ? '; install @tensorflow/tfjs-node or -gpu for speed' : ''}\n`);
+      const dtype: 'float32' | 'uint8' = flags.dtype === 'auto' ? trainingDtype(runtime) : flags.dtype;
+      context.stderr.write(`student: TF.js ${runtime.backend} backend (${runtime.packageName}), ${dtype} pixels${runtime.backend === 'cpu' ? '; install @tensorflow/tfjs-node or -gpu for speed' : ''}\n`);
       const result = await distill({
         data: flags.data,
         labels: flags.labels,
@@ -44,6 +46,7 @@ export function trainCommand(context: CommandContext): Command {
         learningRate: flags.lr,
         weightDecay: flags.weightDecay,
         seed: flags.seed,
+        dtype,
         loader: {
           shuffle: flags.seed,
           prefetch: flags.prefetch,

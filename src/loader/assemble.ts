@@ -2,12 +2,10 @@ import type { Normalization } from '../crop/tensor.js';
 import { decodeProbability } from '../labels/codec.js';
 import type { Layout } from '../crop/tensor.js';
 import { cloneBatch, type Batch, type BatchTargets, type SampleMeta } from './batch.js';
+import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
 import { rowPath, type EpochPlan } from './plan.js';
 
-/** Box columns per sample in `Slot.boxes`: top, left, height, width, flip. */
-export const BOX_FIELDS = 5;
-
-/** The memory of one batch: pixels, top-k labels and provenance, `batchSize` samples. */
+/** The memory of one batch in the ring: pixels, top-k labels and provenance, `batchSize` samples. */
 export interface Slot {
   images: Float32Array | Uint8Array;
   classes: Uint32Array;
@@ -17,60 +15,118 @@ export interface Slot {
   imageIndex: Uint32Array;
   classIndex: Uint32Array;
   crop: Uint32Array;
-  /** `BOX_FIELDS` values per sample; render workers read the crop boxes from here. */
+  /** `BOX_FIELDS` values per sample; render threads read the crop boxes from here. */
   boxes: Uint32Array;
   /** Dense targets, allocated the first time a batch in this slot is asked for them. */
   dense: Float32Array | null;
 }
 
-export interface SlotShape {
-  batchSize: number;
-  /** Values per crop: 3 × size × size. */
-  perCrop: number;
-  dtype: 'float32' | 'uint8';
-  topK: number;
+const live = new Set<number>();
+let nextRing = 1;
+
+/** Ids of the batch rings that are allocated and not yet released (for tests and diagnostics). */
+export function liveRings(): number[] {
+  return [...live];
 }
 
 /**
- * Allocates one slot. Pixels and boxes live in `SharedArrayBuffer` when `shared` is set, so
- * render threads can write crops into them and read boxes from them directly.
+ * The assemble stage's memory: `count` batch slots allocated once per pass, reused in turn
+ * (batch b lives in slot b mod count). Pixels and boxes are one `SharedArrayBuffer` each
+ * when render threads are used, so the threads write each crop straight into its final
+ * (batch, index) place and read its box from there; nothing else crosses threads.
+ *
+ * A sample's place is `slot × batchSize + index`, the unit render jobs are addressed in.
  */
-export function allocateSlot(shape: SlotShape, shared: boolean): Slot {
-  const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  const values = shape.batchSize * shape.perCrop;
-  return {
-    images: shape.dtype === 'float32' ? new Float32Array(memory(values * 4)) : new Uint8Array(memory(values)),
-    classes: new Uint32Array(shape.batchSize * shape.topK),
-    probs: new Float32Array(shape.batchSize * shape.topK),
-    row: new Uint32Array(shape.batchSize),
-    imageIndex: new Uint32Array(shape.batchSize),
-    classIndex: new Uint32Array(shape.batchSize),
-    crop: new Uint32Array(shape.batchSize),
-    boxes: new Uint32Array(memory(shape.batchSize * BOX_FIELDS * 4)),
-    dense: null,
-  };
-}
+export class BatchRing implements RingViews {
+  readonly id = nextRing++;
+  readonly slots: Slot[];
+  readonly images: Float32Array | Uint8Array;
+  readonly boxes: Uint32Array;
+  private readonly classes: Uint32Array;
+  private readonly probs: Float32Array;
+  private readonly columns: Uint32Array[];
 
-/**
- * Writes the stored record of crop `crop` of plan row `row` into sample `index` of a slot:
- * its box (which the renderer then reads), decoded top-k probabilities and provenance.
- */
-export function placeRecord(slot: Slot, index: number, plan: EpochPlan, row: number, crop: number, topK: number): void {
-  const block = plan.blocks[plan.shard[row]!]!;
-  const record = plan.first[row]! + crop;
-  slot.row[index] = row;
-  slot.imageIndex[index] = plan.imageIndex[row]!;
-  slot.classIndex[index] = plan.classIndex[row]!;
-  slot.crop[index] = crop;
-  const box = index * BOX_FIELDS;
-  slot.boxes[box] = block.top[record]!;
-  slot.boxes[box + 1] = block.left[record]!;
-  slot.boxes[box + 2] = block.height[record]!;
-  slot.boxes[box + 3] = block.width[record]!;
-  slot.boxes[box + 4] = block.flip[record]!;
-  for (let j = 0; j < topK; j++) {
-    slot.classes[index * topK + j] = block.classes[record * topK + j]!;
-    slot.probs[index * topK + j] = decodeProbability(block.codes[record * topK + j]!);
+  constructor(
+    readonly settings: RenderSettings,
+    readonly batchSize: number,
+    readonly topK: number,
+    readonly count: number,
+    shared: boolean,
+  ) {
+    const places = count * batchSize;
+    const perCrop = 3 * settings.size * settings.size;
+    const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.images = settings.dtype === 'float32' ? new Float32Array(memory(places * perCrop * 4)) : new Uint8Array(memory(places * perCrop));
+    this.boxes = new Uint32Array(memory(places * BOX_FIELDS * 4));
+    this.classes = new Uint32Array(places * topK);
+    this.probs = new Float32Array(places * topK);
+    const [row, imageIndex, classIndex, crop] = (this.columns = Array.from({ length: 4 }, () => new Uint32Array(places))) as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    this.slots = Array.from({ length: count }, (_, s) => {
+      const at = s * batchSize;
+      const part = <T extends Uint32Array | Float32Array | Uint8Array>(array: T, per: number): T => array.subarray(at * per, (at + batchSize) * per) as T;
+      return {
+        images: part(this.images, perCrop),
+        classes: part(this.classes, topK),
+        probs: part(this.probs, topK),
+        row: part(row, 1),
+        imageIndex: part(imageIndex, 1),
+        classIndex: part(classIndex, 1),
+        crop: part(crop, 1),
+        boxes: part(this.boxes, BOX_FIELDS),
+        dense: null,
+      };
+    });
+    live.add(this.id);
+  }
+
+  /** The place of the `sample`-th sample of the pass. */
+  place(sample: number): number {
+    return (Math.floor(sample / this.batchSize) % this.count) * this.batchSize + (sample % this.batchSize);
+  }
+
+  /** The slot batch `batch` of the pass lives in. */
+  slot(batch: number): Slot {
+    return this.slots[batch % this.count]!;
+  }
+
+  /**
+   * Writes the stored record of crop `crop` of plan row `row` into place `place`: its box
+   * (which the renderer then reads), decoded top-k probabilities and provenance.
+   */
+  placeRecord(place: number, plan: EpochPlan, row: number, crop: number): void {
+    const block = plan.blocks[plan.shard[row]!]!;
+    const record = plan.first[row]! + crop;
+    const [rows, imageIndex, classIndex, crops] = this.columns as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    rows[place] = row;
+    imageIndex[place] = plan.imageIndex[row]!;
+    classIndex[place] = plan.classIndex[row]!;
+    crops[place] = crop;
+    const box = place * BOX_FIELDS;
+    this.boxes[box] = block.top[record]!;
+    this.boxes[box + 1] = block.left[record]!;
+    this.boxes[box + 2] = block.height[record]!;
+    this.boxes[box + 3] = block.width[record]!;
+    this.boxes[box + 4] = block.flip[record]!;
+    const k = this.topK;
+    for (let j = 0; j < k; j++) {
+      this.classes[place * k + j] = block.classes[record * k + j]!;
+      this.probs[place * k + j] = decodeProbability(block.codes[record * k + j]!);
+    }
+  }
+
+  /** Copies everything of the sample at place `from` to place `to` (closing the gap a skipped image leaves). */
+  move(from: number, to: number): void {
+    const per = 3 * this.settings.size * this.settings.size;
+    this.images.copyWithin(to * per, from * per, (from + 1) * per);
+    this.boxes.copyWithin(to * BOX_FIELDS, from * BOX_FIELDS, (from + 1) * BOX_FIELDS);
+    this.classes.copyWithin(to * this.topK, from * this.topK, (from + 1) * this.topK);
+    this.probs.copyWithin(to * this.topK, from * this.topK, (from + 1) * this.topK);
+    for (const column of this.columns) column[to] = column[from]!;
+  }
+
+  /** Forgets the ring: batches already yielded keep their memory alive until they are dropped. */
+  release(): void {
+    live.delete(this.id);
   }
 }
 

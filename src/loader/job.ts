@@ -1,8 +1,8 @@
 import type { CropSpec } from '../crop/box.js';
+import type { RgbImage } from '../dataset/image.js';
 import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
-import { writeBytes, type Normalization } from '../crop/tensor.js';
+import { writeBytes, type Layout, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
-import type { Layout } from '../crop/tensor.js';
 
 /** How every crop of a pass is rendered. */
 export interface RenderSettings {
@@ -28,20 +28,62 @@ export interface ImageJobResult {
 }
 
 /**
- * Decodes the image once and renders every requested crop with the shared renderer.
+ * Decodes the image once and renders every requested crop with the shared renderer, into a
+ * fresh buffer. (The loader renders into its batch ring instead: `renderIntoRing`.)
  *
  * @example
  * const { pixels } = await runImageJob({ file, name, crops, size: 224, interpolation: 'bilinear', layout: 'nchw', dtype: 'float32', normalization, maxPixels });
  */
 export async function runImageJob(job: ImageJob): Promise<ImageJobResult> {
   const image = await decodeImage(job.file, job.name, { maxPixels: job.maxPixels });
-  const count = job.crops.length;
   const perCrop = 3 * job.size * job.size;
-  const pixels = job.dtype === 'float32' ? new Float32Array(count * perCrop) : new Uint8Array(count * perCrop);
-  const scratch = new Uint8Array(perCrop);
-  for (const [index, crop] of job.crops.entries()) {
-    if (pixels instanceof Float32Array) renderNormalized(image, crop, job.size, job.interpolation, pixels, index, job.layout, job.normalization);
-    else writeBytes(renderCrop(image, crop, job.size, job.interpolation, scratch), job.size, pixels, index, job.layout);
-  }
+  const pixels = job.dtype === 'float32' ? new Float32Array(job.crops.length * perCrop) : new Uint8Array(job.crops.length * perCrop);
+  for (const [index, crop] of job.crops.entries()) renderInto(image, crop, job, pixels, index);
   return { pixels };
+}
+
+/** The batch ring's memory as a render thread sees it: every slot's samples, back to back. */
+export interface RingViews {
+  settings: RenderSettings;
+  images: Float32Array | Uint8Array;
+  /** `BOX_FIELDS` (top, left, height, width, flip) per sample. */
+  boxes: Uint32Array;
+}
+
+/** Box columns per sample in the ring: top, left, height, width, flip. */
+export const BOX_FIELDS = 5;
+
+/**
+ * Decodes one image and renders its crops straight into their final places in the batch
+ * ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
+ * there. Nothing is returned and no pixel buffer is allocated.
+ */
+export async function renderIntoRing(ring: RingViews, file: string, name: string, places: ArrayLike<number>): Promise<void> {
+  const image = await decodeImage(file, name, { maxPixels: ring.settings.maxPixels });
+  for (let c = 0; c < places.length; c++) {
+    const place = places[c]!;
+    const at = place * BOX_FIELDS;
+    const boxes = ring.boxes;
+    const crop = { top: boxes[at]!, left: boxes[at + 1]!, height: boxes[at + 2]!, width: boxes[at + 3]!, flip: boxes[at + 4] === 1 };
+    renderInto(image, crop, ring.settings, ring.images, place);
+  }
+}
+
+let scratch = new Uint8Array(0);
+
+/** Renders one crop into sample `index` of `target`, in the settings' layout and dtype. */
+function renderInto(image: RgbImage, crop: CropSpec, settings: RenderSettings, target: Float32Array | Uint8Array, index: number): void {
+  const { size, interpolation, layout } = settings;
+  if (target instanceof Float32Array) {
+    renderNormalized(image, crop, size, interpolation, target, index, layout, settings.normalization);
+    return;
+  }
+  const per = 3 * size * size;
+  if (layout === 'nhwc') {
+    // Already the batch layout: the renderer writes the sample in place.
+    renderCrop(image, crop, size, interpolation, target.subarray(index * per, (index + 1) * per));
+    return;
+  }
+  if (scratch.length < per) scratch = new Uint8Array(per);
+  writeBytes(renderCrop(image, crop, size, interpolation, scratch), size, target, index, layout);
 }

@@ -4,13 +4,13 @@ import { FkdError, isFkdError } from '../errors.js';
 import type { Interpolation } from '../crop/render.js';
 import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
-import { allocateSlot, placeRecord, slotBatch, type BatchContext, type Slot } from './assemble.js';
+import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
 import type { Batch } from './batch.js';
-import { runImageJob, type ImageJob, type ImageJobResult, type RenderSettings } from './job.js';
+import type { RenderSettings } from './job.js';
 import { planEpoch, rowPath } from './plan.js';
-import { sharedRenderPool } from './pool.js';
-import { imageJob } from './render.js';
+import { renderStage, type RenderStage } from './render.js';
 import { makeTargets } from './targets.js';
+import { orderedWindow } from '../pipeline/ordered-window.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
 
 export interface LoaderOptions {
@@ -135,18 +135,16 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     normalization: { mean: m.teacher.mean, std: m.teacher.std },
     maxPixels: m.sampler.maxPixels,
   };
-  const perCrop = 3 * settings.size * settings.size;
   const batchSize = options.batchSize;
+  const prefetch = options.prefetch ?? 2;
   const threads = options.workers ?? availableParallelism();
-  const pool = threads > 0 ? sharedRenderPool(threads) : null;
-  const run = (job: ImageJob): Promise<ImageJobResult> => (pool ? pool.run(job) : runImageJob(job));
-  const window = (options.concurrency ?? Math.max(2, threads * 2)) + (options.prefetch ?? 2) * Math.ceil(batchSize / crops);
+  const window = (options.concurrency ?? Math.max(2, threads * 2)) + prefetch * Math.ceil(batchSize / crops);
   const context: BatchContext = {
     plan,
     imageSize: settings.size,
     layout: settings.layout,
     normalization: settings.normalization,
-    perCrop,
+    perCrop: 3 * settings.size * settings.size,
     topK,
     numClasses: labels.numClasses,
     targets: (classes, probs, dense) =>
@@ -155,60 +153,88 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const transforms = options.transforms ?? [];
   const transformSeed = seed ?? 0;
 
-  // Render: a window of image jobs in flight, taken in order.
-  const inFlight = new Map<number, Promise<ImageJobResult>>();
-  const start = (position: number): void => {
-    const row = order[position];
-    if (row === undefined || inFlight.has(position)) return;
-    stats.decodes++;
-    const promise = run(imageJob(dataset, plan, row, settings));
-    promise.catch(() => undefined); // observed when its turn comes
-    inFlight.set(position, promise);
-  };
-
-  // Assemble, transform, yield.
-  let slot: Slot = allocateSlot({ batchSize, perCrop, dtype: settings.dtype, topK }, false);
-  let batchIndex = 0;
-  const finish = async (count: number): Promise<Batch> => {
-    stats.batches++;
-    stats.crops += count;
-    let batch = slotBatch(slot, count, context);
-    if (transforms.length > 0) batch = await applyTransforms(batch, transforms, { seed: transformSeed, epoch: options.epoch, rank, batch: batchIndex });
-    batchIndex++;
-    slot = allocateSlot({ batchSize, perCrop, dtype: settings.dtype, topK }, false);
-    return options.copy ? batch.clone() : batch;
-  };
-
+  // Assemble: the ring, allocated once for the pass. Lifetime rule: batch b stays valid until
+  // the consumer asks for batch b + 2, so the slots in use are b (held), b + 1 (being read or
+  // filled) and up to `prefetch` more being filled: prefetch + 2 (a few more only when one
+  // image's crops span more than a batch).
+  const ring = new BatchRing(settings, batchSize, topK, Math.max(prefetch + 2, 2 + Math.ceil((2 * crops - 1) / batchSize)), threads > 0);
+  // Render: images in flight, in order. When image i is taken the consumer has asked for the
+  // batch holding its first sample, so every slot from the one before it on is protected; the
+  // width keeps image i + width's last crop inside the slots that are free then.
+  const width = Math.max(1, Math.min(window, Math.floor(((ring.count - 2) * batchSize + 1) / crops) - 1));
+  let stage: RenderStage | undefined;
+  const rendering = new Set<Promise<unknown>>();
   try {
-    for (let position = 0; position < Math.min(window, order.length); position++) start(position);
-    let filled = 0;
-    for (let position = 0; position < order.length; position++) {
-      options.signal?.throwIfAborted();
+    stage = renderStage(dataset, plan, ring, threads);
+    const render = stage;
+    /** First sample of each started position (shifted down when a skipped image leaves a gap). */
+    const firstSample = new Uint32Array(order.length);
+    let nextSample = 0;
+    let started = 0;
+    let yielded = 0;
+    const start = (position: number): Promise<Error | null> => {
       const row = order[position]!;
-      let result: ImageJobResult;
-      try {
-        result = await inFlight.get(position)!;
-      } catch (error) {
-        if (!skip || !isFkdError(error)) throw error;
-        stats.skippedImages.push({ path: rowPath(plan, row), reason: error.message });
+      const places = new Array<number>(crops);
+      const last = Math.floor((nextSample + crops - 1) / batchSize);
+      // Batches from max(0, yielded - 1) on may be held or read; the ring must not wrap onto them.
+      if (last >= Math.max(0, yielded - 1) + ring.count) throw new Error(`internal: image ${position} would overwrite batch ${last - ring.count}, which may still be in use`);
+      for (let c = 0; c < crops; c++) {
+        const place = ring.place(nextSample + c);
+        ring.placeRecord(place, plan, row, c);
+        places[c] = place;
+      }
+      firstSample[position] = nextSample;
+      started = position + 1;
+      nextSample += crops;
+      stats.decodes++;
+      const done = render.render(row, places);
+      rendering.add(done);
+      // Errors come back as values, so the skip policy can decide in order.
+      return done.then(
+        () => null,
+        (error: unknown) => (error instanceof Error ? error : new Error('a render failed', { cause: error })),
+      ).finally(() => rendering.delete(done));
+    };
+    const finish = async (count: number): Promise<Batch> => {
+      stats.batches++;
+      stats.crops += count;
+      let batch = slotBatch(ring.slot(yielded), count, context);
+      if (transforms.length > 0) batch = await applyTransforms(batch, transforms, { seed: transformSeed, epoch: options.epoch, rank, batch: yielded });
+      return options.copy ? batch.clone() : batch;
+    };
+
+    let filled = 0;
+    let position = 0;
+    for await (const error of orderedWindow(order.length, width, start, { signal: options.signal })) {
+      const current = position++;
+      if (error !== null) {
+        // A dead render thread is never an image to skip.
+        if (!skip || !isFkdError(error) || error.code === 'E_WORKER') throw error;
+        stats.skippedImages.push({ path: rowPath(plan, order[current]!), reason: error.message });
+        // Close the gap: wait for the images already placed after it, then move them down.
+        await Promise.allSettled(rendering);
+        const gap = firstSample[current]!;
+        for (let sample = gap + crops; sample < nextSample; sample++) ring.move(ring.place(sample), ring.place(sample - crops));
+        for (let later = current + 1; later < started; later++) firstSample[later] = firstSample[later]! - crops;
+        nextSample -= crops;
         continue;
-      } finally {
-        inFlight.delete(position);
-        start(position + window);
       }
       stats.images++;
-      for (let c = 0; c < crops; c++) {
-        slot.images.set(result.pixels.subarray(c * perCrop, (c + 1) * perCrop), filled * perCrop);
-        placeRecord(slot, filled, plan, row, c, topK);
-        filled++;
-        if (filled === batchSize) {
-          yield await finish(filled);
-          filled = 0;
-        }
+      filled += crops;
+      while (filled >= batchSize) {
+        yield await finish(batchSize);
+        yielded++;
+        filled -= batchSize;
       }
     }
-    if (filled > 0 && !options.dropLast) yield await finish(filled);
+    if (filled > 0 && !options.dropLast) {
+      yield await finish(filled);
+      yielded++;
+    }
   } finally {
-    await Promise.allSettled(inFlight.values());
+    // Every render has settled before the ring is let go, so no thread writes into it later.
+    await Promise.allSettled(rendering);
+    if (stage) stage.close();
+    else ring.release();
   }
 }

@@ -2,11 +2,29 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FkdError, type FkdErrorCode } from '../errors.js';
-import type { ImageJob, ImageJobResult } from './job.js';
+import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
+
+/** Messages to a render thread. */
+export type WorkerRequest =
+  | { kind: 'job'; id: number; job: ImageJob }
+  | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer }
+  | { kind: 'render'; id: number; ring: number; file: string; name: string; places: number[] }
+  | { kind: 'release'; ring: number }
+  | { kind: 'rings'; id: number };
+
+/** Answers from a render thread. */
+export interface WorkerReply {
+  id: number;
+  result?: ImageJobResult;
+  rings?: number[];
+  error?: { code: FkdErrorCode; message: string; path?: string };
+}
 
 interface Pending {
-  resolve: (result: ImageJobResult) => void;
+  resolve: (reply: WorkerReply) => void;
   reject: (error: unknown) => void;
+  /** What the job was rendering, for the error if a thread dies. */
+  name: string;
 }
 
 interface Slot {
@@ -14,54 +32,124 @@ interface Slot {
   busy: number;
 }
 
+const RESTART = 'The loader stops rather than wait for crops that will never come; iterate it again to get fresh render threads.';
+
 /**
  * Worker threads that decode and render images, so crops are produced on every core while
- * the main thread only assembles batches (and the training step runs).
+ * the main thread only schedules work (and the training step runs). Loaders register their
+ * batch ring with every thread once; after that a job names only the file and the samples
+ * its crops go to, and the pixels are written straight into the shared ring.
  */
 export class RenderPool {
   private readonly slots: Slot[];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  /** Set when a worker died; a broken pool is replaced rather than reused. */
-  broken = false;
+  private closing = false;
+  /** Why the pool broke (a thread died); a broken pool is replaced rather than reused. */
+  private failure: string | null = null;
 
   constructor(threads: number) {
     const entry = workerEntry();
-    this.slots = Array.from({ length: threads }, () => {
+    this.slots = Array.from({ length: threads }, (_, index) => {
       const worker = new Worker(entry);
-      worker.on('message', (message: { id: number; result?: ImageJobResult; error?: { code: FkdErrorCode; message: string; path?: string } }) => {
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (message: WorkerReply) => {
         const pending = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        const slot = this.slots.find((s) => s.worker === worker);
-        // An idle worker must not keep the process alive; a busy one must.
-        if (slot && --slot.busy === 0) worker.unref();
         if (!pending) return;
+        this.pending.delete(message.id);
+        this.settle(slot);
         if (message.error) pending.reject(new FkdError(message.error.code, message.error.message, message.error.path === undefined ? {} : { path: message.error.path }));
-        else pending.resolve(message.result!);
+        else pending.resolve(message);
       });
-      worker.on('error', (error) => {
-        this.broken = true;
-        for (const pending of this.pending.values()) pending.reject(error);
+      const fail = (why: string, cause?: unknown) => {
+        if (this.closing) return;
+        // One dead thread breaks the pool: every job still out is failed (none would ever
+        // answer if its thread is gone, and a half-rendered batch cannot be trusted), the
+        // other threads are stopped, and the next loader gets a fresh pool.
+        this.failure = `Render thread ${index} ${why}`;
+        for (const pending of this.pending.values()) {
+          pending.reject(
+            new FkdError('E_WORKER', `${this.failure}, so ${pending.name} was not rendered. ${RESTART}`, {
+              path: pending.name,
+              ...(cause === undefined ? {} : { cause }),
+            }),
+          );
+        }
         this.pending.clear();
-      });
+        void this.close();
+      };
+      worker.on('error', (error) => fail(`failed (${error instanceof Error ? error.message : String(error)})`, error));
+      worker.on('exit', (code) => fail(`exited with code ${code}`));
       // Idle until given work. After the listeners: attaching one refs the worker's port again.
       worker.unref();
-      return { worker, busy: 0 };
+      return slot;
     });
   }
 
-  run(job: ImageJob): Promise<ImageJobResult> {
-    const slot = this.slots.reduce((best, s) => (s.busy < best.busy ? s : best));
-    const id = this.nextId++;
-    if (slot.busy++ === 0) slot.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, job });
-    });
+  /** Renders a job into a fresh buffer that is transferred back. */
+  async run(job: ImageJob): Promise<ImageJobResult> {
+    const reply = await this.request(this.leastBusy(), job.name, (id) => ({ kind: 'job', id, job }));
+    return reply.result!;
+  }
+
+  /** Shares a batch ring's pixel and box memory with every thread, under the id `ring`. */
+  register(ring: number, settings: RenderSettings, images: SharedArrayBuffer, boxes: SharedArrayBuffer): void {
+    this.assertUsable();
+    for (const slot of this.slots) slot.worker.postMessage({ kind: 'ring', ring, settings, images, boxes } satisfies WorkerRequest);
+  }
+
+  /** Decodes `file` and renders its crops into samples `places` of ring `ring`. */
+  async render(ring: number, file: string, name: string, places: number[]): Promise<void> {
+    await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, places }));
+  }
+
+  /** Every thread drops its views of ring `ring`, so the memory can be freed. */
+  release(ring: number): void {
+    if (this.broken) return;
+    for (const slot of this.slots) slot.worker.postMessage({ kind: 'release', ring } satisfies WorkerRequest);
+  }
+
+  /** The rings each thread still holds (for tests and diagnostics). */
+  async heldRings(): Promise<number[][]> {
+    return Promise.all(this.slots.map(async (slot) => (await this.request(slot, 'a ring query', (id) => ({ kind: 'rings', id }))).rings!));
+  }
+
+  /** Number of threads. */
+  get size(): number {
+    return this.slots.length;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private request(slot: Slot, name: string, message: (id: number) => WorkerRequest): Promise<WorkerReply> {
+    this.assertUsable();
+    const id = this.nextId++;
+    if (slot.busy++ === 0) slot.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, name });
+      slot.worker.postMessage(message(id));
+    });
+  }
+
+  private settle(slot: Slot): void {
+    // An idle worker must not keep the process alive; a busy one must.
+    if (--slot.busy === 0) slot.worker.unref();
+  }
+
+  private leastBusy(): Slot {
+    return this.slots.reduce((best, s) => (s.busy < best.busy ? s : best));
+  }
+
+  /** True once a thread died. */
+  get broken(): boolean {
+    return this.failure !== null;
+  }
+
+  private assertUsable(): void {
+    if (this.failure !== null) throw new FkdError('E_WORKER', `${this.failure}. ${RESTART}`);
   }
 }
 

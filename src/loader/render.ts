@@ -1,17 +1,41 @@
 import { imagePath, type Dataset } from '../dataset/scan.js';
-import type { ImageJob, RenderSettings } from './job.js';
-import { rowBox, rowPath, type EpochPlan } from './plan.js';
+import type { BatchRing } from './assemble.js';
+import { renderIntoRing } from './job.js';
+import { rowPath, type EpochPlan } from './plan.js';
+import { sharedRenderPool } from './pool.js';
+
+/** The render stage: decodes an image once and renders its crops into their ring places. */
+export interface RenderStage {
+  /** Renders plan row `row`'s crops into ring places `places` (crop c → places[c]). */
+  render(row: number, places: number[]): Promise<void>;
+  /** Stops using the ring (after every render has settled). */
+  close(): void;
+}
 
 /**
- * The render stage's unit of work: decode plan row `row`'s image once and render all its
- * stored crops.
+ * Renders on `threads` shared render threads, or on the calling thread when `threads` is 0.
+ * The ring is registered with the threads once here, and released by `close`.
+ *
+ * @example
+ * const stage = renderStage(dataset, plan, ring, 2);
+ * await stage.render(row, [0, 1, 2, 3]);
+ * stage.close();
  */
-export function imageJob(dataset: Dataset, plan: EpochPlan, row: number, settings: RenderSettings): ImageJob {
-  const path = rowPath(plan, row);
+export function renderStage(dataset: Dataset, plan: EpochPlan, ring: BatchRing, threads: number): RenderStage {
+  const file = (row: number) => imagePath(dataset, { path: rowPath(plan, row) });
+  if (threads === 0) {
+    return {
+      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), places),
+      close: () => ring.release(),
+    };
+  }
+  const pool = sharedRenderPool(threads);
+  pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer);
   return {
-    file: imagePath(dataset, { path }),
-    name: path,
-    crops: Array.from({ length: plan.crops }, (_, crop) => rowBox(plan, row, crop)),
-    ...settings,
+    render: (row, places) => pool.render(ring.id, file(row), rowPath(plan, row), places),
+    close: () => {
+      pool.release(ring.id);
+      ring.release();
+    },
   };
 }

@@ -19,6 +19,8 @@ export interface LoaderBenchOptions {
   dtype?: 'float32' | 'uint8';
   /** Epochs to stream in each arm; more gives steadier figures. */
   epochs?: number;
+  /** Epochs of a further arm that records RSS after epochs 1, 5 and 20 (when reached); 0 skips it. Default 0. */
+  memoryEpochs?: number;
 }
 
 export interface LoaderBenchResult {
@@ -34,11 +36,19 @@ export interface LoaderBenchResult {
   cropsPerImage: number;
   workers: number;
   dtype: 'float32' | 'uint8';
+  /** Share of the loader arm's wall time the main thread's event loop was busy (the rest it waited on render threads or the consumer). */
+  mainThreadBusy: number;
+  /** System CPU time as a share of all CPU time of the process (every thread) during the loader arm. */
+  systemShare: number;
+  /** RSS in MB after student epochs 1, 5 and 20 of the memory arm (those it reached); flat means nothing grows per epoch. */
+  rssAfterEpochMB: Record<string, number>;
 }
 
 /**
- * Loader throughput (NCHW; float32 normalised, or uint8) against a naive loader that decodes the
- * image again for every crop, with the same render threads, order and batch assembly.
+ * Loader throughput (float32 NCHW, normalised, or uint8) against a naive loader that decodes
+ * the image again for every crop, with the same render threads, order and batch assembly;
+ * with the loader arm's main-thread busy share (event-loop utilisation), its system-time
+ * share of CPU time, and optionally RSS over many epochs.
  *
  * @example
  * const r = await benchLoader({ data: 'train', labels: './labels', size: 224 });
@@ -56,15 +66,19 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
 
+  const loaderFor = (epoch: number) => createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype, workers });
+
   // Warm-up, untimed: starts the shared render threads and reads the files once, for both arms.
-  for await (const _ of createLoader({ data: dataset, labels, epoch: 0, batchSize, size, layout: 'nchw', dtype, workers })) break;
+  for await (const _ of loaderFor(0)) break;
 
   let crops = 0;
   let images = 0;
   let decodes = 0;
   const started = performance.now();
+  const loop = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const loader = createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype, workers });
+    const loader = loaderFor(epoch);
     for await (const batch of loader) {
       crops += batch.size;
       sample();
@@ -73,6 +87,13 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     decodes += loader.stats.decodes;
   }
   const seconds = (performance.now() - started) / 1000;
+  const mainThreadBusy = performance.eventLoopUtilization(loop).utilization;
+  const used = process.cpuUsage(cpu);
+  const rssAfterEpochMB: Record<string, number> = {};
+  for (let epoch = 0; epoch < (options.memoryEpochs ?? 0); epoch++) {
+    for await (const _ of loaderFor(epoch)) sample();
+    if ([1, 5, 20].includes(epoch + 1)) rssAfterEpochMB[String(epoch + 1)] = process.memoryUsage().rss / 2 ** 20;
+  }
   const baselineCropsPerSec = await naiveLoader(labels, dataset, { size, batchSize, workers, epochs, dtype });
   const cropsPerSec = crops / seconds;
   return {
@@ -87,6 +108,9 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     cropsPerImage: labels.crops,
     workers,
     dtype,
+    mainThreadBusy,
+    systemShare: used.system / (used.user + used.system),
+    rssAfterEpochMB,
   };
 }
 

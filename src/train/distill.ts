@@ -1,6 +1,7 @@
 import { scanDataset } from '../dataset/scan.js';
 import { createLoader, type LoaderOptions, type LoaderStats } from '../loader/loader.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
+import { loadTf, type TfRuntime } from '../tf/runtime.js';
 import type { OptimizerName } from './checkpoint.js';
 import { trainStudent, type EpochLog, type StepLog, type TrainResult } from './loop.js';
 import type { StudentName } from './students.js';
@@ -24,6 +25,12 @@ export interface DistillOptions {
   checkpointDir?: string;
   resume?: boolean;
   seed?: number;
+  /**
+   * Pixels the loader hands the trainer: `uint8` (normalised on the device, 4× less memory
+   * traffic in the loader) or `float32` (normalised by the render threads). Default: what
+   * {@link trainingDtype} picks for the TF.js runtime in use.
+   */
+  dtype?: 'float32' | 'uint8';
   /** Loader settings passed through: workers, prefetch, rank/worldSize, onError, temperature... */
   loader?: Partial<Omit<LoaderOptions, 'data' | 'labels' | 'epoch' | 'batchSize' | 'size' | 'layout' | 'dtype' | 'signal'>>;
   signal?: AbortSignal;
@@ -43,6 +50,7 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
   // Scan once; every epoch's loader reuses it.
   const dataset = await scanDataset(options.data);
   const size = options.size ?? 224;
+  const dtype = options.dtype ?? trainingDtype(await loadTf('training'));
   const loaders = new Map<number, ReturnType<typeof createLoader>>();
   const loaderFor = (epoch: number) => {
     const loader = createLoader({
@@ -53,7 +61,7 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
       batchSize: options.batchSize ?? 64,
       size,
       layout: 'nhwc',
-      dtype: 'float32',
+      dtype,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     loaders.set(epoch, loader);
@@ -75,4 +83,17 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
     ...(options.onStep ? { onStep: options.onStep } : {}),
     onLog: (line) => options.onLog?.({ ...line, loader: loaders.get(line.epoch)!.stats }),
   });
+}
+
+/**
+ * The loader dtype `fkd train` uses with a TF.js runtime: `uint8` on tfjs-node-gpu, where the
+ * normalisation runs on the GPU and the render threads write a quarter of the bytes; `float32`
+ * on the CPU backends, where normalising on the host in the render threads is cheaper than a
+ * separate pass over the batch.
+ *
+ * @example
+ * trainingDtype(await loadTf('training')); // 'float32' without a GPU build
+ */
+export function trainingDtype(runtime: Pick<TfRuntime, 'packageName'>): 'float32' | 'uint8' {
+  return runtime.packageName === '@tensorflow/tfjs-node-gpu' ? 'uint8' : 'float32';
 }

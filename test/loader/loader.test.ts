@@ -44,9 +44,10 @@ afterAll(async () => {
 
 const options = (extra: Partial<LoaderOptions> = {}): LoaderOptions => ({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 8, size: 32, workers: 0, ...extra });
 
+/** Every batch of a pass, kept past its ring lifetime, so `copy: true`. */
 async function collect(loaderOptions: LoaderOptions): Promise<Batch[]> {
   const batches: Batch[] = [];
-  for await (const batch of createLoader(loaderOptions)) batches.push(batch);
+  for await (const batch of createLoader({ ...loaderOptions, copy: true })) batches.push(batch);
   return batches;
 }
 

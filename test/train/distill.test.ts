@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { label } from '../../src/generate/label.js';
-import { distill } from '../../src/train/distill.js';
+import { distill, trainingDtype } from '../../src/train/distill.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 
 let work: string;
@@ -25,6 +25,24 @@ describe('distillation on the fixture', () => {
     const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
     expect(mean(losses.slice(-6))).toBeLessThan(0.85 * mean(losses.slice(0, 6)));
     expect(result.history.at(-1)!.accuracy).toBeGreaterThan(0.5);
+  });
+
+  it('uses uint8 pixels on tfjs-node-gpu only (that package cannot be installed here, so only the choice is tested)', () => {
+    expect(trainingDtype({ packageName: '@tensorflow/tfjs-node-gpu' })).toBe('uint8');
+    expect(trainingDtype({ packageName: '@tensorflow/tfjs-node' })).toBe('float32');
+    expect(trainingDtype({ packageName: '@tensorflow/tfjs' })).toBe('float32');
+  });
+
+  it('trains the same on uint8 pixels (normalised on the device) as on float32 pixels', async () => {
+    const run = async (dtype: 'float32' | 'uint8') => {
+      const losses: number[] = [];
+      await distill({ data: FIXTURE_IMAGES, labels: store, epochs: 1, student: 'tiny', size: 16, batchSize: 32, seed: 3, dtype, loader: { workers: 0 }, onStep: (s) => losses.push(s.loss) });
+      return losses;
+    };
+    const floats = await run('float32');
+    const bytes = await run('uint8');
+    expect(bytes).toHaveLength(floats.length);
+    for (const [step, loss] of bytes.entries()) expect(Math.abs(loss - floats[step]!)).toBeLessThan(1e-3 * floats[step]!);
   });
 
   it('fkd train logs each epoch, checkpoints, and resumes after the saved epoch', async () => {

@@ -42,6 +42,36 @@ describe('batchToTensors', () => {
     tf.dispose([xs, ys, hard]);
   });
 
+  it('normalises uint8 batches on the device with the batch\'s mean/std, to the float32 values', () => {
+    const normalization = { mean: [0.485, 0.456, 0.406] as const, std: [0.229, 0.224, 0.225] as const };
+    for (const layout of ['nhwc', 'nchw'] as const) {
+      const bytes = syntheticBatch({ size: 2, imageSize: 3, dtype: 'uint8', layout });
+      const floats = Float32Array.from(bytes.images, (v, i) => {
+        const c = layout === 'nhwc' ? i % 3 : Math.floor(i / 9) % 3;
+        return v * (1 / (255 * normalization.std[c]!)) - normalization.mean[c]! / normalization.std[c]!;
+      });
+      const fromBytes = batchToTensors(tf, { ...bytes, normalization });
+      const fromFloats = batchToTensors(tf, { ...bytes, images: floats });
+      const a = fromBytes.xs.dataSync();
+      const b = fromFloats.xs.dataSync();
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-5);
+      tf.dispose([fromBytes.xs, fromBytes.ys, fromBytes.hard, fromFloats.xs, fromFloats.ys, fromFloats.hard]);
+    }
+  });
+
+  it('detaches tensors from the batch memory on request (the cpu backend would keep the arrays)', () => {
+    const batch = syntheticBatch({ size: 2, imageSize: 4, seed: 5 });
+    const first = batch.images[0]!;
+    const shared = batchToTensors(tf, batch);
+    const detached = batchToTensors(tf, batch, { detach: true });
+    batch.images[0] = first + 100;
+    batch.targets.dense()[0] = 7;
+    expect(detached.xs.dataSync()[0]).toBe(first);
+    expect(detached.ys.dataSync()[0]).not.toBe(7);
+    if (tf.getBackend() === 'cpu') expect(shared.xs.dataSync()[0]).toBe(Math.fround(first + 100));
+    tf.dispose([shared.xs, shared.ys, shared.hard, detached.xs, detached.ys, detached.hard]);
+  });
+
   it('rejects a batch whose pixel count does not add up', () => {
     const batch = syntheticBatch({ size: 2, imageSize: 4 });
     const before = tf.memory().numTensors;

@@ -1,0 +1,169 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFkdError } from '../../src/errors.js';
+import { label } from '../../src/generate/label.js';
+import { liveRings } from '../../src/loader/assemble.js';
+import type { Batch } from '../../src/loader/batch.js';
+import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
+import { sharedRenderPool } from '../../src/loader/pool.js';
+import { openLabels, type LabelSet } from '../../src/store/labels.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
+
+let work: string;
+let labels: LabelSet;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-ring-'));
+  const store = join(work, 'labels');
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: store, epochs: 1, crops: 3, topK: 2, threads: 1 });
+  labels = await openLabels(store);
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const options = (extra: Partial<LoaderOptions> = {}): LoaderOptions => ({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 5, size: 24, layout: 'nchw', workers: 2, prefetch: 1, ...extra });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Everything a batch holds, as plain values, to compare a held batch with its copy. */
+const contents = (batch: Batch) => ({ images: Array.from(batch.images), classes: Array.from(batch.targets.classes), probs: Array.from(batch.targets.probs), dense: Array.from(batch.targets.dense()), meta: JSON.stringify(batch.meta) });
+
+async function reference(extra: Partial<LoaderOptions> = {}): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const batch of createLoader(options({ ...extra, copy: true }))) out.push(batch);
+  return out;
+}
+
+async function heldRings(threads: number): Promise<number[]> {
+  return (await sharedRenderPool(threads).heldRings()).flat();
+}
+
+describe('batch ring', () => {
+  it('keeps each batch valid until the consumer asks for the batch two after it, however far the threads could run ahead', async () => {
+    for (const extra of [{ workers: 2, prefetch: 1 }, { workers: 0, prefetch: 0 }, { workers: 1, prefetch: 3, dtype: 'uint8' as const }]) {
+      const want = await reference(extra);
+      const iterator = createLoader(options(extra))[Symbol.asyncIterator]();
+      const held: Batch[] = [];
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        held.push(next.value);
+        // Give the render threads time to fill every slot they are allowed to.
+        await sleep(150);
+        const k = held.length - 1;
+        expect(contents(held[k]!), `batch ${k}`).toEqual(contents(want[k]!));
+        if (k > 0) expect(contents(held[k - 1]!), `batch ${k - 1} while ${k} is held`).toEqual(contents(want[k - 1]!));
+      }
+      expect(held).toHaveLength(want.length);
+      // Zero-copy: batches b and b + ring size share memory, in SharedArrayBuffer when threads render.
+      const ring = (extra.prefetch ?? 1) + 2;
+      expect(held[ring]!.images.buffer).toBe(held[0]!.images.buffer);
+      expect(held[0]!.images.buffer instanceof SharedArrayBuffer).toBe(extra.workers > 0);
+      expect(held[1]!.images.byteOffset).not.toBe(held[0]!.images.byteOffset);
+    }
+  });
+
+  it('streams uint8 batches that are the float32 batches before normalisation, in either layout', async () => {
+    const { mean, std } = labels.manifest.teacher;
+    for (const layout of ['nchw', 'nhwc'] as const) {
+      const floats = await reference({ layout });
+      const bytes = await reference({ layout, dtype: 'uint8' });
+      expect(bytes.map((b) => b.size)).toEqual(floats.map((b) => b.size));
+      const plane = 24 * 24;
+      for (const [index, batch] of bytes.entries()) {
+        expect(batch.images).toBeInstanceOf(Uint8Array);
+        expect(batch.normalization).toEqual({ mean, std });
+        const want = floats[index]!.images;
+        const mismatches = Array.from(batch.images).filter((v, i) => {
+          const c = layout === 'nhwc' ? i % 3 : Math.floor(i / plane) % 3;
+          return Math.fround(v * (1 / (255 * std[c]!)) - mean[c]! / std[c]!) !== want[i];
+        });
+        expect(mismatches).toHaveLength(0);
+      }
+    }
+  });
+
+  it('gives batches that stay valid forever with copy: true or batch.clone()', async () => {
+    const streamed: Array<ReturnType<typeof contents>> = [];
+    const cloned: Batch[] = [];
+    for await (const batch of createLoader(options())) {
+      streamed.push(contents(batch));
+      cloned.push(batch.clone());
+    }
+    const copies = await reference();
+    expect(copies.map(contents)).toEqual(streamed);
+    expect(cloned.map(contents)).toEqual(streamed);
+    for (const batch of [...copies, ...cloned]) expect(batch.images.buffer instanceof SharedArrayBuffer).toBe(false);
+    expect(new Set(copies.map((b) => b.images.buffer)).size).toBe(copies.length);
+  });
+
+  it('frees the ring when the epoch ends, is abandoned or aborted mid-epoch', async () => {
+    for await (const batch of createLoader(options())) expect(batch.size).toBeGreaterThan(0);
+    expect(liveRings()).toEqual([]);
+    expect(await heldRings(2)).toEqual([]);
+
+    for await (const _ of createLoader(options())) break;
+    expect(liveRings()).toEqual([]);
+    expect(await heldRings(2)).toEqual([]);
+
+    const controller = new AbortController();
+    let seen = 0;
+    const run = async () => {
+      for await (const _ of createLoader(options({ signal: controller.signal }))) {
+        if (++seen === 2) {
+          controller.abort();
+          // While the loader is still paused at this batch its ring is alive and shared.
+          expect(liveRings()).toHaveLength(1);
+          expect(await heldRings(2)).toEqual([liveRings()[0], liveRings()[0]]);
+        }
+      }
+    };
+    await expect(run()).rejects.toThrow();
+    expect(liveRings()).toEqual([]);
+    expect(await heldRings(2)).toEqual([]);
+  });
+
+  it('fails with a clear FkdError, not a hang, when a render thread dies mid-epoch; the next loader starts fresh threads', async () => {
+    const pool = sharedRenderPool(2);
+    const loader = createLoader(options({ prefetch: 2 }));
+    let batches = 0;
+    const run = async () => {
+      for await (const _ of loader) {
+        // Fault injection: the thread stops as a crash would, with renders still out.
+        if (++batches === 1) await (pool as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots[0]!.worker.terminate();
+      }
+    };
+    const error = await run().then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(isFkdError(error, 'E_WORKER'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Render thread 0 exited with code \d+.*iterate it again/);
+    expect(batches).toBeLessThan(5);
+    expect(liveRings()).toEqual([]);
+    expect(pool.broken).toBe(true);
+    const again = await reference();
+    expect(again.length).toBeGreaterThan(5);
+    expect(sharedRenderPool(2)).not.toBe(pool);
+  });
+
+  it('closes the gap a skipped image leaves, across slots, with threads rendering ahead', async () => {
+    const { cp, unlink } = await import('node:fs/promises');
+    const copy = join(work, 'images');
+    await cp(FIXTURE_IMAGES, copy, { recursive: true });
+    const full = await reference({ data: copy, shuffle: false });
+    const gone = full[1]!.meta[3]!.path;
+    await unlink(join(copy, ...gone.split('/')));
+    const loader = createLoader(options({ data: copy, shuffle: false, onError: 'skip', prefetch: 2 }));
+    const got: Array<{ meta: string; images: number[] }> = [];
+    for await (const batch of loader) {
+      for (let i = 0; i < batch.size; i++) got.push({ meta: JSON.stringify(batch.meta[i]), images: Array.from(batch.images.subarray(i * 3 * 24 * 24, (i + 1) * 3 * 24 * 24)) });
+    }
+    const want = full.flatMap((batch) => Array.from({ length: batch.size }, (_, i) => ({ meta: JSON.stringify(batch.meta[i]), images: Array.from(batch.images.subarray(i * 3 * 24 * 24, (i + 1) * 3 * 24 * 24)) }))).filter((s) => !s.meta.includes(`"${gone}"`));
+    expect(loader.stats.skippedImages.map((s) => s.path)).toEqual([gone]);
+    expect(got).toHaveLength(want.length);
+    expect(got).toEqual(want);
+  });
+});
