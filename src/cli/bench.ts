@@ -1,11 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { benchLabel } from '../measure/label.js';
 import { benchLoader } from '../measure/loader.js';
 import { benchScale } from '../measure/scale.js';
 import { printJson, type CommandContext } from './context.js';
-import { integer } from './options.js';
+import { LABEL_DEFAULTS, LABEL_SCHEMA } from '../generate/options.js';
+import { LOADER_SCHEMA } from '../loader/options.js';
+import { integer } from '../options/schema.js';
+import { optionOf } from './options.js';
 
 export function benchCommand(context: CommandContext): Command {
   const bench = new Command('bench').summary('measure the label pass and the loader on your data').description('Throughput figures, each as a ratio against a baseline measured in the same run.');
@@ -13,13 +16,13 @@ export function benchCommand(context: CommandContext): Command {
     .command('label')
     .summary('label pass vs the teacher alone')
     .description('Runs the label pass into a temporary store and the teacher alone (same engine, batch and threads, before and after, averaged). Prints labelCropsPerSec, teacherOnlyCropsPerSec, ratio and bytesPerRecord.')
-    .requiredOption('--data <dir>', 'ImageFolder root')
-    .requiredOption('--teacher <model>', 'teacher model (.onnx or model.json)')
-    .option('--epochs <n>', 'label epochs', integer(), 4)
-    .option('--crops <n>', 'crops per image per epoch', integer(), 4)
-    .option('--top-k <k>', 'probabilities kept per crop', integer())
-    .option('--batch <n>', 'crops per teacher call', integer(), 32)
-    .option('--threads <n>', 'teacher intra-op threads', integer())
+    .addOption(optionOf(LABEL_SCHEMA.data, undefined, { required: true }))
+    .addOption(optionOf(LABEL_SCHEMA.teacher, undefined, { required: true }))
+    .addOption(optionOf(LABEL_SCHEMA.epochs, 4))
+    .addOption(optionOf(LABEL_SCHEMA.crops, LABEL_DEFAULTS.crops))
+    .addOption(optionOf(LABEL_SCHEMA.topK))
+    .addOption(optionOf(LABEL_SCHEMA.batch, LABEL_DEFAULTS.batch))
+    .addOption(optionOf(LABEL_SCHEMA.threads))
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const result = await benchLabel({
@@ -43,12 +46,12 @@ export function benchCommand(context: CommandContext): Command {
     .description('Streams epochs of NCHW crops and, on the same threads, the same crops with one decode per crop. Prints cropsPerSec, baselineCropsPerSec, ratio, peakRssMB, mainThreadBusy (event-loop utilisation of the loader arm), systemShare (system / all CPU time) and rssAfterEpochMB (after epochs 1, 5, 20 of an extra arm).')
     .requiredOption('--data <dir>', 'ImageFolder root the labels were made from')
     .requiredOption('--labels <store>', 'label store')
-    .option('--size <px>', 'crop side', integer(), 224)
-    .option('--batch-size <n>', 'crops per batch', integer(), 128)
-    .option('--workers <n>', 'render threads', integer(0))
-    .option('--epochs <n>', 'epochs per arm', integer(), 1)
-    .addOption(new Option('--dtype <type>', 'pixels of the loader arm').choices(['float32', 'uint8']).default('float32'))
-    .option('--memory-epochs <n>', 'epochs of an extra arm recording RSS after epochs 1, 5 and 20 (0 skips it)', integer(0), 20)
+    .addOption(optionOf(LOADER_SCHEMA.size, 224))
+    .addOption(optionOf(LOADER_SCHEMA.batchSize, 128))
+    .addOption(optionOf(LOADER_SCHEMA.workers))
+    .addOption(optionOf(integer({ flag: '--epochs', summary: 'epochs per arm', min: 1, max: 1000 }), 1))
+    .addOption(optionOf(LOADER_SCHEMA.dtype, 'float32'))
+    .addOption(optionOf(integer({ flag: '--memory-epochs', value: '<n>', summary: 'epochs of an extra arm recording RSS after epochs 1, 5 and 20 (0 skips it)', min: 0, max: 1000 }), 20))
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const result = await benchLoader({
@@ -77,9 +80,9 @@ export function benchCommand(context: CommandContext): Command {
         'With --tree, also builds a tree of empty image files and times the label pass\'s scan and shard plan on it. ' +
         'Prints openSec, openRssMB, epochPlanSec, infoSec and verifySec.',
     )
-    .option('--images <n>', 'images in the synthetic store', integer(), 1_281_167)
+    .addOption(optionOf(integer({ flag: '--images', value: '<n>', summary: 'images in the synthetic store', min: 1, max: 100_000_000 }), 1_281_167))
     .option('--dir <dir>', 'where stores and trees are kept between runs', join(tmpdir(), 'fkd-bench-scale'))
-    .option('--writers <n>', 'processes writing the store when it is missing', integer(), 2)
+    .addOption(optionOf(integer({ flag: '--writers', value: '<n>', summary: 'processes writing the store when it is missing', min: 1, max: 64 }), 2))
     .option('--tree', 'also time the scan and plan on a tree of empty files')
     .option('--json', 'print JSON')
     .action(async (flags) => {

@@ -1,34 +1,18 @@
-import { InvalidArgumentError } from 'commander';
+import { Option } from 'commander';
+import { TEXT_RANGE, type Field } from '../options/schema.js';
 
-/** Commander parsers that reject bad values with "Expected … but received …". */
-export function integer(min = 1): (value: string) => number {
-  return (value) => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number < min) throw new InvalidArgumentError(`Expected an integer ≥ ${min} but received "${value}".`);
-    return number;
-  };
-}
-
-export function decimal(min = -Infinity, max = Infinity): (value: string) => number {
-  return (value) => {
-    const number = Number(value);
-    if (!Number.isFinite(number) || number < min || number > max) throw new InvalidArgumentError(`Expected a number in [${min}, ${max}] but received "${value}".`);
-    return number;
-  };
-}
-
-export function numberList(count: number): (value: string) => number[] {
-  return (value) => {
-    const numbers = value.split(',').map((part) => Number(part.trim()));
-    if (numbers.length !== count || numbers.some((n) => !Number.isFinite(n))) {
-      throw new InvalidArgumentError(`Expected ${count} comma-separated numbers but received "${value}".`);
-    }
-    return numbers;
-  };
-}
-
-export function range(value: string): [number, number] {
-  const [low, high] = numberList(2)(value) as [number, number];
-  if (!(low > 0 && low <= high)) throw new InvalidArgumentError(`Expected "low,high" with 0 < low ≤ high but received "${value}".`);
-  return [low, high];
+/**
+ * A commander option built from a schema field: the help line carries the field's range and
+ * the default, and the text is parsed by the field itself, so `--help`, the CLI and the
+ * library all state and apply one rule. A refusal is an `E_USAGE` error (exit code 2).
+ *
+ * @example
+ * command.addOption(optionOf(LABEL_SCHEMA.crops, LABEL_DEFAULTS.crops));
+ */
+export function optionOf<T>(field: Field<T>, defaultValue?: T, options: { required?: boolean; defaultText?: string } = {}): Option {
+  const option = new Option(field.value ? `${field.flag} ${field.value}` : field.flag, field.value && field.range !== TEXT_RANGE ? `${field.summary} [${field.range}]` : field.summary);
+  if (field.value) option.argParser((text: string) => field.parse(text, field.flag));
+  if (defaultValue !== undefined) option.default(defaultValue, options.defaultText ?? (Array.isArray(defaultValue) ? defaultValue.map((n) => +Number(n).toFixed(6)).join(',') : undefined));
+  if (options.required) option.makeOptionMandatory();
+  return option;
 }

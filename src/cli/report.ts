@@ -3,7 +3,8 @@ import { FkdError } from '../errors.js';
 import { collectReport, type CollectProgress } from '../report/collect.js';
 import { DEFAULT_SHEET_CROPS, MAX_SHEET_CROPS, writeReport } from '../report/report.js';
 import { printJson, type CommandContext } from './context.js';
-import { integer } from './options.js';
+import { integer } from '../options/schema.js';
+import { optionOf } from './options.js';
 import { createProgress } from './progress.js';
 
 interface ReportFlags {
@@ -24,8 +25,8 @@ export function reportCommand(context: CommandContext): Command {
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
     .option('--out <file>', 'the HTML file to write (needed unless --json)')
     .option('--data <dir>', 'the ImageFolder tree the labels were made from: adds the contact sheet')
-    .option('--sample <n>', `crops on the contact sheet (at most ${MAX_SHEET_CROPS})`, integer(0), DEFAULT_SHEET_CROPS)
-    .option('--seed <n>', 'which crops the contact sheet shows', integer(0), 0)
+    .addOption(optionOf(integer({ flag: '--sample', value: '<n>', summary: 'crops on the contact sheet', min: 0, max: MAX_SHEET_CROPS }), DEFAULT_SHEET_CROPS))
+    .addOption(optionOf(integer({ flag: '--seed', value: '<n>', summary: 'which crops the contact sheet shows', min: 0, max: Number.MAX_SAFE_INTEGER }), 0))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', 'print the statistics as JSON')
     .action(async (location: string, flags: ReportFlags) => {

@@ -1,8 +1,9 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { verifyStore } from '../check/verify.js';
 import { FkdError } from '../errors.js';
 import { printJson, type CommandContext } from './context.js';
-import { decimal, integer } from './options.js';
+import { VERIFY_DEFAULTS, VERIFY_SCHEMA } from '../check/options.js';
+import { optionOf } from './options.js';
 
 export function verifyCommand(context: CommandContext): Command {
   return new Command('verify')
@@ -11,12 +12,12 @@ export function verifyCommand(context: CommandContext): Command {
       'Always reads every shard and checks its sha256 and every block. With --data, checks the dataset fingerprint. With --teacher too, re-renders --sample stored crops, re-runs the teacher and reports top-1 agreement, the largest relative error of a stored probability and the mean KL divergence. Exits 1 when anything is off.',
     )
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
-    .option('--data <dir>', 'the ImageFolder tree the labels were made from')
-    .option('--teacher <model>', 'the teacher model, to re-run on sampled crops (needs --data)')
-    .option('--sample <n>', 'records to re-check with the teacher', integer(), 200)
-    .option('--tolerance <r>', 'largest accepted relative error of a stored probability', decimal(0), 0.01)
-    .option('--seed <n>', 'which records are sampled', integer(0), 0)
-    .addOption(new Option('--device <device>', 'execution device for the teacher').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(optionOf(VERIFY_SCHEMA.data))
+    .addOption(optionOf(VERIFY_SCHEMA.teacher))
+    .addOption(optionOf(VERIFY_SCHEMA.sample, VERIFY_DEFAULTS.sample))
+    .addOption(optionOf(VERIFY_SCHEMA.tolerance, VERIFY_DEFAULTS.tolerance))
+    .addOption(optionOf(VERIFY_SCHEMA.seed, VERIFY_DEFAULTS.seed))
+    .addOption(optionOf(VERIFY_SCHEMA.device, VERIFY_DEFAULTS.device))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', 'print the report as JSON')
     .action(async (location: string, flags) => {

@@ -1,14 +1,13 @@
 import { basename } from 'node:path';
 import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
-import { imagenetNormalization } from '../crop/tensor.js';
 import type { RgbImage } from '../dataset/image.js';
-import { decodeImage, DEFAULT_MAX_PIXELS } from '../dataset/decode.js';
+import { decodeImage } from '../dataset/decode.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
-import { assertSameConfig, serializeConfig, type LabelConfig } from '../store/config.js';
+import { assertSameConfig, checkConfig, serializeConfig, type LabelConfig } from '../store/config.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
@@ -22,6 +21,8 @@ import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { EpochColumns } from './epoch-columns.js';
+import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
+import type { Naming } from '../options/schema.js';
 import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
 import { TeacherBatcher } from './teacher-batcher.js';
@@ -56,9 +57,13 @@ export interface LabelOptions {
   maxPixels?: number;
   device?: Device;
   threads?: number;
+  /** MiB the run may plan for (default: half of the machine's or the container's memory). */
+  memory?: number;
   slice?: Slice;
   store?: OpenStoreOptions;
   signal?: AbortSignal;
+  /** How refusals name options: `cli` says `--shard-images`, `api` (default) `shardImages`. */
+  naming?: Naming;
   onProgress?: (progress: LabelProgress) => void;
   onTeacher?: (info: TeacherInfo) => void;
   /** Sees every normalised batch exactly as the teacher gets it (for audits and replay checks). The view is reused by the next batch: copy what you keep. */
@@ -104,17 +109,24 @@ const SKIPPABLE = new Set(['E_BAD_IMAGE', 'E_IMAGE_TOO_LARGE', 'E_IO']);
 export async function label(options: LabelOptions): Promise<LabelResult> {
   const started = performance.now();
   const slice = options.slice ?? wholeJob;
+  const naming = options.naming ?? 'api';
+  // Every option is checked before the teacher loads, so a typo costs a second, not a run.
+  const resolved = resolveLabelOptions(options, naming);
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
-  const teacher = await loadTeacher(options.teacher, withoutUndefined({ size: options.size, device: options.device, threads: options.threads }));
+  const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
-    const dataset = await scanDataset(options.data);
-    checkClassCount(teacher, dataset.classes.length, options.teacher);
+    const dataset = await scanDataset(resolved.data);
+    checkClassCount(teacher, dataset.classes.length, resolved.teacher);
+    checkLabelPlan(resolved, { numClasses: dataset.classes.length, inputSize: teacher.info.inputSize }, naming);
     options.onTeacher?.(teacher.info);
-    const config = await buildConfig(options, dataset, teacher);
-    const store = await openStore(options.out, options.store);
+    const config = await buildConfig(resolved, dataset, teacher);
+    // The manifest's own checker sees the config before any byte is written: a store that
+    // could never be finalized is refused now, not after the whole pass.
+    checkConfig(config);
+    const store = await openStore(resolved.out, options.store);
     await claimStore(store, config);
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
-    const run = new LabelRun(options, dataset, teacher, config, store, shards);
+    const run = new LabelRun(options, resolved, dataset, teacher, config, store, shards);
     try {
       await run.execute();
     } catch (error) {
@@ -146,17 +158,8 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-async function buildConfig(options: LabelOptions, dataset: Dataset, teacher: TeacherEngine): Promise<LabelConfig> {
-  const topKCount = options.topK ?? Math.min(5, dataset.classes.length);
-  if (!Number.isInteger(topKCount) || topKCount < 1 || topKCount > dataset.classes.length) {
-    throw new FkdError('E_USAGE', `Expected --top-k between 1 and ${dataset.classes.length} (the class count) but received ${topKCount}.`);
-  }
-  const positive = (name: string, value: number): number => {
-    if (!Number.isInteger(value) || value < 1) throw new FkdError('E_USAGE', `Expected a positive integer for ${name} but received ${value}.`);
-    return value;
-  };
+async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teacher: TeacherEngine): Promise<LabelConfig> {
   const { sha256 } = await fingerprintTeacher(options.teacher);
-  const target = options.target ?? 'marginal';
   return {
     format: 'fkd-labels-config',
     version: 1,
@@ -167,23 +170,23 @@ async function buildConfig(options: LabelOptions, dataset: Dataset, teacher: Tea
       engine: teacher.info.engine,
       inputSize: teacher.info.inputSize,
       layout: teacher.info.layout,
-      mean: options.mean ?? [...imagenetNormalization.mean],
-      std: options.std ?? [...imagenetNormalization.std],
-      outputs: options.outputs ?? 'logits',
-      temperature: options.temperature ?? 1,
+      mean: options.mean,
+      std: options.std,
+      outputs: options.outputs,
+      temperature: options.temperature,
     },
     sampler: {
-      seed: options.seed ?? 0,
-      scale: options.scale ?? [0.08, 1],
-      ratio: options.ratio ?? [3 / 4, 4 / 3],
-      flip: options.flip ?? 0.5,
-      epochs: positive('--epochs', options.epochs ?? 1),
-      crops: positive('--crops', options.crops ?? 4),
-      interpolation: options.interpolation ?? 'bicubic',
-      maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
+      seed: options.seed,
+      scale: options.scale,
+      ratio: options.ratio,
+      flip: options.flip,
+      epochs: options.epochs,
+      crops: options.crops,
+      interpolation: options.interpolation,
+      maxPixels: options.maxPixels,
     },
-    codec: codecDescription(topKCount, target),
-    shardImages: positive('--shard-images', options.shardImages ?? 1000),
+    codec: codecDescription(options.topK ?? defaultTopK(dataset.classes.length), options.target),
+    shardImages: options.shardImages,
   };
 }
 
@@ -220,6 +223,7 @@ class LabelRun {
 
   constructor(
     private readonly options: LabelOptions,
+    private readonly resolved: ResolvedLabelOptions,
     private readonly dataset: Dataset,
     private readonly teacher: TeacherEngine,
     private readonly config: LabelConfig,
@@ -231,7 +235,7 @@ class LabelRun {
     this.sampler = { seed, scale, ratio, flip };
     this.perImage = config.sampler.epochs * config.sampler.crops;
     this.batcher = new TeacherBatcher(teacher, {
-      batchSize: options.batch ?? 32,
+      batchSize: resolved.batch,
       topK: config.codec.topK,
       outputs: config.teacher.outputs,
       temperature: config.teacher.temperature,
@@ -303,7 +307,7 @@ class LabelRun {
 
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
     // order, so batch composition does not depend on which decode finishes first.
-    const lookahead = Math.max(1, this.options.concurrency ?? 4);
+    const lookahead = this.resolved.concurrency;
     const decodes = orderedWindow(shard.imageCount, lookahead, (local) => this.decode(shard.imageStart + local), { signal: this.options.signal });
 
     let rank = 0;

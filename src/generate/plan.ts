@@ -1,5 +1,11 @@
 import { FkdError } from '../errors.js';
 import type { Slice } from '../store/shards.js';
+import { integer, integerFromText } from '../options/schema.js';
+
+/** Most workers of one sharded run; a shard needs at least one image, so more would idle. */
+export const MAX_SLICES = 100_000;
+
+export const SHARDS_FIELD = integer({ flag: '--shards', summary: 'worker count of a sharded run (or FKD_SHARDS)', min: 1, max: MAX_SLICES });
 
 /** The slice of a run that is not split over workers. */
 export const wholeJob: Slice = { index: 0, count: 1 };
@@ -15,15 +21,15 @@ export const wholeJob: Slice = { index: 0, count: 1 };
  */
 export function parseSlice(text: string | undefined, env: NodeJS.ProcessEnv = process.env, shards?: number): Slice {
   if (text !== undefined) {
-    const match = /^(\d+)\/(\d+)$/.exec(text.trim());
-    if (!match) throw new FkdError('E_USAGE', `Expected --shard as i/N (for example 3/8) but received "${text}".`);
-    const slice = checkSlice(Number(match[1]), Number(match[2]));
+    const [index, count] = text.trim().split('/').map((part) => (/^\d+$/.test(part) ? integerFromText(part) : undefined));
+    if (text.trim().split('/').length !== 2 || index === undefined || count === undefined) throw new FkdError('E_USAGE', `Expected --shard as i/N (for example 3/8) but received "${text}".`);
+    const slice = checkSlice(index, count);
     if (shards !== undefined && shards !== slice.count) {
       throw new FkdError('E_USAGE', `--shard ${text.trim()} says ${slice.count} workers but --shards says ${shards}. Pass one of them, or the same count to both.`);
     }
     return slice;
   }
-  const count = shards ?? environmentInteger(env, 'FKD_SHARDS');
+  const count = shards ?? workerCount(env);
   const index = environmentInteger(env, 'JOB_COMPLETION_INDEX');
   if (count === undefined) {
     if (index !== undefined) {
@@ -37,17 +43,24 @@ export function parseSlice(text: string | undefined, env: NodeJS.ProcessEnv = pr
   return checkSlice(index, count);
 }
 
+/** The worker count `FKD_SHARDS` sets, checked like `--shards`; unset or blank is `undefined`. */
+export function workerCount(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const count = environmentInteger(env, 'FKD_SHARDS');
+  return count === undefined ? undefined : SHARDS_FIELD.check(count, 'FKD_SHARDS');
+}
+
 /** A non-negative integer from the environment; unset or blank is `undefined`. */
 function environmentInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const text = env[name]?.trim();
   if (text === undefined || text === '') return undefined;
-  if (!/^\d+$/.test(text)) throw new FkdError('E_USAGE', `Expected a non-negative integer in ${name} but received "${env[name]}".`);
-  return Number(text);
+  const number = integerFromText(text);
+  if (number === undefined || number < 0) throw new FkdError('E_USAGE', `Expected a non-negative integer in ${name} but received "${env[name]}".`);
+  return number;
 }
 
 function checkSlice(index: number, count: number): Slice {
-  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
-    throw new FkdError('E_USAGE', `Expected a worker index in 0..${count - 1} and a positive worker count but received ${index}/${count}.`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SLICES || !Number.isInteger(index) || index < 0 || index >= count) {
+    throw new FkdError('E_USAGE', `Expected a worker index in 0..${count - 1} and a worker count in 1..${MAX_SLICES} but received ${index}/${count}.`);
   }
   return { index, count };
 }

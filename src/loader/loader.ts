@@ -9,6 +9,7 @@ import type { Batch } from './batch.js';
 import type { RenderSettings } from './job.js';
 import { planEpoch, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
+import { validateLoaderOptions } from './options.js';
 import { makeTargets } from './targets.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
@@ -79,7 +80,8 @@ export interface Loader extends AsyncIterable<Batch> {
  * }
  */
 export function createLoader(options: LoaderOptions): Loader {
-  validate(options);
+  validateLoaderOptions(options);
+  refuseUntrustedStore(options);
   const stats: LoaderStats = { batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [] };
   return {
     stats,
@@ -90,21 +92,8 @@ export function createLoader(options: LoaderOptions): Loader {
   };
 }
 
-function validate(options: LoaderOptions): void {
-  const positive = (name: string, value: number | undefined, min = 1): void => {
-    if (value !== undefined && (!Number.isInteger(value) || value < min)) throw new FkdError('E_USAGE', `Expected an integer ≥ ${min} for ${name} but received ${value}.`);
-  };
-  positive('batchSize', options.batchSize);
-  positive('size', options.size);
-  positive('prefetch', options.prefetch, 0);
-  positive('concurrency', options.concurrency);
-  positive('workers', options.workers, 0);
-  positive('epoch', options.epoch, 0);
-  const worldSize = options.worldSize ?? 1;
-  const rank = options.rank ?? 0;
-  positive('worldSize', worldSize);
-  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new FkdError('E_USAGE', `Expected rank in 0..${worldSize - 1} but received ${rank}.`);
-  // The store's own trust checks (issue 9) that the loader adds to the option checks above.
+/** The store's own trust checks (issue 9) that the loader adds to the option checks. */
+function refuseUntrustedStore(options: LoaderOptions): void {
   const labels = options.labels;
   if (!labels.manifest.complete && !labels.allowIncomplete) {
     throw new FkdError('E_INCOMPLETE_STORE', `${labels.location} is incomplete (${labels.manifest.shards.length} of ${Math.ceil(labels.manifest.dataset.images / labels.manifest.shardImages)} shards): a loader trains on it only when it was opened with allowIncomplete.`, { path: labels.location });

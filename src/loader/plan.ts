@@ -72,6 +72,9 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
   const paths = new Array<string[]>(shards.length);
   /** Per shard: [storeIndex, classIndex, local, first] columns of the images kept. */
   const kept = new Array<{ count: number; columns: Uint32Array[] }>(shards.length);
+  // Class indices are the store's: a tree that gained or lost a class folder since labelling
+  // must not shift them. A stored path starts with its class folder.
+  const storeClass = new Map(labels.manifest.dataset.classes.map((name, index) => [name, index]));
   const limit = pLimit(16);
   await Promise.all(
     shards.map((shard, position) =>
@@ -109,8 +112,10 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
             skipped.skippedImages.push({ path, reason: 'missing from the dataset' });
             continue;
           }
+          const storedClass = pathsMatch ? image.classIndex : storeClass.get(path.slice(0, path.indexOf('/')));
+          if (storedClass === undefined) throw new FkdError('E_CORRUPT_SHARD', `${shard.key} lists ${path}, whose class folder is not among the store's classes.`, { path: shard.key });
           storeIndex[count] = stored;
-          classIndex[count] = image.classIndex;
+          classIndex[count] = storedClass;
           local[count] = i;
           first[count] = record;
           count++;

@@ -1,7 +1,7 @@
-import { FkdError } from '../errors.js';
+import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { CONFIG_KEY } from './layout.js';
-import type { ManifestDataset, ManifestSampler, ManifestTeacher } from './manifest.js';
+import { serializeManifest, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -21,6 +21,36 @@ export interface LabelConfig {
 
 export function serializeConfig(config: LabelConfig): string {
   return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/**
+ * Runs the manifest's own validator over a config before it is written, on an empty
+ * manifest made from it: any value the finished manifest would refuse (a seed past 2^53,
+ * a scale above 1) is refused now, not at finalize after the whole pass.
+ *
+ * @example
+ * checkConfig(config); // throws E_USAGE naming the field, or returns
+ */
+export function checkConfig(config: LabelConfig): void {
+  try {
+    serializeManifest({
+      format: 'fkd-labels',
+      version: 1,
+      complete: false,
+      createdAt: new Date(0).toISOString(),
+      tool: { name: 'fkd', version: 'check' },
+      dataset: { ...config.dataset, skipped: [] },
+      teacher: { ...config.teacher, backend: 'check' },
+      sampler: config.sampler,
+      codec: config.codec,
+      shardImages: config.shardImages,
+      shards: [],
+      totals: { records: 0, bytes: 0 },
+    });
+  } catch (error) {
+    if (!isFkdError(error)) throw error;
+    throw new FkdError('E_USAGE', `These label options would make a store that cannot be finalized: ${error.message.replace(/ This is a bug in the code that built it\.$/, '')}`, { cause: error });
+  }
 }
 
 /** Lists the settings that differ, as `path: stored → requested`. */

@@ -4,6 +4,9 @@ import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labe
 import { loadTf, type TfRuntime } from '../tf/runtime.js';
 import type { OptimizerName } from './checkpoint.js';
 import { trainStudent, type EpochLog, type StepLog, type TrainResult } from './loop.js';
+import { LOADER_SCHEMA } from '../loader/options.js';
+import { checkOptions } from '../options/schema.js';
+import { validateTrainOptions } from './options.js';
 import type { StudentName } from './students.js';
 
 export interface DistillOptions {
@@ -46,6 +49,8 @@ export interface DistillOptions {
  * const { history } = await distill({ data: 'train', labels: './labels', epochs: 2, student: 'tiny', size: 64 });
  */
 export async function distill(options: DistillOptions): Promise<TrainResult> {
+  validateTrainOptions({ ...options, ...options.loader });
+  checkOptions(LOADER_SCHEMA, options.loader ?? {}, 'api');
   const labels = typeof options.labels === 'string' ? await openLabels(options.labels, options.open) : options.labels;
   // Scan once; every epoch's loader reuses it.
   const dataset = await scanDataset(options.data);

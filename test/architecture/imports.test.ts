@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
  * test, so every new folder gets a place on purpose. README "Architecture" shows the same order.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'io', 'pipeline', 'node-support'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions
+  ['errors', 'io', 'pipeline', 'node-support', 'options'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions, option fields and the memory budget
   ['dataset'], // ImageFolder scan, decoding, the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training

@@ -144,7 +144,7 @@ describe('fkd CLI', () => {
     expect(missing.stderr).toMatch(/--data/);
     const badK = await runCli(label(join(work, 'y'), ['--top-k', '0']));
     expect(badK.code).toBe(2);
-    expect(badK.stderr).toMatch(/Expected an integer ≥ 1/);
+    expect(badK.stderr).toMatch(/E_USAGE: Expected an integer in 1\.\.65536 for --top-k/);
     const badModel = await runCli(['label', '--data', FIXTURE_IMAGES, '--teacher', join(FIXTURE_IMAGES, 'class-a-red', 'img-0.jpg'), '--out', join(work, 'z')]);
     expect(badModel.code).toBe(1);
     expect(badModel.stderr).toMatch(/error E_MODEL_LOAD: .*img-0\.jpg/);

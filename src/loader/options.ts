@@ -1,0 +1,66 @@
+import { FkdError } from '../errors.js';
+import { checkAllocation, memoryBudget, threadCap } from '../options/memory.js';
+import { checkOptions, choice, decimal, flag, integer, type Naming } from '../options/schema.js';
+
+/**
+ * The loader's options as a schema, shared by `createLoader` and the CLI commands that
+ * build a loader (`fkd train`, `fkd bench loader`). Kept apart from the loader itself so
+ * the pipeline can change shape without touching what it accepts.
+ */
+export const LOADER_SCHEMA = {
+  epoch: integer({ flag: '--epoch', summary: 'student epoch', min: 0, max: Number.MAX_SAFE_INTEGER }),
+  batchSize: integer({ flag: '--batch-size', summary: 'crops per batch', min: 1, max: 65_536 }),
+  size: integer({ flag: '--size', value: '<px>', summary: 'crop side in pixels', min: 1, max: 16_384 }),
+  interpolation: choice({ flag: '--interpolation', value: '<kind>', summary: 'resampling filter', choices: ['bicubic', 'bilinear'] as const }),
+  layout: choice({ flag: '--layout', value: '<layout>', summary: 'batch layout', choices: ['nchw', 'nhwc'] as const }),
+  dtype: choice({ flag: '--dtype', value: '<type>', summary: 'pixel type', choices: ['float32', 'uint8'] as const }),
+  dropLast: flag({ flag: '--drop-last', summary: 'drop the last, short batch' }),
+  prefetch: integer({ flag: '--prefetch', summary: 'batches prepared ahead', min: 0, max: 64 }),
+  concurrency: integer({ flag: '--concurrency', summary: 'image decodes in flight beyond the prefetched batches', min: 1, max: 1024 }),
+  workers: integer({ flag: '--workers', summary: 'render threads (0: on the main thread)', min: 0, max: 4096, cap: () => threadCap() }),
+  rank: integer({ flag: '--rank', summary: 'this process among worldSize', min: 0, max: 100_000 }),
+  worldSize: integer({ flag: '--world-size', summary: 'processes sharing an epoch', min: 1, max: 100_000 }),
+  onError: choice({ flag: '--on-error', value: '<policy>', summary: 'missing or unreadable images and damaged shards', choices: ['throw', 'skip'] as const }),
+  temperature: decimal({ flag: '--temperature', value: '<t>', summary: 'sharpen (<1) or soften (>1) the stored labels', min: 0.001, max: 1000 }),
+};
+
+/** What `validateLoaderOptions` reads; a structural subset of `LoaderOptions`. */
+export type LoaderOptionValues = { [K in keyof typeof LOADER_SCHEMA]?: unknown } & { shuffle?: unknown; data?: unknown; labels?: unknown };
+
+/**
+ * Checks a loader's options before the first batch: types, ranges, enums (a `dtype` of
+ * `'float16'` or a `layout` of `'xyz'` is refused, not passed through), rank against
+ * worldSize, and the batch buffers against the memory budget.
+ *
+ * @example
+ * validateLoaderOptions({ batchSize: 256, size: 224, temperature: -1 }); // throws E_USAGE
+ */
+export function validateLoaderOptions(options: LoaderOptionValues, naming: Naming = 'api'): void {
+  if (typeof options.data !== 'string' && (typeof options.data !== 'object' || options.data === null)) {
+    throw new FkdError('E_USAGE', `Expected a dataset folder or a scanned Dataset for data but received ${typeof options.data}.`);
+  }
+  if (typeof options.labels !== 'object' || options.labels === null) {
+    throw new FkdError('E_USAGE', `Expected an opened label set (openLabels) for labels but received ${typeof options.labels}.`);
+  }
+  if (options.epoch === undefined) throw new FkdError('E_USAGE', 'epoch is required: the student epoch to stream.');
+  if (options.batchSize === undefined) throw new FkdError('E_USAGE', 'batchSize is required: crops per batch.');
+  const values = checkOptions(LOADER_SCHEMA, options, naming);
+  const shuffle = options.shuffle;
+  if (shuffle !== undefined && shuffle !== false && !(typeof shuffle === 'number' && Number.isSafeInteger(shuffle) && shuffle >= 0)) {
+    throw new FkdError('E_USAGE', `Expected false or an integer in 0..${Number.MAX_SAFE_INTEGER} for shuffle but received ${typeof shuffle === 'number' ? shuffle : typeof shuffle}.`);
+  }
+  const worldSize = values.worldSize ?? 1;
+  const rank = values.rank ?? 0;
+  if (rank >= worldSize) throw new FkdError('E_USAGE', `Expected rank in 0..${worldSize - 1} but received ${rank}.`);
+  if (values.size !== undefined) {
+    const perValue = values.dtype === 'uint8' ? 1 : 4;
+    const buffers = (values.prefetch ?? 2) + 1;
+    checkAllocation(
+      'The loader batches',
+      values.batchSize! * values.size * values.size * 3 * perValue * buffers,
+      `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (prefetch + 1)`,
+      memoryBudget(),
+      'Lower batchSize, size or prefetch.',
+    );
+  }
+}

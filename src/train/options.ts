@@ -1,0 +1,52 @@
+import { FkdError } from '../errors.js';
+import { LOADER_SCHEMA } from '../loader/options.js';
+import { checkOptions, choice, decimal, flag, integer, text, type Naming } from '../options/schema.js';
+
+/** `fkd train` and `distill()`: one schema for flags, help, defaults and library checks. */
+export const TRAIN_SCHEMA = {
+  data: text({ flag: '--data', value: '<dir>', summary: 'the ImageFolder tree the labels were made from' }),
+  labels: text({ flag: '--labels', value: '<store>', summary: 'label store: a directory or s3://bucket/prefix' }),
+  epochs: integer({ flag: '--epochs', summary: 'student epochs', min: 1, max: 100_000 }),
+  student: choice({ flag: '--student', value: '<name>', summary: 'built-in student', choices: ['tiny', 'resnet18'] as const }),
+  batchSize: LOADER_SCHEMA.batchSize,
+  size: integer({ flag: '--size', value: '<px>', summary: 'student input side', min: 8, max: 4096 }),
+  optimizer: choice({ flag: '--optimizer', value: '<name>', summary: 'optimizer', choices: ['sgd', 'adamw'] as const }),
+  learningRate: decimal({ flag: '--lr', value: '<rate>', summary: 'learning rate', min: 0, max: Infinity, openMin: true }),
+  weightDecay: decimal({ flag: '--weight-decay', value: '<wd>', summary: 'decoupled weight decay on kernels', min: 0, max: 10 }),
+  seed: integer({ flag: '--seed', summary: 'student initialisation and shuffle seed', min: 0, max: Number.MAX_SAFE_INTEGER }),
+  checkpointDir: text({ flag: '--checkpoint', value: '<dir>', summary: 'save a checkpoint here after every epoch' }),
+  resume: flag({ flag: '--resume', summary: 'continue from the checkpoint in --checkpoint' }),
+  workers: LOADER_SCHEMA.workers,
+  prefetch: LOADER_SCHEMA.prefetch,
+  temperature: LOADER_SCHEMA.temperature,
+  onError: LOADER_SCHEMA.onError,
+  cacheDir: text({ flag: '--cache-dir', value: '<dir>', summary: 'keep label blocks fetched from object storage here' }),
+};
+
+export const TRAIN_DEFAULTS = {
+  epochs: 1,
+  student: 'tiny' as const,
+  batchSize: 64,
+  size: 224,
+  optimizer: 'adamw' as const,
+  learningRate: 1e-3,
+  weightDecay: 0,
+  seed: 0,
+  prefetch: 2,
+  onError: 'throw' as const,
+};
+
+/**
+ * Checks `distill()`'s own options (the loader checks its pass-through options itself).
+ *
+ * @example
+ * validateTrainOptions({ data: 'train', labels: 'labels', epochs: 0 }); // throws E_USAGE
+ */
+export function validateTrainOptions(options: Partial<Record<keyof typeof TRAIN_SCHEMA, unknown>>, naming: Naming = 'api'): void {
+  const name = (key: keyof typeof TRAIN_SCHEMA): string => (naming === 'cli' ? TRAIN_SCHEMA[key].flag : key);
+  if (typeof options.data !== 'string' || options.data === '') throw new FkdError('E_USAGE', `${name('data')} is required: ${TRAIN_SCHEMA.data.summary}.`);
+  const { labels, ...rest } = options;
+  if (labels === undefined || labels === '') throw new FkdError('E_USAGE', `${name('labels')} is required: ${TRAIN_SCHEMA.labels.summary}.`);
+  checkOptions(TRAIN_SCHEMA, typeof labels === 'string' ? options : rest, naming);
+  if (options.resume === true && options.checkpointDir === undefined) throw new FkdError('E_USAGE', `${name('resume')} needs ${name('checkpointDir')}: the folder to resume from.`);
+}

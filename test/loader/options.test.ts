@@ -1,0 +1,68 @@
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFkdError } from '../../src/errors.js';
+import { label } from '../../src/generate/label.js';
+import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
+import { openLabels, type LabelSet } from '../../src/store/labels.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
+import { writeGreyJpeg } from '../helpers/images.js';
+
+let work: string;
+let labels: LabelSet;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-loader-options-'));
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: join(work, 'labels'), epochs: 1, crops: 2, topK: 2, shardImages: 8, threads: 1 });
+  labels = await openLabels(join(work, 'labels'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const options = (extra: Record<string, unknown>): LoaderOptions => ({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 8, size: 16, workers: 0, ...extra });
+
+function refusal(extra: Record<string, unknown>): string {
+  try {
+    createLoader(options(extra));
+  } catch (error) {
+    expect(isFkdError(error, 'E_USAGE'), String(error)).toBe(true);
+    return (error as Error).message;
+  }
+  throw new Error(`createLoader accepted ${JSON.stringify(extra)}`);
+}
+
+describe('loader options', () => {
+  it.each([
+    [{ temperature: -1 }, /number in \[0\.001, 1000\] for temperature but received -1/],
+    [{ temperature: Number.NaN }, /for temperature but received NaN/],
+    [{ dtype: 'float16' }, /one of float32, uint8 for dtype but received "float16"/],
+    [{ layout: 'xyz' }, /one of nchw, nhwc for layout but received "xyz"/],
+    [{ interpolation: 'nearest' }, /one of bicubic, bilinear for interpolation but received "nearest"/],
+    [{ onError: 'ignore' }, /one of throw, skip for onError/],
+    [{ batchSize: 1.5 }, /for batchSize/],
+    [{ shuffle: -1 }, /for shuffle/],
+    [{ rank: 2, worldSize: 2 }, /rank in 0\.\.1/],
+    [{ batchSize: 65_536, size: 16_384 }, /The loader batches would need .* above the memory budget/],
+  ])('refuses %j when the loader is created, with a coded error', (extra, message) => {
+    expect(refusal(extra)).toMatch(message);
+  });
+
+  it("takes class indices from the store's class names under onError 'skip', whatever folders the tree gained", async () => {
+    const data = join(work, 'grown');
+    await cp(FIXTURE_IMAGES, data, { recursive: true });
+    // A new class folder that sorts first would shift every folder index by one.
+    await mkdir(join(data, 'aaa-new'));
+    await writeGreyJpeg(join(data, 'aaa-new'), 'x.jpg');
+    const stored = labels.manifest.dataset.classes;
+    let seen = 0;
+    for await (const batch of createLoader(options({ data, onError: 'skip' }))) {
+      for (const meta of batch.meta) {
+        expect(meta.classIndex).toBe(stored.indexOf(meta.path.split('/')[0]!));
+        expect(meta.classIndex).toBeLessThan(labels.numClasses);
+        seen++;
+      }
+    }
+    expect(seen).toBe(24 * 2);
+  });
+});
