@@ -3,6 +3,7 @@ import { loadTf } from '../tf/runtime.js';
 import { distill, trainingDtype } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
 import { TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
+import { choice } from '../options/schema.js';
 import { optionOf } from './options.js';
 
 export function trainCommand(context: CommandContext): Command {
@@ -29,7 +30,7 @@ export function trainCommand(context: CommandContext): Command {
     .addOption(optionOf(TRAIN_SCHEMA.onError, TRAIN_DEFAULTS.onError))
     .addOption(optionOf(TRAIN_SCHEMA.cacheDir))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
-    .addOption(new Option('--dtype <type>', 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32').choices(['auto', 'float32', 'uint8']).default('auto'))
+    .addOption(optionOf(choice({ flag: '--dtype', value: '<type>', summary: 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32', choices: ['auto', 'float32', 'uint8'] as const }), 'auto'))
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags) => {
       validateTrainOptions({ ...flags, learningRate: flags.lr, checkpointDir: flags.checkpoint }, 'cli');
