@@ -11,3 +11,14 @@ export function errorCode(run: () => unknown): string {
   }
   return 'none';
 }
+
+/** The FkdError code `run` rejects with, or 'accepted'; a rejection that is not an FkdError is rethrown. */
+export async function rejectionCode(run: () => Promise<unknown>): Promise<string> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof FkdError)) throw error;
+    return error.code;
+  }
+  return 'accepted';
+}

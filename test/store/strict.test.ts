@@ -1,3 +1,4 @@
+import { rejectionCode } from '../helpers/errors.js';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,16 +16,6 @@ import { FIXTURE_IMAGES } from '../helpers/cli.js';
 
 const V1_STORE = fileURLToPath(new URL('../fixtures/v1-store', import.meta.url));
 const HOSTILE = fileURLToPath(new URL('../fixtures/hostile', import.meta.url));
-
-async function codeOf(run: () => Promise<unknown>): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    if (!isFkdError(error)) throw error;
-    return error.code;
-  }
-  return 'accepted';
-}
 
 describe('strict JSON', () => {
   it('reads what JSON.parse reads for well-formed input', () => {
@@ -65,21 +56,21 @@ describe('caps checked before reading', () => {
         return base.get(key);
       },
     });
-    expect(await codeOf(() => loadManifest(store))).toBe('E_CORRUPT_MANIFEST');
+    expect(await rejectionCode(() => loadManifest(store))).toBe('E_CORRUPT_MANIFEST');
     expect(reads).toBe(0);
   });
 
   it('refuses a ranged file read of 2^31 bytes or more with an error instead of aborting Node', async () => {
     const store = new FsStore(V1_STORE);
-    expect(await codeOf(() => store.getRange('shards/000000.fkd', 0, 2 ** 31))).toBe('E_USAGE');
-    expect(await codeOf(() => store.getRange('shards/000000.fkd', -1, 4))).toBe('E_USAGE');
+    expect(await rejectionCode(() => store.getRange('shards/000000.fkd', 0, 2 ** 31))).toBe('E_USAGE');
+    expect(await rejectionCode(() => store.getRange('shards/000000.fkd', -1, 4))).toBe('E_USAGE');
   });
 });
 
 describe('incomplete stores', () => {
   it('are refused by openLabels and the loader unless allowIncomplete is given, and then read', async () => {
     const store = join(HOSTILE, 'incomplete');
-    expect(await codeOf(() => openLabels(store))).toBe('E_INCOMPLETE_STORE');
+    expect(await rejectionCode(() => openLabels(store))).toBe('E_INCOMPLETE_STORE');
     const labels = await openLabels(store, { allowIncomplete: true });
     let crops = 0;
     for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 16, size: 8, workers: 0, onError: 'skip' })) crops += batch.size;
