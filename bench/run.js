@@ -59,9 +59,11 @@ if (want('loader')) {
     await label({ data, teacher: tiny, out: store, epochs: 1, crops, interpolation: 'bilinear', threads: 1 });
     stores[crops] = store;
   }
-  const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2 });
+  const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, memoryEpochs: 20 });
   results.loader = main;
   log(`float32: loader ${main.cropsPerSec.toFixed(1)} crops/s (${main.imagesPerSec.toFixed(1)} images/s, ${main.decodesPerImage.toFixed(2)} decodes/image); baseline ${main.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${main.ratio.toFixed(3)} (target ≥ 3.0); peak RSS ${main.peakRssMB.toFixed(0)} MB; ${main.workers} render threads`);
+  const rss = Object.entries(main.rssAfterEpochMB).map(([epoch, mb]) => `${epoch}: ${mb.toFixed(0)} MB`).join(', ');
+  log(`  main thread busy ${(100 * main.mainThreadBusy).toFixed(1)}% of the epoch (target < 15%); system time ${(100 * main.systemShare).toFixed(1)}% of CPU time (target < 10%); RSS after epochs ${rss} (target: flat)`);
   const bytes = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, dtype: 'uint8' });
   results.loaderUint8 = bytes;
   log(`uint8:   loader ${bytes.cropsPerSec.toFixed(1)} crops/s; baseline ${bytes.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${bytes.ratio.toFixed(3)}; uint8 ÷ float32 loader ${(bytes.cropsPerSec / main.cropsPerSec).toFixed(2)}`);

@@ -88,10 +88,9 @@ export function benchCommand(context: CommandContext): Command {
     .action(async (flags) => {
       const result = await benchScale({ images: flags.images, dir: flags.dir, writers: flags.writers, tree: flags.tree === true });
       if (flags.json) return printJson(context, result);
-      const plan = result.epochPlanSec === null ? 'epoch plan n/a' : `epoch plan ${result.epochPlanSec.toFixed(2)} s`;
       context.stdout.write(
         `${result.images} images, ${result.shards} shards, ${result.records} records, ${(result.storeBytes / 2 ** 20).toFixed(1)} MiB: ` +
-          `openLabels ${result.openSec.toFixed(2)} s at ${result.openRssMB.toFixed(0)} MB RSS; ${plan}; info ${result.infoSec.toFixed(2)} s; verify ${result.verifySec.toFixed(2)} s (${result.verifyOk ? 'ok' : 'FAILED'})\n` +
+          `openLabels ${result.openSec.toFixed(2)} s at ${result.openRssMB.toFixed(0)} MB RSS; epoch plan ${result.epochPlanSec.toFixed(2)} s at ${result.epochPlanRssMB.toFixed(0)} MB peak; info ${result.infoSec.toFixed(2)} s; verify ${result.verifySec.toFixed(2)} s (${result.verifyOk ? 'ok' : 'FAILED'})\n` +
           (result.scan ? `scan of ${result.scan.images} empty files ${result.scan.scanSec.toFixed(2)} s, shard plan ${result.scan.planSec.toFixed(3)} s, peak RSS ${result.scan.maxRssMB.toFixed(0)} MB\n` : ''),
       );
     });

@@ -1,13 +1,15 @@
 // One measured step of `fkd bench scale`, in a fresh process so that its time and peak RSS
 // are its own: `node dist/measure/scale-step.js <open|info|verify|scan> <location>`, or
 // `generate <location> <images> <slice> <slices>` to write one slice of a synthetic store.
-// Prints one JSON line: { seconds, rssMB, maxRssMB, detail }.
+// `plan <location>` builds one loader epoch's plan of a synthetic store (the scan it stands for
+// is synthesised, not read: the image files do not exist). Prints one JSON line: { seconds, rssMB, maxRssMB, detail }.
 import { storeInfo } from '../check/info.js';
 import { verifyStore } from '../check/verify.js';
 import { scanDataset } from '../dataset/scan.js';
 import { planShards } from '../store/shards.js';
 import { openLabels } from '../store/labels.js';
-import { makeSyntheticStore } from './synthetic-store.js';
+import { planEpoch } from '../loader/plan.js';
+import { makeSyntheticStore, syntheticDataset } from './synthetic-store.js';
 
 const [step, location] = process.argv.slice(2);
 const started = performance.now();
@@ -15,6 +17,13 @@ let detail: unknown;
 if (step === 'open') {
   const labels = await openLabels(location!);
   detail = { shards: labels.manifest.shards.length, records: labels.manifest.totals.records };
+} else if (step === 'plan') {
+  // Only planEpoch is timed: opening the store is the `open` step's figure.
+  const labels = await openLabels(location!);
+  const dataset = syntheticDataset(location!, labels.manifest.dataset.images);
+  const planning = performance.now();
+  const plan = await planEpoch({ labels, dataset, epoch: 0, seed: 0, rank: 0, worldSize: 1, skip: false, skipped: { skippedImages: [], skippedShards: [] } });
+  detail = { rows: plan.order.length, planSec: (performance.now() - planning) / 1000 };
 } else if (step === 'info') {
   const info = await storeInfo(location!);
   detail = { images: info.images, records: info.records, totalBytes: info.totalBytes };

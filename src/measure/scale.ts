@@ -26,8 +26,10 @@ export interface ScaleBenchResult {
   storeBytes: number;
   openSec: number;
   openRssMB: number;
-  epochPlanSec: number | null;
-  epochPlanRssMB: number | null;
+  /** One student epoch's loader plan (planEpoch), after the store is open. */
+  epochPlanSec: number;
+  /** Peak RSS of the process that opened the store and planned the epoch. */
+  epochPlanRssMB: number;
   infoSec: number;
   verifySec: number;
   verifyOk: boolean;
@@ -100,7 +102,7 @@ export async function benchScale(options: ScaleBenchOptions): Promise<ScaleBench
     generatedSec = (performance.now() - started) / 1000;
   }
   const opened = await runStep(['open', location]);
-  const plan = await runStep(['plan', location]).catch(() => null);
+  const plan = await runStep(['plan', location]);
   const info = await runStep(['info', location]);
   const verify = await runStep(['verify', location]);
   const result: ScaleBenchResult = {
@@ -110,8 +112,8 @@ export async function benchScale(options: ScaleBenchOptions): Promise<ScaleBench
     storeBytes: info.detail.totalBytes as number,
     openSec: opened.seconds,
     openRssMB: opened.rssMB,
-    epochPlanSec: plan?.seconds ?? null,
-    epochPlanRssMB: plan?.rssMB ?? null,
+    epochPlanSec: plan.detail.planSec as number,
+    epochPlanRssMB: plan.maxRssMB,
     infoSec: info.seconds,
     verifySec: verify.seconds,
     verifyOk: verify.detail.ok as boolean,
