@@ -1,7 +1,7 @@
 import type { Normalization } from '../crop/tensor.js';
 import { decodeProbability } from '../labels/codec.js';
 import type { Layout } from '../crop/tensor.js';
-import { cloneBatch, type Batch, type BatchTargets, type SampleMeta } from './batch.js';
+import { cloneBatch, type Batch, type BatchTargets, type MixMeta, type SampleMeta } from './batch.js';
 import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
 import { rowPath, type EpochPlan } from './plan.js';
 
@@ -19,6 +19,32 @@ export interface Slot {
   boxes: Uint32Array;
   /** Dense targets, allocated the first time a batch in this slot is asked for them. */
   dense: Float32Array | null;
+  /** Teacher probability of the folder class per sample, when the targets are calibrated. */
+  confidence: Float32Array | null;
+  /** What the mix stage did to each sample and the mixed targets, when mixing is on. */
+  mix: SlotMix | null;
+}
+
+/** The mix stage's columns of one slot, `batchSize` samples each. */
+export interface SlotMix {
+  /** 0: left as is, 1: Mixup, 2: CutMix. */
+  kind: Uint8Array;
+  partner: Uint32Array;
+  lambda: Float64Array;
+  /** top, left, height, width per sample (CutMix). */
+  box: Uint32Array;
+  /** Mixed targets in explicit form, `width` entries per sample. */
+  classes: Uint32Array;
+  probs: Float32Array;
+  width: number;
+}
+
+/** The optional columns a pass needs beyond pixels, labels and provenance. */
+export interface RingExtras {
+  /** Entries per mixed target row (min(2k, classes)); absent when nothing is mixed. */
+  mixWidth?: number;
+  /** Keep each sample's teacher confidence (calibrated targets). */
+  confidence?: boolean;
 }
 
 const live = new Set<number>();
@@ -52,6 +78,7 @@ export class BatchRing implements RingViews {
     readonly topK: number,
     readonly count: number,
     shared: boolean,
+    extras: RingExtras = {},
   ) {
     const places = count * batchSize;
     const perCrop = 3 * settings.size * settings.size;
@@ -74,6 +101,8 @@ export class BatchRing implements RingViews {
         crop: part(crop, 1),
         boxes: part(this.boxes, BOX_FIELDS),
         dense: null,
+        confidence: extras.confidence ? new Float32Array(batchSize) : null,
+        mix: extras.mixWidth === undefined ? null : slotMix(batchSize, extras.mixWidth),
       };
     });
     live.add(this.id);
@@ -130,6 +159,18 @@ export class BatchRing implements RingViews {
   }
 }
 
+function slotMix(batchSize: number, width: number): SlotMix {
+  return {
+    kind: new Uint8Array(batchSize),
+    partner: new Uint32Array(batchSize),
+    lambda: new Float64Array(batchSize),
+    box: new Uint32Array(batchSize * 4),
+    classes: new Uint32Array(batchSize * width),
+    probs: new Float32Array(batchSize * width),
+    width,
+  };
+}
+
 export interface BatchContext {
   plan: EpochPlan;
   imageSize: number;
@@ -138,8 +179,8 @@ export interface BatchContext {
   perCrop: number;
   topK: number;
   numClasses: number;
-  /** The targets stage: wraps the slot's top-k labels. */
-  targets: (classes: Uint32Array, probs: Float32Array, dense: () => Float32Array) => BatchTargets;
+  /** The targets stage: wraps the slot's labels (`topK` per row: the store's k, or the mixed width). */
+  targets: (classes: Uint32Array, probs: Float32Array, topK: number, dense: () => Float32Array) => BatchTargets;
 }
 
 /**
@@ -158,7 +199,9 @@ export function slotBatch(slot: Slot, count: number, context: BatchContext): Bat
     imageSize: context.imageSize,
     layout: context.layout,
     images: view(slot.images, perCrop),
-    targets: context.targets(view(slot.classes, topK), view(slot.probs, topK), denseBuffer),
+    targets: slot.mix
+      ? context.targets(view(slot.mix.classes, slot.mix.width), view(slot.mix.probs, slot.mix.width), slot.mix.width, denseBuffer)
+      : context.targets(view(slot.classes, topK), view(slot.probs, topK), topK, denseBuffer),
     get meta(): SampleMeta[] {
       meta ??= Array.from({ length: count }, (_, index) => {
         const box = index * BOX_FIELDS;
@@ -169,6 +212,8 @@ export function slotBatch(slot: Slot, count: number, context: BatchContext): Bat
           labelEpoch: plan.labelEpoch,
           crop: slot.crop[index]!,
           box: { top: slot.boxes[box]!, left: slot.boxes[box + 1]!, height: slot.boxes[box + 2]!, width: slot.boxes[box + 3]!, flip: slot.boxes[box + 4] === 1 },
+          ...(slot.confidence ? { teacherConfidence: slot.confidence[index]! } : {}),
+          ...(slot.mix && slot.mix.kind[index] !== 0 ? { mix: mixMeta(slot.mix, index) } : {}),
         };
       });
       return meta;
@@ -182,4 +227,10 @@ export function slotBatch(slot: Slot, count: number, context: BatchContext): Bat
       return cloneBatch(this);
     },
   };
+}
+
+function mixMeta(mix: SlotMix, index: number): MixMeta {
+  const out: MixMeta = { partner: mix.partner[index]!, lambda: mix.lambda[index]! };
+  if (mix.kind[index] === 2) out.box = { top: mix.box[index * 4]!, left: mix.box[index * 4 + 1]!, height: mix.box[index * 4 + 2]!, width: mix.box[index * 4 + 3]! };
+  return out;
 }

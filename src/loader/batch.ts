@@ -14,6 +14,23 @@ export interface SampleMeta {
   /** Index of the crop within that image's label epoch. */
   crop: number;
   box: CropSpec;
+  /**
+   * The teacher's stored probability of the folder class (0 when it is outside the top-k),
+   * before any temperature; present when the loader's targets are calibrated.
+   */
+  teacherConfidence?: number;
+  /** Present when the mix stage mixed this sample. */
+  mix?: MixMeta;
+}
+
+/** What Mixup or CutMix did to one sample. */
+export interface MixMeta {
+  /** Index, in the same batch, of the sample mixed in. */
+  partner: number;
+  /** Share of the sample's own pixels, and of its own target. */
+  lambda: number;
+  /** CutMix only: the partner's region pasted in, in output pixels. */
+  box?: { top: number; left: number; height: number; width: number };
 }
 
 /** Per-sample provenance as typed columns, `size` entries each: what `meta` is built from, without objects. */
@@ -69,7 +86,7 @@ export function cloneBatch(batch: Batch): Batch {
   const dense = batch.targets.dense().slice();
   const classes = batch.targets.classes.slice();
   const probs = batch.targets.probs.slice();
-  const meta = batch.meta.map((m) => ({ ...m, box: { ...m.box } }));
+  const meta = batch.meta.map((m) => ({ ...m, box: { ...m.box }, ...(m.mix ? { mix: { ...m.mix, ...(m.mix.box ? { box: { ...m.mix.box } } : {}) } } : {}) }));
   const copy: Batch = {
     size: batch.size,
     imageSize: batch.imageSize,

@@ -10,7 +10,9 @@ import type { RenderSettings } from './job.js';
 import { planEpoch, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
 import { validateLoaderOptions } from './options.js';
-import { makeTargets } from './targets.js';
+import { prepareTargets, wrapTargets, type TargetOptions } from './targets.js';
+import { MixStage, mixWidth, type MixOptions } from './mix.js';
+import { MIX_DEFAULTS, TARGET_DEFAULTS } from './options.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
 
@@ -46,7 +48,18 @@ export interface LoaderOptions {
   /** Sharpen (< 1) or soften (> 1) the stored top-k probabilities. */
   temperature?: number;
   /**
-   * Batch-level steps run in order on every batch before it is yielded (Mixup, CutMix...).
+   * Mixup / CutMix within each batch, after the targets stage and before `transforms`:
+   * `batch.meta[i].mix` says what was done, and targets become λ·t_i + (1 − λ)·t_partner.
+   */
+  mix?: MixOptions;
+  /**
+   * A target mode on top of the stored labels. `calibrated`: where the teacher's stored
+   * probability of the folder class is below `threshold`, the target is the one-hot of the
+   * folder class smoothed by `smoothing` (default 0.1); `meta[i].teacherConfidence` has it.
+   */
+  target?: { mode: 'calibrated'; threshold: number; smoothing?: number };
+  /**
+   * Batch-level steps run in order on every batch before it is yielded.
    * Each gets a counter RNG keyed by (seed, epoch, rank, batch), so runs replay exactly.
    */
   transforms?: readonly BatchTransform[];
@@ -128,6 +141,15 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const prefetch = options.prefetch ?? 2;
   const threads = options.workers ?? availableParallelism();
   const window = (options.concurrency ?? Math.max(2, threads * 2)) + prefetch * Math.ceil(batchSize / crops);
+  const target = options.target;
+  const targetOptions: TargetOptions = {
+    numClasses: labels.numClasses,
+    topK,
+    mode: m.codec.target,
+    explicit: options.mix !== undefined || target !== undefined,
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(target ? { calibration: { threshold: target.threshold, smoothing: target.smoothing ?? TARGET_DEFAULTS.smoothing } } : {}),
+  };
   const context: BatchContext = {
     plan,
     imageSize: settings.size,
@@ -136,8 +158,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     perCrop: 3 * settings.size * settings.size,
     topK,
     numClasses: labels.numClasses,
-    targets: (classes, probs, dense) =>
-      makeTargets(classes, probs, { numClasses: labels.numClasses, topK, mode: m.codec.target, ...(options.temperature === undefined ? {} : { temperature: options.temperature }) }, dense),
+    targets: (classes, probs, width, dense) => wrapTargets(classes, probs, width, targetOptions, dense),
   };
   const transforms = options.transforms ?? [];
   const transformSeed = seed ?? 0;
@@ -146,7 +167,20 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   // the consumer asks for batch b + 2, so the slots in use are b (held), b + 1 (being read or
   // filled) and up to `prefetch` more being filled: prefetch + 2 (a few more only when one
   // image's crops span more than a batch).
-  const ring = new BatchRing(settings, batchSize, topK, Math.max(prefetch + 2, 2 + Math.ceil((2 * crops - 1) / batchSize)), threads > 0);
+  const ring = new BatchRing(settings, batchSize, topK, Math.max(prefetch + 2, 2 + Math.ceil((2 * crops - 1) / batchSize)), threads > 0, {
+    ...(options.mix ? { mixWidth: mixWidth(topK, labels.numClasses) } : {}),
+    ...(target ? { confidence: true } : {}),
+  });
+  const mixer = options.mix
+    ? new MixStage(
+        { mode: options.mix.mode, alpha: options.mix.alpha ?? MIX_DEFAULTS.alpha, prob: options.mix.prob ?? MIX_DEFAULTS.prob, seed: options.mix.seed ?? transformSeed },
+        { side: settings.size, layout: settings.layout },
+        batchSize,
+        settings.dtype,
+        topK,
+        labels.numClasses,
+      )
+    : null;
   // Render: images in flight, in order. When image i is taken the consumer has asked for the
   // batch holding its first sample, so every slot from the one before it on is protected; the
   // width keeps image i + width's last crop inside the slots that are free then.
@@ -187,7 +221,10 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     const finish = async (count: number): Promise<Batch> => {
       stats.batches++;
       stats.crops += count;
-      let batch = slotBatch(ring.slot(yielded), count, context);
+      const slot = ring.slot(yielded);
+      prepareTargets(slot, count, targetOptions);
+      mixer?.apply(slot, count, { epoch: options.epoch, rank, batch: yielded });
+      let batch = slotBatch(slot, count, context);
       if (transforms.length > 0) batch = await applyTransforms(batch, transforms, { seed: transformSeed, epoch: options.epoch, rank, batch: yielded });
       return options.copy ? batch.clone() : batch;
     };

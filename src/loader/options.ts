@@ -24,8 +24,41 @@ export const LOADER_SCHEMA = {
   temperature: decimal({ flag: '--temperature', value: '<t>', summary: 'sharpen (<1) or soften (>1) the stored labels', min: 0.001, max: 1000 }),
 };
 
+/** The loader's `mix` option: Mixup and CutMix within each batch (fields of one object). */
+export const MIX_SCHEMA = {
+  mode: choice({ flag: '--mix', value: '<mode>', summary: 'mix each crop with another of its batch: Mixup blends, CutMix pastes a box, both picks one per crop', choices: ['mixup', 'cutmix', 'both'] as const }),
+  alpha: decimal({ flag: '--mix-alpha', value: '<a>', summary: 'λ ~ Beta(a, a), the share of a crop that stays its own', min: 0, max: 100, openMin: true }),
+  prob: decimal({ flag: '--mix-prob', value: '<p>', summary: 'probability that a crop is mixed', min: 0, max: 1 }),
+  seed: integer({ flag: '--mix-seed', summary: 'seed of the mix draws (default: the shuffle seed)', min: 0, max: Number.MAX_SAFE_INTEGER }),
+};
+
+export const MIX_DEFAULTS = { alpha: 1, prob: 1 };
+
+/** The loader's `target` option: a target mode applied on top of the stored labels. */
+export const TARGET_SCHEMA = {
+  mode: choice({ flag: '--target', value: '<mode>', summary: "calibrated: a smoothed one-hot of the folder class where the teacher's probability of it is below the threshold", choices: ['calibrated'] as const }),
+  threshold: decimal({ flag: '--calibrate-threshold', value: '<p>', summary: 'teacher probability of the folder class below which the one-hot is used', min: 0, max: 1 }),
+  smoothing: decimal({ flag: '--smoothing', value: '<e>', summary: 'label smoothing of that one-hot', min: 0, max: 1 }),
+};
+
+export const TARGET_DEFAULTS = { smoothing: 0.1 };
+
 /** What `validateLoaderOptions` reads; a structural subset of `LoaderOptions`. */
-export type LoaderOptionValues = { [K in keyof typeof LOADER_SCHEMA]?: unknown } & { shuffle?: unknown; data?: unknown; labels?: unknown };
+export type LoaderOptionValues = { [K in keyof typeof LOADER_SCHEMA]?: unknown } & { shuffle?: unknown; data?: unknown; labels?: unknown; mix?: unknown; target?: unknown };
+
+/**
+ * Checks an object option against its schema: it must be a plain object, its mode is
+ * required, and the fields named in `required` too.
+ */
+function checkGroup<S extends Record<string, { check(value: unknown, name: string): unknown; flag: string }>>(schema: S, value: unknown, name: string, required: ReadonlyArray<keyof S & string>, naming: Naming): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FkdError('E_USAGE', `Expected an object for ${name} but received ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}.`);
+  const record = value as Record<string, unknown>;
+  const unknown = Object.keys(record).filter((key) => !Object.hasOwn(schema, key));
+  if (unknown.length > 0) throw new FkdError('E_USAGE', `Unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => JSON.stringify(key)).join(', ')} in ${name}; expected ${Object.keys(schema).join(', ')}.`);
+  const fieldName = (key: string) => (naming === 'cli' ? schema[key]!.flag : `${name}.${key}`);
+  for (const key of required) if (record[key] === undefined) throw new FkdError('E_USAGE', `${fieldName(key)} is required with ${name}.`);
+  for (const key of Object.keys(record)) if (record[key] !== undefined) schema[key]!.check(record[key], fieldName(key));
+}
 
 /**
  * Checks a loader's options before the first batch: types, ranges, enums (a `dtype` of
@@ -45,6 +78,8 @@ export function validateLoaderOptions(options: LoaderOptionValues, naming: Namin
   if (options.epoch === undefined) throw new FkdError('E_USAGE', 'epoch is required: the student epoch to stream.');
   if (options.batchSize === undefined) throw new FkdError('E_USAGE', 'batchSize is required: crops per batch.');
   const values = checkOptions(LOADER_SCHEMA, options, naming);
+  if (options.mix !== undefined) checkGroup(MIX_SCHEMA, options.mix, 'mix', ['mode'], naming);
+  if (options.target !== undefined) checkGroup(TARGET_SCHEMA, options.target, 'target', ['mode', 'threshold'], naming);
   const shuffle = options.shuffle;
   if (shuffle !== undefined && shuffle !== false && !(typeof shuffle === 'number' && Number.isSafeInteger(shuffle) && shuffle >= 0)) {
     throw new FkdError('E_USAGE', `Expected false or an integer in 0..${Number.MAX_SAFE_INTEGER} for shuffle but received ${typeof shuffle === 'number' ? shuffle : typeof shuffle}.`);
@@ -54,11 +89,12 @@ export function validateLoaderOptions(options: LoaderOptionValues, naming: Namin
   if (rank >= worldSize) throw new FkdError('E_USAGE', `Expected rank in 0..${worldSize - 1} but received ${rank}.`);
   if (values.size !== undefined) {
     const perValue = values.dtype === 'uint8' ? 1 : 4;
-    const buffers = (values.prefetch ?? 2) + 1;
+    // Mixing keeps one more batch of pixels: the unmixed copy partners are read from.
+    const buffers = (values.prefetch ?? 2) + 1 + (options.mix === undefined ? 0 : 1);
     checkAllocation(
       'The loader batches',
       values.batchSize! * values.size * values.size * 3 * perValue * buffers,
-      `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (prefetch + 1)`,
+      `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (prefetch + 1${options.mix === undefined ? '' : ' + the mix copy'})`,
       memoryBudget(),
       'Lower batchSize, size or prefetch.',
     );

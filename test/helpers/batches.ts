@@ -103,3 +103,10 @@ function classColour(classIndex: number, numClasses: number): [number, number, n
   return [0, 1, 2].map((digit) => ((Math.floor(code / 3 ** digit) % 3) - 1) * 0.8) as [number, number, number];
 }
 
+
+/** Every batch of one loader pass (pass `copy: true` to keep them past the ring's lifetime rule). */
+export async function collectBatches(loader: AsyncIterable<Batch>): Promise<Batch[]> {
+  const batches: Batch[] = [];
+  for await (const batch of loader) batches.push(batch);
+  return batches;
+}

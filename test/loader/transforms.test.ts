@@ -7,6 +7,7 @@ import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
 import { transformRandom, type BatchTransform, type TransformContext } from '../../src/loader/transforms.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
+import { collectBatches } from '../helpers/batches.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
 
 let work: string;
@@ -24,11 +25,7 @@ afterAll(async () => {
 
 const options = (extra: Partial<LoaderOptions> = {}): LoaderOptions => ({ data: FIXTURE_IMAGES, labels, epoch: 2, batchSize: 10, size: 16, workers: 0, dtype: 'uint8', copy: true, ...extra });
 
-async function collect(loaderOptions: LoaderOptions): Promise<Batch[]> {
-  const batches: Batch[] = [];
-  for await (const batch of createLoader(loaderOptions)) batches.push(batch);
-  return batches;
-}
+const collect = (loaderOptions: LoaderOptions): Promise<Batch[]> => collectBatches(createLoader(loaderOptions));
 
 describe('loader transforms', () => {
   it('give every batch its position and a counter RNG keyed by (seed, epoch, rank, batch), one stream per transform', async () => {
