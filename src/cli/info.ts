@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { storeInfo } from '../check/info.js';
+import { confidenceShares } from '../check/confidence.js';
+import { openLabels } from '../store/labels.js';
 import { printJson, type CommandContext } from './context.js';
 
 export function infoCommand(context: CommandContext): Command {
@@ -8,10 +10,11 @@ export function infoCommand(context: CommandContext): Command {
     .description('Reports images, records, epochs, crops, top-k, classes, teacher, total bytes, bytes per record, completeness and the images the label pass skipped. Works on unfinished stores too.')
     .argument('<store>', 'label store: a directory or s3://bucket/prefix')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
-    .option('--json', 'print JSON')
+    .option('--json', "print JSON, with teacherConfidence: the share of records whose stored probability of the folder class is below 0.1, 0.3 and 0.5 (reads every record)")
     .action(async (location: string, flags) => {
-      const info = await storeInfo(location, flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {});
-      if (flags.json) return printJson(context, info);
+      const open = flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {};
+      const info = await storeInfo(location, open);
+      if (flags.json) return printJson(context, { ...info, teacherConfidence: await confidenceShares(await openLabels(location, { ...open, allowIncomplete: true })) });
       const lines = [
         `store:          ${info.location}`,
         `complete:       ${info.complete ? 'yes' : `no (${info.shards.present} of ${info.shards.expected} shards)`}`,

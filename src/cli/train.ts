@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { loadTf } from '../tf/runtime.js';
 import { distill, trainingDtype } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
-import { TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
+import { recipeOptions, TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
 import { choice } from '../options/schema.js';
 import { optionOf } from './options.js';
 
@@ -28,12 +28,19 @@ export function trainCommand(context: CommandContext): Command {
     .addOption(optionOf(TRAIN_SCHEMA.prefetch, TRAIN_DEFAULTS.prefetch))
     .addOption(optionOf(TRAIN_SCHEMA.temperature))
     .addOption(optionOf(TRAIN_SCHEMA.onError, TRAIN_DEFAULTS.onError))
+    .addOption(optionOf(TRAIN_SCHEMA.mixMode))
+    .addOption(optionOf(TRAIN_SCHEMA.mixAlpha, TRAIN_DEFAULTS.mixAlpha))
+    .addOption(optionOf(TRAIN_SCHEMA.mixProb, TRAIN_DEFAULTS.mixProb))
+    .addOption(optionOf(TRAIN_SCHEMA.targetMode))
+    .addOption(optionOf(TRAIN_SCHEMA.calibrateThreshold))
+    .addOption(optionOf(TRAIN_SCHEMA.smoothing, TRAIN_DEFAULTS.smoothing))
     .addOption(optionOf(TRAIN_SCHEMA.cacheDir))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .addOption(optionOf(choice({ flag: '--dtype', value: '<type>', summary: 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32', choices: ['auto', 'float32', 'uint8'] as const }), 'auto'))
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags) => {
-      validateTrainOptions({ ...flags, learningRate: flags.lr, checkpointDir: flags.checkpoint }, 'cli');
+      const recipe = { mixMode: flags.mix, mixAlpha: flags.mixAlpha, mixProb: flags.mixProb, targetMode: flags.target, calibrateThreshold: flags.calibrateThreshold, smoothing: flags.smoothing };
+      validateTrainOptions({ ...flags, learningRate: flags.lr, checkpointDir: flags.checkpoint, ...recipe }, 'cli');
       const runtime = await loadTf('training');
       const dtype: 'float32' | 'uint8' = flags.dtype === 'auto' ? trainingDtype(runtime) : flags.dtype;
       context.stderr.write(`student: TF.js ${runtime.backend} backend (${runtime.packageName}), ${dtype} pixels${runtime.backend === 'cpu' ? '; install @tensorflow/tfjs-node or -gpu for speed' : ''}\n`);
@@ -56,6 +63,7 @@ export function trainCommand(context: CommandContext): Command {
           onError: flags.onError,
           ...(flags.workers === undefined ? {} : { workers: flags.workers }),
           ...(flags.temperature === undefined ? {} : { temperature: flags.temperature }),
+          ...recipeOptions({ ...recipe, seed: flags.seed }),
         },
         ...(flags.checkpoint ? { checkpointDir: flags.checkpoint } : {}),
         ...(flags.resume ? { resume: true } : {}),

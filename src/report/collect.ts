@@ -6,7 +6,8 @@ import { FkdError } from '../errors.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { decodeProbability } from '../labels/codec.js';
-import { presentImages, type EpochRecords, type ImageBlock } from '../store/format/columns.js';
+import type { EpochRecords, ImageBlock } from '../store/format/columns.js';
+import { folderClasses } from '../store/folders.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ManifestSampler, ManifestTeacher, ShardEntry } from '../store/manifest.js';
 import { RecordSample, type SampledRecord } from './sample.js';
@@ -111,19 +112,11 @@ interface Facts {
 
 /** Folder class and area of each image with records, from the shard's image block. */
 function imageFacts(images: ImageBlock, classIndex: ReadonlyMap<string, number>, shard: ShardEntry, labels: LabelSet): Facts {
-  const local = presentImages(images);
-  const classOf = new Int32Array(local.length);
+  const { local, classOf } = folderClasses(images, classIndex, `${labels.location}/${shard.key}`);
   const areaOf = new Float64Array(local.length);
   const imageOf = new Float64Array(local.length);
   for (let i = 0; i < local.length; i++) {
     const at = local[i]!;
-    const path = images.paths[at]!;
-    const slash = path.indexOf('/');
-    const folder = classIndex.get(slash < 0 ? '' : path.slice(0, slash));
-    if (folder === undefined) {
-      throw new FkdError('E_CORRUPT_SHARD', `${labels.location}/${shard.key}: image ${path} is not inside one of the ${classIndex.size} class folders the manifest lists.`, { path: `${labels.location}/${shard.key}` });
-    }
-    classOf[i] = folder;
     areaOf[i] = images.widths[at]! * images.heights[at]!;
     imageOf[i] = images.imageStart + at;
   }

@@ -1,5 +1,5 @@
 import { FkdError } from '../errors.js';
-import { LOADER_SCHEMA } from '../loader/options.js';
+import { LOADER_SCHEMA, MIX_DEFAULTS, MIX_SCHEMA, TARGET_DEFAULTS, TARGET_SCHEMA } from '../loader/options.js';
 import { checkOptions, choice, decimal, flag, integer, text, type Naming } from '../options/schema.js';
 
 /** `fkd train` and `distill()`: one schema for flags, help, defaults and library checks. */
@@ -20,6 +20,13 @@ export const TRAIN_SCHEMA = {
   prefetch: LOADER_SCHEMA.prefetch,
   temperature: LOADER_SCHEMA.temperature,
   onError: LOADER_SCHEMA.onError,
+  // The loader's `mix` and `target` objects, one flag per field.
+  mixMode: MIX_SCHEMA.mode,
+  mixAlpha: MIX_SCHEMA.alpha,
+  mixProb: MIX_SCHEMA.prob,
+  targetMode: TARGET_SCHEMA.mode,
+  calibrateThreshold: TARGET_SCHEMA.threshold,
+  smoothing: TARGET_SCHEMA.smoothing,
   cacheDir: text({ flag: '--cache-dir', value: '<dir>', summary: 'keep label blocks fetched from object storage here' }),
 };
 
@@ -34,6 +41,9 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
   prefetch: 2,
   onError: 'throw' as const,
+  mixAlpha: MIX_DEFAULTS.alpha,
+  mixProb: MIX_DEFAULTS.prob,
+  smoothing: TARGET_DEFAULTS.smoothing,
 };
 
 /**
@@ -49,4 +59,19 @@ export function validateTrainOptions(options: Partial<Record<keyof typeof TRAIN_
   if (labels === undefined || labels === '') throw new FkdError('E_USAGE', `${name('labels')} is required: ${TRAIN_SCHEMA.labels.summary}.`);
   checkOptions(TRAIN_SCHEMA, typeof labels === 'string' ? options : rest, naming);
   if (options.resume === true && options.checkpointDir === undefined) throw new FkdError('E_USAGE', `${name('resume')} needs ${name('checkpointDir')}: the folder to resume from.`);
+  if (options.targetMode !== undefined && options.calibrateThreshold === undefined) throw new FkdError('E_USAGE', `${name('targetMode')} ${typeof options.targetMode === 'string' ? options.targetMode : ''} needs ${name('calibrateThreshold')}: ${TRAIN_SCHEMA.calibrateThreshold.summary}.`);
+}
+
+/**
+ * The loader's `mix` and `target` options from the flat train fields (`--mix cutmix
+ * --mix-alpha 1`...); absent when their mode is not set. The mix seed is the train seed.
+ *
+ * @example
+ * recipeOptions({ mixMode: 'cutmix', mixAlpha: 1, mixProb: 1, seed: 0 }); // { mix: { mode: 'cutmix', alpha: 1, prob: 1, seed: 0 } }
+ */
+export function recipeOptions(values: { mixMode?: 'mixup' | 'cutmix' | 'both'; mixAlpha: number; mixProb: number; targetMode?: 'calibrated'; calibrateThreshold?: number; smoothing: number; seed: number }) {
+  return {
+    ...(values.mixMode ? { mix: { mode: values.mixMode, alpha: values.mixAlpha, prob: values.mixProb, seed: values.seed } } : {}),
+    ...(values.targetMode && values.calibrateThreshold !== undefined ? { target: { mode: values.targetMode, threshold: values.calibrateThreshold, smoothing: values.smoothing } } : {}),
+  };
 }

@@ -61,6 +61,8 @@ describe('fkd CLI', () => {
     expect(info).toMatchObject({ complete: true, images: 24, records: 144, epochs: 2, crops: 3, topK: 3, classes: 4, skipped: [] });
     expect(info.teacher).toMatchObject({ file: 'tiny.onnx', engine: 'onnx', inputSize: 64 });
     expect(info.bytesPerRecord).toBeCloseTo(info.totalBytes / 144, 6);
+    expect(info.teacherConfidence.records).toBe(144);
+    expect(info.teacherConfidence.below.map((b: { threshold: number }) => b.threshold)).toEqual([0.1, 0.3, 0.5]);
     const text = await runCli(['info', store]);
     expect(text.stdout).toMatch(/bytes\/record:/);
   });

@@ -1,0 +1,49 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { label } from '../../src/generate/label.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
+
+let work: string;
+let store: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-train-recipes-'));
+  store = join(work, 'labels');
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: store, epochs: 2, crops: 4, topK: 3, threads: 1 });
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const train = ['train', '--data', FIXTURE_IMAGES, '--student', 'tiny', '--size', '16', '--batch-size', '16', '--lr', '0.02', '--workers', '0', '--epochs', '6'];
+
+describe('fkd train recipes', () => {
+  it.each([
+    ['CutMix', ['--mix', 'cutmix', '--mix-alpha', '1']],
+    ['Mixup on half the crops', ['--mix', 'mixup', '--mix-alpha', '0.8', '--mix-prob', '0.5']],
+    ['calibrated targets', ['--target', 'calibrated', '--calibrate-threshold', '0.3', '--smoothing', '0.1']],
+  ])('trains with %s and its loss falls', async (_name, flags) => {
+    const result = await runCli([...train, '--labels', store, ...flags]);
+    expect(result.code, result.stderr).toBe(0);
+    const losses = [...result.stdout.matchAll(/^epoch \d+: loss ([\d.]+)/gm)].map((match) => Number(match[1]));
+    expect(losses).toHaveLength(6);
+    expect(losses.at(-1)!).toBeLessThan(0.9 * losses[0]!);
+  });
+
+  it('shows the recipe flags with their ranges in --help, and refuses a calibrated target without a threshold', async () => {
+    const help = await runCli(['train', '--help']);
+    help.stdout = help.stdout.replace(/\s+/g, ' ');
+    expect(help.stdout).toMatch(/--mix <mode>.*?\[one of mixup, cutmix, both\]/);
+    expect(help.stdout).toMatch(/--mix-alpha <a>.*?\[a number in \(0, 100\]\]/);
+    expect(help.stdout).toMatch(/--mix-prob <p>.*?\[a number in \[0, 1\]\]/);
+    expect(help.stdout).toMatch(/--calibrate-threshold <p>.*?\[a number in \[0, 1\]\]/);
+    expect(help.stdout).toMatch(/--smoothing <e>.*?\[a number in \[0, 1\]\]/);
+    const refused = await runCli([...train, '--labels', store, '--target', 'calibrated']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--target calibrated needs --calibrate-threshold/);
+    const badAlpha = await runCli([...train, '--labels', store, '--mix', 'cutmix', '--mix-alpha', '0']);
+    expect(badAlpha.code).toBe(2);
+    expect(badAlpha.stderr).toMatch(/for --mix-alpha but received "?0"?/);
+  });
+});
