@@ -9,6 +9,7 @@ export type FkdErrorCode =
   | 'E_IMAGE_TOO_LARGE'
   | 'E_EMPTY_DATASET'
   | 'E_DATASET_MISMATCH'
+  | 'E_IMAGE_CHANGED'
   | 'E_MODEL_LOAD'
   | 'E_MODEL_SHAPE'
   | 'E_CORRUPT_SHARD'

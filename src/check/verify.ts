@@ -1,7 +1,9 @@
 import { CounterRandom, keyOf } from '../crop/rng.js';
 import { renderCrop } from '../crop/render.js';
 import { writeNormalized } from '../crop/tensor.js';
+import pLimit from 'p-limit';
 import { decodeImage } from '../dataset/decode.js';
+import { CONTENT_HASH_BYTES, hashHex, readImageFile } from '../dataset/file.js';
 import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
@@ -30,7 +32,16 @@ export interface VerifyReport {
   location: string;
   ok: boolean;
   shards: { checked: number; corrupt: Array<{ key: string; code: string; error: string }> };
-  dataset?: { fingerprintMatches: boolean; expected: string; actual: string };
+  dataset?: {
+    fingerprintMatches: boolean;
+    expected: string;
+    actual: string;
+    /**
+     * Format 2 stores, when the fingerprint matches: images whose file was read and hashed, and
+     * those whose content hash differs from the stored one (or that can no longer be read). Null for format 1, which has no hashes.
+     */
+    content: { checked: number; changed: string[] } | null;
+  };
   teacher?: {
     sampled: number;
     top1Agreement: number;
@@ -70,8 +81,14 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
   if (options.data !== undefined) {
     const dataset = await scanDataset(options.data);
     const expected = labels.manifest.dataset.fingerprint;
-    report.dataset = { fingerprintMatches: dataset.fingerprint === expected, expected, actual: dataset.fingerprint };
-    if (!report.dataset.fingerprintMatches) problems.push(`${options.data} is not the dataset these labels were made from (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
+    const fingerprintMatches = dataset.fingerprint === expected;
+    const content = fingerprintMatches && labels.manifest.version >= 2 ? await checkContent(labels, dataset.root, corrupt.map((c) => c.key)) : null;
+    report.dataset = { fingerprintMatches, expected, actual: dataset.fingerprint, content };
+    if (!fingerprintMatches) problems.push(`${options.data} is not the dataset these labels were made from (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
+    if (content !== null && content.changed.length > 0) {
+      const shown = content.changed.slice(0, 5).join(', ') + (content.changed.length > 5 ? `, … (${content.changed.length} in all)` : '');
+      problems.push(`${content.changed.length} of ${content.checked} images changed or became unreadable after they were labelled (content hash differs): ${shown}. Restore them or label the dataset again.`);
+    }
     if (options.teacher !== undefined && report.dataset.fingerprintMatches) {
       report.teacher = await recheckTeacher(labels, dataset.root, dataset.images.map((i) => i.path), options, corrupt.map((c) => c.key));
       const tolerance = options.tolerance ?? 0.01;
@@ -84,6 +101,33 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
   }
   report.ok = problems.length === 0;
   return report;
+}
+
+/** Reads and hashes every image that has records, against the content hashes of its shard. */
+async function checkContent(labels: LabelSet, root: string, corruptKeys: string[]): Promise<{ checked: number; changed: string[] }> {
+  const limit = pLimit(8);
+  const changed: string[] = [];
+  let checked = 0;
+  for (const shard of labels.manifest.shards) {
+    if (corruptKeys.includes(shard.key)) continue;
+    const images = await labels.readImages(shard);
+    const hashes = images.contentHashes!;
+    await Promise.all(
+      Array.from(presentImages(images), (local) =>
+        limit(async () => {
+          const path = images.paths[local]!;
+          const stored = hashHex(hashes.subarray(local * CONTENT_HASH_BYTES, (local + 1) * CONTENT_HASH_BYTES));
+          const read = await readImageFile(imagePath({ root }, { path }), path).catch((error: unknown) => {
+            if (isFkdError(error)) return null;
+            throw error;
+          });
+          checked++;
+          if (read === null || hashHex(read.hash) !== stored) changed.push(path);
+        }),
+      ),
+    );
+  }
+  return { checked, changed: changed.sort() };
 }
 
 interface Sample {

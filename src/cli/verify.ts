@@ -35,7 +35,12 @@ export function verifyCommand(context: CommandContext): Command {
         const out = context.stdout;
         out.write(`shards checked: ${report.shards.checked}, corrupt: ${report.shards.corrupt.length}\n`);
         for (const bad of report.shards.corrupt) out.write(`  ${bad.key}: ${bad.error}\n`);
-        if (report.dataset) out.write(`dataset fingerprint: ${report.dataset.fingerprintMatches ? 'matches' : 'DIFFERS'}\n`);
+        if (report.dataset) {
+          out.write(`dataset fingerprint: ${report.dataset.fingerprintMatches ? 'matches' : 'DIFFERS'}\n`);
+          const content = report.dataset.content;
+          if (content) out.write(`image contents: ${content.changed.length === 0 ? `all ${content.checked} match` : `${content.changed.length} of ${content.checked} CHANGED`}\n`);
+          else if (report.dataset.fingerprintMatches) out.write('image contents: not checked (a format 1 store has no content hashes)\n');
+        }
         if (report.teacher) {
           const t = report.teacher;
           out.write(`teacher re-run on ${t.sampled} crops: top-1 agreement ${(t.top1Agreement * 100).toFixed(2)}%, max relative error ${(t.maxRelativeError * 100).toFixed(3)}%, mean KL ${t.meanKl.toExponential(3)}\n`);

@@ -3,7 +3,7 @@ import { FkdError, isFkdError } from '../errors.js';
 import { assembleManifest, type AssembleOptions } from '../store/assemble.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../store/layout.js';
-import { parseManifest, serializeManifest, type Manifest } from '../store/manifest.js';
+import { checkManifestFields, serializeManifest, type Manifest } from '../store/manifest.js';
 import { checkShardObject } from '../store/shard-check.js';
 
 export type FinalizeOptions = Pick<AssembleOptions, 'slices'>;
@@ -45,7 +45,7 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
 /** Validates an assembled manifest; a failure names what it was built from. */
 function checkAssembled(manifest: Manifest, location: string): void {
   try {
-    parseManifest(JSON.stringify(manifest), location);
+    checkManifestFields(JSON.parse(JSON.stringify(manifest)), location);
   } catch (error) {
     if (!isFkdError(error)) throw error;
     const detail = error.message.replace(/^\S+ is (invalid|inconsistent): /, '').replace(/ Run `fkd finalize`.*$/, '');

@@ -3,6 +3,7 @@ import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
 import type { RgbImage } from '../dataset/image.js';
 import { decodeImage } from '../dataset/decode.js';
+import { CONTENT_HASH_BYTES, readImageFile } from '../dataset/file.js';
 import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
@@ -12,7 +13,7 @@ import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
 import { encodeShard } from '../store/format/encode.js';
-import type { SkippedImage } from '../store/manifest.js';
+import { MANIFEST_VERSION, type SkippedImage } from '../store/manifest.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
@@ -162,7 +163,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
   const { sha256 } = await fingerprintTeacher(options.teacher);
   return {
     format: 'fkd-labels-config',
-    version: 1,
+    version: MANIFEST_VERSION,
     dataset: { images: dataset.images.length, classes: dataset.classes, fingerprint: dataset.fingerprint },
     teacher: {
       file: basename(options.teacher),
@@ -202,6 +203,8 @@ async function claimStore(store: StoreDriver, config: LabelConfig): Promise<void
 /** Decoded image waiting for its crops to be rendered. */
 interface Decoded {
   image: RgbImage | null;
+  /** The content hash of the bytes the image was decoded from. */
+  hash: Uint8Array | null;
   skipped: SkippedImage | null;
 }
 
@@ -282,11 +285,16 @@ class LabelRun {
     const entry = this.dataset.images[index]!;
     const path = imagePath(this.dataset, entry);
     this.decodes++;
-    return decodeImage(path, entry.path, { maxPixels: this.config.sampler.maxPixels }).then(
-      (image) => ({ image, skipped: null }),
+    // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
+    const decoded = readImageFile(path, entry.path).then(async ({ bytes, hash }): Promise<Decoded> => ({
+      image: await decodeImage(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels }),
+      hash,
+      skipped: null,
+    }));
+    return decoded.catch(
       (error: unknown) => {
         if (isFkdError(error) && SKIPPABLE.has(error.code)) {
-          return { image: null, skipped: { index, path: entry.path, reason: error.message } };
+          return { image: null, hash: null, skipped: { index, path: entry.path, reason: error.message } };
         }
         throw error;
       },
@@ -298,6 +306,7 @@ class LabelRun {
     const columns = new EpochColumns({ epochs, crops, topK: this.config.codec.topK, images: shard.imageCount });
     const widths = new Uint32Array(shard.imageCount);
     const heights = new Uint32Array(shard.imageCount);
+    const hashes = new Uint8Array(shard.imageCount * CONTENT_HASH_BYTES);
     const skippedLocal: number[] = [];
     const skippedHere: SkippedImage[] = [];
     const teacher = this.teacher.info;
@@ -325,6 +334,7 @@ class LabelRun {
       const image = decoded.image;
       widths[local] = image.width;
       heights[local] = image.height;
+      hashes.set(decoded.hash!, local * CONTENT_HASH_BYTES);
       for (let epoch = 0; epoch < epochs; epoch++) {
         for (let crop = 0; crop < crops; crop++) {
           const slot = rank * crops + crop;
@@ -351,6 +361,7 @@ class LabelRun {
         heights,
         skipped: skippedLocal,
         paths: this.dataset.images.slice(shard.imageStart, shard.imageStart + shard.imageCount).map((image) => image.path),
+        contentHashes: hashes,
       },
       records,
       this.dataset.classes.length,

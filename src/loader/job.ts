@@ -3,6 +3,7 @@ import type { RgbImage } from '../dataset/image.js';
 import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
 import { writeBytes, type Layout, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
+import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
 
 /** How every crop of a pass is rendered. */
 export interface RenderSettings {
@@ -54,12 +55,12 @@ export interface RingViews {
 export const BOX_FIELDS = 5;
 
 /**
- * Decodes one image and renders its crops straight into their final places in the batch
- * ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
+ * Decodes one image, checks it is the file that was labelled (content hash and size), and
+ * renders its crops straight into their final places in the batch ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
  * there. Nothing is returned and no pixel buffer is allocated.
  */
-export async function renderIntoRing(ring: RingViews, file: string, name: string, places: ArrayLike<number>): Promise<void> {
-  const image = await decodeImage(file, name, { maxPixels: ring.settings.maxPixels });
+export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<void> {
+  const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels);
   for (let c = 0; c < places.length; c++) {
     const place = places[c]!;
     const at = place * BOX_FIELDS;

@@ -74,6 +74,11 @@ export interface LoaderStats {
   decodes: number;
   skippedImages: Array<{ path: string; reason: string }>;
   skippedShards: Array<{ key: string; reason: string }>;
+  /**
+   * Whether each image file is checked against the content hash stored for it (format 2 stores)
+   * before its crops are replayed; false for a format 1 store, where only its decoded size is.
+   */
+  contentChecked: boolean;
 }
 
 export interface Loader extends AsyncIterable<Batch> {
@@ -95,14 +100,29 @@ export interface Loader extends AsyncIterable<Batch> {
 export function createLoader(options: LoaderOptions): Loader {
   validateLoaderOptions(options);
   refuseUntrustedStore(options);
-  const stats: LoaderStats = { batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [] };
+  const contentChecked = options.labels.manifest.version >= 2;
+  if (!contentChecked) noticeUncheckedContent(options.labels.location);
+  const fresh = (): LoaderStats => ({ batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [], contentChecked });
+  const stats = fresh();
   return {
     stats,
     [Symbol.asyncIterator]() {
-      Object.assign(stats, { batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [] });
+      Object.assign(stats, fresh());
       return iterate(options, stats)[Symbol.asyncIterator]();
     },
   };
+}
+
+const noticed = new Set<string>();
+
+/**
+ * Says once per process and store, as a Node warning (stderr by default; `process.on('warning')`
+ * to route it), that a format 1 store's images cannot be checked by content.
+ */
+function noticeUncheckedContent(location: string): void {
+  if (noticed.has(location)) return;
+  noticed.add(location);
+  process.emitWarning(`${location} is a format 1 label store: it has no content hashes, so an image edited after labelling is caught only if its size changed. Label the dataset again with this fkd to get format 2.`, { code: 'FKD_FORMAT_1' });
 }
 
 /** The store's own trust checks (issue 9) that the loader adds to the option checks. */

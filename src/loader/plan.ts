@@ -2,7 +2,9 @@ import pLimit from 'p-limit';
 import type { CropSpec } from '../crop/box.js';
 import type { Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
-import type { EpochRecords } from '../store/format/columns.js';
+import { CONTENT_HASH_BYTES, hashHex } from '../dataset/file.js';
+import type { LabelledImage } from '../dataset/labelled.js';
+import type { EpochRecords, ImageBlock } from '../store/format/columns.js';
 import type { LabelSet } from '../store/labels.js';
 import { epochOrder } from './order.js';
 
@@ -36,8 +38,8 @@ export interface EpochPlan {
   first: Uint32Array;
   /** Per shard (manifest order): the label epoch's records; empty for a skipped shard. */
   blocks: EpochRecords[];
-  /** Per shard: the stored relative paths, indexed by `local`. */
-  paths: string[][];
+  /** Per shard: its image block (paths, sizes, content hashes), indexed by `local`; empty for a skipped shard. */
+  images: ImageBlock[];
 }
 
 export interface PlanOptions {
@@ -69,7 +71,7 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
   const shards = labels.manifest.shards;
   const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
   const blocks = new Array<EpochRecords>(shards.length);
-  const paths = new Array<string[]>(shards.length);
+  const imageBlocks = new Array<ImageBlock>(shards.length);
   /** Per shard: [storeIndex, classIndex, local, first] columns of the images kept. */
   const kept = new Array<{ count: number; columns: Uint32Array[] }>(shards.length);
   // Class indices are the store's: a tree that gained or lost a class folder since labelling
@@ -81,7 +83,6 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
       limit(async () => {
         options.signal?.throwIfAborted();
         kept[position] = { count: 0, columns: [] };
-        paths[position] = [];
         let images;
         let block;
         try {
@@ -93,7 +94,7 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
           return;
         }
         blocks[position] = block;
-        paths[position] = images.paths;
+        imageBlocks[position] = images;
         const columns = Array.from({ length: 4 }, () => new Uint32Array(images.imageCount));
         const [storeIndex, classIndex, local, first] = columns as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
         const skippedLocal = new Set(images.skipped);
@@ -136,7 +137,7 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
     local: new Uint32Array(total),
     first: new Uint32Array(total),
     blocks,
-    paths,
+    images: imageBlocks,
   };
   // Rows in store order: shards by their first image, each already ascending inside.
   const shardOrder = shards.map((shard, position) => ({ position, start: shard.imageStart })).sort((a, b) => a.start - b.start);
@@ -166,7 +167,20 @@ function identity(count: number): Uint32Array {
 
 /** The stored relative path of a plan row. */
 export function rowPath(plan: EpochPlan, row: number): string {
-  return plan.paths[plan.shard[row]!]![plan.local[row]!]!;
+  return plan.images[plan.shard[row]!]!.paths[plan.local[row]!]!;
+}
+
+/** The stored facts of a plan row's image, to check the file against before its crops are replayed. */
+export function rowImage(plan: EpochPlan, row: number): LabelledImage {
+  const images = plan.images[plan.shard[row]!]!;
+  const local = plan.local[row]!;
+  const hashes = images.contentHashes;
+  return {
+    width: images.widths[local]!,
+    height: images.heights[local]!,
+    // Hex, not a view: a view would carry (and, posted to a render thread, copy) the whole block's buffer.
+    hash: hashes === undefined ? undefined : hashHex(hashes.subarray(local * CONTENT_HASH_BYTES, (local + 1) * CONTENT_HASH_BYTES)),
+  };
 }
 
 /** The stored crop box of record `crop` of a plan row. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { LabelledImage } from '../dataset/labelled.js';
 import { FkdError, type FkdErrorCode } from '../errors.js';
 import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 
@@ -8,7 +9,7 @@ import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 export type WorkerRequest =
   | { kind: 'job'; id: number; job: ImageJob }
   | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer }
-  | { kind: 'render'; id: number; ring: number; file: string; name: string; places: number[] }
+  | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
   | { kind: 'rings'; id: number };
 
@@ -98,9 +99,9 @@ export class RenderPool {
     for (const slot of this.slots) slot.worker.postMessage({ kind: 'ring', ring, settings, images, boxes } satisfies WorkerRequest);
   }
 
-  /** Decodes `file` and renders its crops into samples `places` of ring `ring`. */
-  async render(ring: number, file: string, name: string, places: number[]): Promise<void> {
-    await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, places }));
+  /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`. */
+  async render(ring: number, file: string, name: string, expected: LabelledImage, places: number[]): Promise<void> {
+    await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, expected, places }));
   }
 
   /** Every thread drops its views of ring `ring`, so the memory can be freed. */

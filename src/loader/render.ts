@@ -1,10 +1,10 @@
 import { imagePath, type Dataset } from '../dataset/scan.js';
 import type { BatchRing } from './assemble.js';
 import { renderIntoRing } from './job.js';
-import { rowPath, type EpochPlan } from './plan.js';
+import { rowImage, rowPath, type EpochPlan } from './plan.js';
 import { sharedRenderPool } from './pool.js';
 
-/** The render stage: decodes an image once and renders its crops into their ring places. */
+/** The render stage: decodes an image once, checks it is the labelled file, and renders its crops into their ring places. */
 export interface RenderStage {
   /** Renders plan row `row`'s crops into ring places `places` (crop c → places[c]). */
   render(row: number, places: number[]): Promise<void>;
@@ -25,14 +25,14 @@ export function renderStage(dataset: Dataset, plan: EpochPlan, ring: BatchRing, 
   const file = (row: number) => imagePath(dataset, { path: rowPath(plan, row) });
   if (threads === 0) {
     return {
-      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), places),
+      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), rowImage(plan, row), places),
       close: () => ring.release(),
     };
   }
   const pool = sharedRenderPool(threads);
   pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer);
   return {
-    render: (row, places) => pool.render(ring.id, file(row), rowPath(plan, row), places),
+    render: (row, places) => pool.render(ring.id, file(row), rowPath(plan, row), rowImage(plan, row), places),
     close: () => {
       pool.release(ring.id);
       ring.release();

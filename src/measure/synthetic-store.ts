@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { CounterRandom, keyOf } from '../crop/rng.js';
+import { CONTENT_HASH_BYTES, contentHash } from '../dataset/file.js';
 import { fingerprintOf, type Dataset, type DatasetImage } from '../dataset/scan.js';
 import { serializeConfig, type LabelConfig } from '../store/config.js';
 import { configSha256, type ShardEntryFile } from '../store/entry.js';
@@ -11,6 +12,7 @@ import { encodeShard } from '../store/format/encode.js';
 import type { EncodedShard, EpochRecords, ImageBlock, ShardLayout } from '../store/format/columns.js';
 import { sha256Hex } from '../store/hash.js';
 import { openStore } from '../store/drivers/open.js';
+import { MANIFEST_VERSION } from '../store/manifest.js';
 
 /**
  * A label store of ImageNet's shape made without images or a teacher, for scale tests: the
@@ -66,14 +68,23 @@ function boxPool(topK: number, classes: number): PooledRecord[] {
 }
 
 function imageBlock(imageStart: number, imageCount: number, images: number, classes: number): ImageBlock {
+  const paths = Array.from({ length: imageCount }, (_, i) => pathOf(imageStart + i, images, classes));
   return {
     imageStart,
     imageCount,
     widths: new Uint32Array(imageCount).fill(WIDTH),
     heights: new Uint32Array(imageCount).fill(HEIGHT),
     skipped: [],
-    paths: Array.from({ length: imageCount }, (_, i) => pathOf(imageStart + i, images, classes)),
+    paths,
+    contentHashes: syntheticHashes(paths),
   };
+}
+
+/** Stand-ins for the files' content hashes (there are no files): as incompressible as real ones. */
+function syntheticHashes(paths: string[]): Uint8Array {
+  const hashes = new Uint8Array(paths.length * CONTENT_HASH_BYTES);
+  paths.forEach((path, i) => hashes.set(contentHash(new TextEncoder().encode(path)), i * CONTENT_HASH_BYTES));
+  return hashes;
 }
 
 /**
@@ -150,7 +161,7 @@ export async function makeSyntheticStore(location: string, options: SyntheticSto
   const dataset = syntheticDataset(location, images, classes);
   const config: LabelConfig = {
     format: 'fkd-labels-config',
-    version: 1,
+    version: MANIFEST_VERSION,
     dataset: { images, classes: dataset.classes, fingerprint: dataset.fingerprint },
     teacher: { file: 'synthetic.onnx', sha256: '0'.repeat(64), engine: 'onnx', inputSize: 224, layout: 'nchw', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], outputs: 'logits', temperature: 1 },
     sampler: { seed: 0, scale: [0.08, 1], ratio: [0.75, 4 / 3], flip: 0.5, epochs, crops, interpolation: 'bilinear', maxPixels: 268_402_689 },

@@ -65,7 +65,9 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
   const backends = [...new Set(ordered.map((entry) => entry.backend))].sort();
   const manifest: Manifest = {
     format: 'fkd-labels',
-    version: 1,
+    // The shards' format is the run's: a store begun by a format 1 fkd is finalized as format 1.
+    version: config.version,
+    requires: [],
     complete: missing.length === 0,
     createdAt: previous?.createdAt ?? new Date().toISOString(),
     tool: { name: 'fkd', version },

@@ -1,7 +1,7 @@
 import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { CONFIG_KEY } from './layout.js';
-import { serializeManifest, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
+import { serializeManifest, type FormatVersion, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -10,7 +10,8 @@ import { serializeManifest, type ManifestDataset, type ManifestSampler, type Man
  */
 export interface LabelConfig {
   format: 'fkd-labels-config';
-  version: 1;
+  /** The format version of the shards the run writes (a run is resumed only by the same version). */
+  version: FormatVersion;
   dataset: Omit<ManifestDataset, 'skipped'>;
   /** The backend is not part of the identity: workers on different devices may share a store. */
   teacher: Omit<ManifestTeacher, 'backend'>;
@@ -35,7 +36,8 @@ export function checkConfig(config: LabelConfig): void {
   try {
     serializeManifest({
       format: 'fkd-labels',
-      version: 1,
+      version: config.version,
+      requires: [],
       complete: false,
       createdAt: new Date(0).toISOString(),
       tool: { name: 'fkd', version: 'check' },

@@ -7,7 +7,7 @@ import type { StoreDriver } from './drivers/driver.js';
 import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
 import { JsonFloat, StrictJsonError, parseStrictJson } from './format/json.js';
 import { pathProblem } from './format/validate.js';
-import { isSha256Hex } from './hash.js';
+import { isSha256Hex, sha256Hex } from './hash.js';
 import { checkKey } from './drivers/keys.js';
 import { MANIFEST_KEY } from './layout.js';
 
@@ -19,8 +19,23 @@ import { MANIFEST_KEY } from './layout.js';
  */
 
 export const MANIFEST_FORMAT = 'fkd-labels';
-/** The manifest and shard format version this build reads and writes. */
-export const MANIFEST_VERSION = 1;
+/** The manifest and shard format version this build writes. */
+export const MANIFEST_VERSION = 2;
+/** The versions this build reads: format 1 (no content hashes, no manifest integrity) and 2. */
+export const READABLE_VERSIONS: readonly FormatVersion[] = [1, 2];
+export type FormatVersion = 1 | 2;
+
+/**
+ * Features a format 2 manifest may list in `requires`, which a reader must understand to read
+ * the store correctly. A reader refuses a store that requires anything it does not know, so a
+ * later writer can add a field that changes the meaning of the data without old readers
+ * silently ignoring it. This build knows none yet: the list is the mechanism.
+ */
+export const KNOWN_FEATURES: ReadonlySet<string> = new Set<string>();
+
+/** How the manifest's self-hash ends the file: `"integrity": "<64 hex>"`, the last member. */
+const INTEGRITY_TAIL = /"integrity": "([0-9a-f]{64})"\n\}\n$/;
+const INTEGRITY_PLACEHOLDER = '0'.repeat(64);
 
 /**
  * Largest `manifest.json` a reader accepts, checked before it is read. ImageNet-1k at 1000
@@ -105,7 +120,9 @@ export interface ShardEntry {
 
 export interface Manifest {
   format: 'fkd-labels';
-  version: 1;
+  version: FormatVersion;
+  /** Format 2: features a reader must understand (see KNOWN_FEATURES); empty for format 1. */
+  requires: string[];
   /** False while shards are missing (a manifest assembled to inspect an unfinished run). */
   complete: boolean;
   createdAt: string;
@@ -138,7 +155,44 @@ export function parseManifest(text: string, location: string): Manifest {
     if (!(error instanceof StrictJsonError)) throw error;
     throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid JSON: ${error.message}. ${REMEDY}`, { path: where, cause: error });
   }
-  return readManifest(value, new Checker(where, 'E_CORRUPT_MANIFEST', REMEDY));
+  const check = new Checker(where, 'E_CORRUPT_MANIFEST', REMEDY);
+  const root = check.object(value, 'the manifest');
+  if (root.format === MANIFEST_FORMAT && root.version === 2) checkIntegrity(text, root.integrity, check);
+  return readManifest(value, check);
+}
+
+/**
+ * Every field rule of the manifest, on a value not yet written (so without the integrity
+ * check, which needs the file's bytes): how finalize checks what the shard entries assemble.
+ *
+ * @example
+ * checkManifestFields(JSON.parse(JSON.stringify(assembled)), store.location); // throws E_CORRUPT_MANIFEST naming the field
+ */
+export function checkManifestFields(value: unknown, location: string): Manifest {
+  return readManifest(value, new Checker(`${location}/${MANIFEST_KEY}`, 'E_CORRUPT_MANIFEST', REMEDY));
+}
+
+/**
+ * Format 2's self-check: the SHA-256 of the file with its own hash replaced by 64 zeros. It
+ * catches a hand edit or a damaged copy that still parses (the manifest is the store's only
+ * trust root: every shard hash is in it). It is not a signature: a writer who recomputes it
+ * can still forge a store, which the format's other rules then have to catch.
+ */
+function checkIntegrity(text: string, claimed: unknown, check: Checker): void {
+  const tail = INTEGRITY_TAIL.exec(text);
+  if (tail === null || claimed !== tail[1]) {
+    throw check.fail('integrity', 'the last member, "integrity": "<64 lower-case hex>", followed by "\\n}\\n"', claimed);
+  }
+  const recorded = tail[1]!;
+  const zeroed = text.slice(0, tail.index) + `"integrity": "${INTEGRITY_PLACEHOLDER}"\n}\n`;
+  const actual = sha256Hex(new TextEncoder().encode(zeroed));
+  if (actual !== recorded) {
+    throw new FkdError(
+      check.code,
+      `${check.where} fails its integrity check (it records ${recorded}, its bytes hash to ${actual}): it was edited or damaged after fkd wrote it. ${REMEDY}`,
+      { path: check.where },
+    );
+  }
 }
 
 /**
@@ -178,7 +232,13 @@ export async function loadManifest(store: StoreDriver): Promise<Manifest> {
  */
 export function serializeManifest(manifest: Manifest): string {
   const ordered = readManifest(manifest, new Checker('manifest', 'E_USAGE', 'This is a bug in the code that built it.'));
-  return `${JSON.stringify(ordered, null, 2)}\n`;
+  if (ordered.version === 1) {
+    const { requires: _none, ...v1 } = ordered;
+    return `${JSON.stringify(v1, null, 2)}\n`;
+  }
+  const zeroed = `${JSON.stringify({ ...ordered, integrity: INTEGRITY_PLACEHOLDER }, null, 2)}\n`;
+  const hash = sha256Hex(new TextEncoder().encode(zeroed));
+  return zeroed.slice(0, zeroed.length - INTEGRITY_PLACEHOLDER.length - 4) + `${hash}"\n}\n`;
 }
 
 const REMEDY = 'Run `fkd finalize` on the store to rebuild it from the shard entries, or re-run the same `fkd label` command.';
@@ -271,7 +331,8 @@ class Checker {
 function readManifest(value: unknown, check: Checker): Manifest {
   const root = check.object(value, 'the manifest');
   if (root.format !== MANIFEST_FORMAT) throw check.fail('format', `"${MANIFEST_FORMAT}" (is this an fkd label store?)`, root.format);
-  checkVersion(root, check);
+  const version = checkVersion(root, check);
+  const requires = version === 1 ? [] : readRequires(root.requires, check);
   const complete = check.boolean(root.complete, 'complete');
   const createdAt = check.string(root.createdAt, 'createdAt');
   if (Number.isNaN(Date.parse(createdAt))) throw check.fail('createdAt', 'an ISO 8601 date', createdAt);
@@ -294,7 +355,8 @@ function readManifest(value: unknown, check: Checker): Manifest {
   if (totals.bytes !== bytes) throw check.inconsistent(`totals.bytes is ${totals.bytes} but the shards hold ${bytes}`);
   return {
     format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
+    version,
+    requires,
     complete,
     createdAt,
     tool,
@@ -308,22 +370,37 @@ function readManifest(value: unknown, check: Checker): Manifest {
   };
 }
 
-function checkVersion(root: Record<string, unknown>, check: Checker): void {
+function checkVersion(root: Record<string, unknown>, check: Checker): FormatVersion {
   const version = root.version;
-  if (version === MANIFEST_VERSION) return;
+  if (READABLE_VERSIONS.includes(version as FormatVersion)) return version as FormatVersion;
   if (typeof version === 'number' && Number.isInteger(version) && version > MANIFEST_VERSION) {
     const tool = typeof root.tool === 'object' && root.tool !== null ? (root.tool as Record<string, unknown>) : {};
     const writer = typeof tool.version === 'string' ? tool.version : undefined;
     throw new FkdError(
       check.code,
-      `${check.where} uses label format version ${version}, but this fkd reads format version ${MANIFEST_VERSION} only. ` +
+      `${check.where} uses label format version ${version}, but this fkd reads format versions ${READABLE_VERSIONS.join(' and ')} only. ` +
         (writer === undefined
           ? 'Upgrade fkd to a release that reads it.'
           : `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`),
       { path: check.where },
     );
   }
-  throw check.fail('version', `the format version ${MANIFEST_VERSION}`, version);
+  throw check.fail('version', `a format version (${READABLE_VERSIONS.join(' or ')})`, version);
+}
+
+/** Format 2's `requires`: distinct feature names, each one this reader understands. */
+function readRequires(value: unknown, check: Checker): string[] {
+  const names = check.array(value, 'requires').map((name, i) => check.string(name, `requires[${i}]`));
+  if (new Set(names).size !== names.length) throw check.fail('requires', 'distinct feature names', names);
+  const unknown = names.filter((name) => !KNOWN_FEATURES.has(name));
+  if (unknown.length > 0) {
+    throw new FkdError(
+      check.code,
+      `${check.where} requires features this fkd does not understand (${unknown.join(', ')}): reading the store without them would misread it. Upgrade fkd to a release that knows them.`,
+      { path: check.where },
+    );
+  }
+  return names;
 }
 
 function readDataset(value: unknown, check: Checker): ManifestDataset {

@@ -6,7 +6,8 @@ import type { Manifest, ShardEntry } from './manifest.js';
 
 /**
  * What the manifest says about one shard, in the form the decoder cross-checks: its first
- * image, image count and skipped images (shard-local, with their paths).
+ * image, image count, skipped images (shard-local, with their paths) and, by its format
+ * version, whether the image block holds content hashes.
  */
 export function imageExpectation(manifest: Manifest, shard: ShardEntry): ImageExpectation {
   const skipped: Array<{ local: number; path: string }> = [];
@@ -15,7 +16,7 @@ export function imageExpectation(manifest: Manifest, shard: ShardEntry): ImageEx
       skipped.push({ local: entry.index - shard.imageStart, path: entry.path });
     }
   }
-  return { imageStart: shard.imageStart, imageCount: shard.imageCount, skipped };
+  return { imageStart: shard.imageStart, imageCount: shard.imageCount, skipped, contentHashes: manifest.version >= 2 };
 }
 
 /** Everything the manifest says about a shard that its blocks must agree with. */

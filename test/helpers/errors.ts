@@ -22,3 +22,14 @@ export async function rejectionCode(run: () => Promise<unknown>): Promise<string
   }
   return 'accepted';
 }
+
+/** The FkdError `run` throws; a test fails if it throws anything else or nothing. */
+export function thrownError(run: () => unknown): FkdError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(FkdError);
+    return error as FkdError;
+  }
+  throw new Error('expected an FkdError, but nothing was thrown');
+}

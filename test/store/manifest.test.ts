@@ -5,6 +5,7 @@ import type { EpochRecords, ImageBlock } from '../../src/store/format/columns.js
 import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
+import { thrownError } from '../helpers/errors.js';
 import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
 
 const IMAGES = 10;
@@ -48,7 +49,9 @@ function validManifest(): Manifest {
   const shards = [0, 1, 2].map(shard);
   return {
     format: 'fkd-labels',
+    // Format 1: the field rules below are checked on edited JSON, which format 2's integrity check would refuse first.
     version: 1,
+    requires: [],
     complete: true,
     createdAt: '2025-01-02T03:04:05.000Z',
     tool: { name: 'fkd', version: '0.1.0' },
@@ -81,13 +84,7 @@ function edited(edit: (m: Record<string, any>) => void): string {
 }
 
 function parseError(text: string): FkdError {
-  try {
-    parseManifest(text, '/data/labels');
-  } catch (error) {
-    expect(error).toBeInstanceOf(FkdError);
-    return error as FkdError;
-  }
-  throw new Error('expected parseManifest to throw');
+  return thrownError(() => parseManifest(text, '/data/labels'));
 }
 
 describe('serializeManifest / parseManifest', () => {
@@ -151,11 +148,11 @@ describe('parseManifest rejects', () => {
 
   it('a newer major version, naming the fkd version that reads it', () => {
     const error = parseError(edited((m) => {
-      m.version = 2;
+      m.version = 3;
       m.tool.version = '3.1.0';
     }));
     expect(error.code).toBe('E_CORRUPT_MANIFEST');
-    expect(error.message).toMatch(/format version 2, but this fkd reads format version 1 only/);
+    expect(error.message).toMatch(/format version 3, but this fkd reads format versions 1 and 2 only/);
     expect(error.message).toMatch(/written by fkd 3\.1\.0: upgrade to fkd 3\.1\.0 or newer/);
     expect(parseError(edited((m) => {
       m.version = 7;
@@ -235,5 +232,49 @@ describe('parseManifest rejects', () => {
     expect(error.code).toBe('E_CORRUPT_MANIFEST');
     expect(error.message).toMatch(pattern);
     expect(error.message).toMatch(/^\/data\/labels\/manifest\.json is (invalid|inconsistent)/);
+  });
+});
+
+describe('format 2 manifests protect themselves', () => {
+  const v2 = (): Manifest => ({ ...validManifest(), version: 2 });
+
+  it('end with an integrity member that is the SHA-256 of the file with it zeroed, and parse back', () => {
+    const text = serializeManifest(v2());
+    const tail = /"integrity": "([0-9a-f]{64})"\n\}\n$/.exec(text);
+    expect(tail).not.toBeNull();
+    const zeroed = text.replace(tail![1]!, '0'.repeat(64));
+    expect(sha256Hex(new TextEncoder().encode(zeroed))).toBe(tail![1]);
+    expect(parseManifest(text, '/s')).toEqual(v2());
+    // Format 1 has neither member.
+    expect(serializeManifest(validManifest())).not.toMatch(/"integrity"|"requires"/);
+  });
+
+  it('refuse a hand edit that keeps every other rule, naming the integrity check', () => {
+    // The issue's case: codec.topK edited in a text editor (here a shard image count, which the
+    // field rules alone would catch too, and a creation date, which only the self-hash can).
+    const text = serializeManifest(v2()).replace('"createdAt": "2025-01-02T03:04:05.000Z"', '"createdAt": "2025-01-02T03:04:06.000Z"');
+    const error = parseError(text);
+    expect(error.code).toBe('E_CORRUPT_MANIFEST');
+    expect(error.message).toMatch(/fails its integrity check .*edited or damaged after fkd wrote it/);
+  });
+
+  it('refuse a missing, misplaced or malformed integrity member', () => {
+    const text = serializeManifest(v2());
+    const without = JSON.parse(text) as Record<string, unknown>;
+    delete without.integrity;
+    expect(parseError(`${JSON.stringify(without, null, 2)}\n`).message).toMatch(/expected the last member, "integrity"/);
+    const compact = JSON.stringify(JSON.parse(text));
+    expect(parseError(compact).message).toMatch(/expected the last member, "integrity"/);
+    expect(parseError(text.replace(/"integrity": "[0-9a-f]{64}"/, '"integrity": "ABC"')).message).toMatch(/expected the last member, "integrity"/);
+  });
+
+  it('refuse a store that requires a feature this reader does not know, naming it', () => {
+    // Written as a later fkd would: this one refuses to write what it cannot read.
+    expect(() => serializeManifest({ ...v2(), requires: ['sparse-codes'] })).toThrow(/sparse-codes/);
+    const later = { ...(JSON.parse(serializeManifest(v2())) as Record<string, unknown>), requires: ['sparse-codes'], integrity: '0'.repeat(64) };
+    const zeroed = `${JSON.stringify(later, null, 2)}\n`;
+    const error = parseError(zeroed.replace('0'.repeat(64), sha256Hex(new TextEncoder().encode(zeroed))));
+    expect(error.code).toBe('E_CORRUPT_MANIFEST');
+    expect(error.message).toMatch(/requires features this fkd does not understand \(sparse-codes\).*Upgrade fkd/);
   });
 });

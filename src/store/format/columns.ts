@@ -90,7 +90,13 @@ export interface ImageBlock {
    * Never empty, absolute, or holding NUL, a backslash, or an empty, `.` or `..` segment.
    */
   paths: string[];
+  /**
+   * Format 2: `CONTENT_HASH_BYTES` (dataset/file.ts) per image, skipped ones included (all zero for them): the
+   * first bytes of the SHA-256 of the image file as the label pass read it. Absent in format 1.
+   */
+  contentHashes?: Uint8Array;
 }
+
 
 /**
  * One label epoch of a shard: `crops` records per non-skipped image, in image order, crop
@@ -143,6 +149,8 @@ export interface ImageExpectation {
   imageCount?: number;
   /** The shard's entries of `dataset.skipped`, as shard-local indices with their paths. */
   skipped?: Array<{ local: number; path: string }>;
+  /** Whether the block must hold content hashes (format 2) or must not (format 1). */
+  contentHashes?: boolean;
 }
 
 /** What the manifest says about an epoch block. Every field given must match the block. */

@@ -46,6 +46,8 @@ import {
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 const IMAGE_BLOCK_KEYS = ['kind', 'imageStart', 'imageCount', 'sizeBytes', 'widths', 'heights', 'skipped', 'pathsBytes', 'paths'];
+/** Format 2 adds the content hashes; a block has exactly one of the two key sets. */
+const IMAGE_BLOCK_KEYS_V2 = [...IMAGE_BLOCK_KEYS, 'contentHashes'];
 
 // The decoder is strict (invalid UTF-8 is corruption) and keeps a leading U+FEFF, so decoding inverts encoding.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -199,7 +201,8 @@ function readSingle(bytes: Uint8Array, key: string, what: string): unknown {
 }
 
 function parseImageBlock(value: unknown, key: string): ImageBlock {
-  const block = checkObject(value, IMAGE_BLOCK_KEYS, key, 'image block');
+  const hashed = typeof value === 'object' && value !== null && Object.hasOwn(value, 'contentHashes');
+  const block = checkObject(value, hashed ? IMAGE_BLOCK_KEYS_V2 : IMAGE_BLOCK_KEYS, key, 'image block');
   if (block.kind !== 'images') throw corrupt(key, `the first block has kind ${describe(block.kind)} instead of "images"`);
   const field = (name: string, min: number, max: number): number => {
     const v = block[name];
@@ -217,6 +220,10 @@ function parseImageBlock(value: unknown, key: string): ImageBlock {
   if (!Array.isArray(block.skipped)) throw corrupt(key, `image block field skipped is ${describe(block.skipped)}, not an array`);
   const paths = readPaths(block, imageCount, key);
   const images: ImageBlock = { imageStart, imageCount, widths, heights, skipped: block.skipped as number[], paths };
+  if (hashed) {
+    if (!(block.contentHashes instanceof Uint8Array)) throw corrupt(key, `image block field contentHashes is ${describe(block.contentHashes)}, not bytes`);
+    images.contentHashes = block.contentHashes;
+  }
   // The encoder's own rules, so a forged path can never point outside the dataset root.
   checkImageBlock(images, (message) => corrupt(key, `image block: ${message}`));
   let largest = 0;

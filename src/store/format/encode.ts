@@ -82,7 +82,7 @@ function encodeImageBlock(images: ImageBlock): Uint8Array {
   if (paths.length > MAX_PATHS_RAW_BYTES) {
     throw usage(`the image paths take ${paths.length} bytes, above the ${MAX_PATHS_RAW_BYTES}-byte limit; use fewer images per shard`);
   }
-  return packr.pack({
+  const block: Record<string, unknown> = {
     kind: 'images',
     imageStart: images.imageStart,
     imageCount: images.imageCount,
@@ -92,7 +92,10 @@ function encodeImageBlock(images: ImageBlock): Uint8Array {
     skipped: [...images.skipped],
     pathsBytes: paths.length,
     paths: brotli(paths),
-  });
+  };
+  // Format 2's one addition, last, so a format 1 block is a prefix-compatible subset.
+  if (images.contentHashes !== undefined) block.contentHashes = images.contentHashes;
+  return packr.pack(block);
 }
 
 /** Brotli with the fixed settings above, so identical input gives identical bytes. */

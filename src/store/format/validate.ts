@@ -1,6 +1,7 @@
 import { FkdError } from '../../errors.js';
 import { MAX_TOPK_SUM, decodeProbabilities } from '../../labels/codec.js';
 import { sha256Hex } from '../hash.js';
+import { CONTENT_HASH_BYTES } from '../../dataset/file.js';
 import {
   MAGIC,
   MAX_EPOCH_RAW_BYTES,
@@ -59,6 +60,17 @@ export function checkImageBlock(images: ImageBlock, fail: Fail): void {
     const problem = pathProblem(path);
     if (problem !== undefined) throw fail(`the path of image ${i}, ${describe(path)}, ${problem}`);
   });
+  const hashes = images.contentHashes;
+  if (hashes !== undefined) {
+    if (!(hashes instanceof Uint8Array) || hashes.length !== imageCount * CONTENT_HASH_BYTES) {
+      throw fail(`contentHashes is ${describe(hashes)}, not ${imageCount * CONTENT_HASH_BYTES} bytes (${CONTENT_HASH_BYTES} per image)`);
+    }
+    for (const index of skipped) {
+      if (hashes.subarray(index * CONTENT_HASH_BYTES, (index + 1) * CONTENT_HASH_BYTES).some((byte) => byte !== 0)) {
+        throw fail(`skipped image ${index} has a non-zero content hash (an image without records has none)`);
+      }
+    }
+  }
 }
 
 /**
@@ -188,6 +200,9 @@ export function checkImagesAgainst(images: ImageBlock, expected: ImageExpectatio
   }
   if (expected.imageCount !== undefined && images.imageCount !== expected.imageCount) {
     throw fail(`imageCount is ${images.imageCount} where the manifest says ${expected.imageCount}`);
+  }
+  if (expected.contentHashes !== undefined && (images.contentHashes !== undefined) !== expected.contentHashes) {
+    throw fail(expected.contentHashes ? 'it has no content hashes, which format 2 requires (a format 1 shard in a format 2 store?)' : 'it has content hashes, which format 1 does not allow');
   }
   if (expected.skipped !== undefined) {
     const want = expected.skipped;
@@ -336,6 +351,7 @@ export const IMAGE_BLOCK_FIELDS: Record<string, FieldType> = {
   skipped: 'int[]',
   pathsBytes: 'int',
   paths: 'bin',
+  contentHashes: 'bin',
 };
 
 export const EPOCH_BLOCK_FIELDS: Record<string, FieldType> = {
