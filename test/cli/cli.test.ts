@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli, startCli } from '../helpers/cli.js';
+import { comparableManifest } from '../helpers/manifests.js';
 
 let work: string;
 let store: string;
@@ -121,7 +122,7 @@ describe('fkd CLI', () => {
     const b = await shardFiles(clean);
     expect([...a.keys()]).toEqual([...b.keys()]);
     for (const [name, bytes] of b) expect(a.get(name)!.equals(bytes), name).toBe(true);
-    const manifest = (dir: string) => readFile(join(dir, 'manifest.json'), 'utf8').then((t) => ({ ...JSON.parse(t), createdAt: null }));
+    const manifest = (dir: string) => readFile(join(dir, 'manifest.json'), 'utf8').then(comparableManifest);
     expect(await manifest(killed)).toEqual(await manifest(clean));
   });
 

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { label } from '../../src/generate/label.js';
+import { comparableManifest } from '../helpers/manifests.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const REFERENCE = join(FIXTURES, 'reference-store');
@@ -13,12 +14,9 @@ async function files(root: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => relative(root, join(entry.parentPath, entry.name))).sort();
 }
 
-/** The manifest without what names the moment and the tool version that wrote it. */
+/** The manifest without what names the moment and the tool version that wrote it (and the self-hash that covers both). */
 function stableManifest(bytes: Buffer): unknown {
-  const manifest = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-  delete manifest.createdAt;
-  delete manifest.tool;
-  return manifest;
+  return { ...comparableManifest(bytes), tool: null };
 }
 
 let work: string;

@@ -9,6 +9,7 @@ import { makeSyntheticStore, syntheticDataset } from '../../src/measure/syntheti
 import { openStore } from '../../src/store/drivers/open.js';
 import { openLabels } from '../../src/store/labels.js';
 import { presentImages } from '../../src/store/format/columns.js';
+import { sealManifest } from '../helpers/manifests.js';
 
 // `fkd bench scale` measures a store written by this generator; these pin that it is a real,
 // valid store that matches the synthetic dataset, whichever way its slices are written.
@@ -66,7 +67,7 @@ describe('synthetic scale store', () => {
     bytes[at] = bytes[at]! ^ 0x40;
     await store.put(entry.key, bytes);
     entry.layout.sha256 = sha256Hex(bytes);
-    await store.put(MANIFEST_KEY, new TextEncoder().encode(JSON.stringify(manifest)));
+    await store.put(MANIFEST_KEY, new TextEncoder().encode(sealManifest(manifest)));
     const report = await verifyStore(dir);
     expect(report.ok).toBe(false);
     expect(report.shards.corrupt.map((c) => c.key)).toEqual([entry.key]);

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../src/store/drivers/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli, type CliResult } from '../helpers/cli.js';
 import { startKeyedS3Server, type KeyedS3Server } from './keyed-s3-server.js';
+import { comparableManifest } from '../helpers/manifests.js';
 
 const OPTIONS = ['--epochs', '2', '--crops', '3', '--top-k', '3', '--shard-images', '5', '--threads', '1'];
 
@@ -49,7 +50,7 @@ async function localFiles(dir: string, sub = ''): Promise<Map<string, Buffer>> {
   return found;
 }
 
-const withoutCreatedAt = (bytes: Buffer | undefined): unknown => ({ ...JSON.parse(String(bytes)), createdAt: null });
+const withoutCreatedAt = (bytes: Buffer | undefined): unknown => comparableManifest(String(bytes));
 
 beforeAll(async () => {
   server = await startKeyedS3Server();

@@ -11,6 +11,7 @@ import { S3Store } from '../../src/store/drivers/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { spawn } from 'node:child_process';
+import { comparableManifest } from '../helpers/manifests.js';
 
 // 12 shards of 2 images, 30 label epochs: long enough per shard to kill a worker mid-run.
 const OPTIONS = ['--epochs', '30', '--crops', '4', '--top-k', '3', '--shard-images', '2', '--threads', '1'];
@@ -57,7 +58,7 @@ async function contentOf(prefix: string): Promise<{ shards: Map<string, Buffer>;
   const store = s3(prefix);
   const shards = new Map<string, Buffer>();
   for (const key of await keys(prefix)) if (key.endsWith('.fkd')) shards.set(key, Buffer.from(await store.get(key)));
-  const manifest = { ...JSON.parse(new TextDecoder().decode(await store.get('manifest.json'))), createdAt: null };
+  const manifest = comparableManifest(await store.get('manifest.json'));
   return { shards, manifest };
 }
 
@@ -66,7 +67,7 @@ async function referenceContent(): Promise<{ shards: Map<string, Buffer>; manife
   for (const name of (await readdir(join(reference, 'shards'))).sort()) {
     if (name.endsWith('.fkd')) shards.set(`shards/${name}`, await readFile(join(reference, 'shards', name)));
   }
-  const manifest = { ...JSON.parse(await readFile(join(reference, 'manifest.json'), 'utf8')), createdAt: null };
+  const manifest = comparableManifest(await readFile(join(reference, 'manifest.json'), 'utf8'));
   return { shards, manifest };
 }
 

@@ -16,6 +16,7 @@ import type { Manifest } from '../../src/store/manifest.js';
 import { S3Store } from '../../src/store/drivers/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
+import { sealManifest } from '../helpers/manifests.js';
 
 const OPTIONS = ['--epochs', '2', '--crops', '3', '--top-k', '3', '--shard-images', '6', '--threads', '1'];
 const VICTIM = 'shards/000002.fkd';
@@ -142,7 +143,7 @@ describe('a manifest naming keys outside the store', () => {
     cleanups.push(() => hostile.close());
     const edited = structuredClone(manifest);
     edited.shards[0]!.key = key;
-    await hostile.put('manifest.json', new TextEncoder().encode(JSON.stringify(edited)));
+    await hostile.put('manifest.json', new TextEncoder().encode(sealManifest(edited)));
     const error = await openLabels(`s3://${server.bucket}/${prefix}`, { endpoint: server.endpoint }).catch((caught: unknown) => caught);
     expect(isFkdError(error, 'E_BAD_KEY'), String(error)).toBe(true);
     expect((error as Error).message).toContain(JSON.stringify(key));
