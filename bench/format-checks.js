@@ -39,7 +39,7 @@ mkdirSync(join(store, 'shards'), { recursive: true });
 const random = seededRandom(9);
 const entries = [];
 for (let shard = 0; shard < shards; shard++) {
-  const { bytes, layout } = simulateShard({ shard, images, epochs, crops, k, classes, random });
+  const { bytes, layout } = simulateShard({ shard, images, epochs, crops, k, classes, random, format: 1 });
   const key = `shards/${String(shard).padStart(6, '0')}.fkd`;
   writeFileSync(join(store, key), bytes);
   entries.push({ index: shard, key, imageStart: shard * images, imageCount: images, records: images * crops * epochs, layout });

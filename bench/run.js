@@ -10,6 +10,7 @@ import { benchLabel } from '../dist/measure/label.js';
 import { benchLoader } from '../dist/measure/loader.js';
 import { ensureBenchDataset } from './lib/dataset.js';
 import { exportBoxes, pytorchUnavailable, runPytorchLoader } from './lib/pytorch.js';
+import { writeFormat1Twin } from './lib/format1.js';
 import { recordSize } from './lib/records.js';
 import { ensureResnet18 } from './make-resnet18.js';
 
@@ -53,10 +54,13 @@ if (want('loader')) {
   log('\n## Loader vs decode-per-crop baseline (224 px, 4 crops/image, NCHW, bilinear, 2 render threads, same order)');
   const tiny = fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url));
   const stores = {};
+  const labelSeconds = {};
   for (const crops of [1, 2, 4, 8]) {
     const store = join(tmpdir(), `fkd-bench-loader-${crops}`);
     rmSync(store, { recursive: true, force: true });
+    const started = performance.now();
     await label({ data, teacher: tiny, out: store, epochs: 1, crops, interpolation: 'bilinear', threads: 1 });
+    labelSeconds[crops] = (performance.now() - started) / 1000;
     stores[crops] = store;
   }
   const main = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, memoryEpochs: 20 });
@@ -97,6 +101,38 @@ if (want('loader')) {
     results.loaderGrowth.sizes.push({ size, cropsPerSec: r.cropsPerSec, baselineCropsPerSec: r.baselineCropsPerSec, ratio: r.ratio });
     log(`  4 crops/image at ${size} px: ${r.cropsPerSec.toFixed(1)} crops/s vs ${r.baselineCropsPerSec.toFixed(1)} baseline (×${r.ratio.toFixed(2)})`);
   }
+  log('\n## Content hashes (format 2): their cost in the label pass and in the loader');
+  // Label pass: reading and hashing every file once, against the whole pass that does it (the
+  // cheapest teacher, tiny.onnx, so the share is as large as it gets).
+  const { scanDataset, imagePath } = await import('../dist/dataset/scan.js');
+  const { readImageFile } = await import('../dist/dataset/file.js');
+  const listing = await scanDataset(data);
+  const hashStarted = performance.now();
+  for (const image of listing.images) await readImageFile(imagePath(listing, image), image.path);
+  const hashSeconds = (performance.now() - hashStarted) / 1000;
+  // Loader: the 4-crop store against its format 1 twin (same boxes, no hashes), alternated.
+  const twin = await writeFormat1Twin(stores[4], join(tmpdir(), 'fkd-bench-loader-4-format1'));
+  const { createLoader } = await import('../dist/loader/loader.js');
+  const { openLabels } = await import('../dist/store/labels.js');
+  const arms = { checked: await openLabels(stores[4]), unchecked: await openLabels(twin) };
+  const times = { checked: [], unchecked: [] };
+  for (let round = 0; round < 7; round++) {
+    for (const arm of round % 2 === 0 ? ['checked', 'unchecked'] : ['unchecked', 'checked']) {
+      const started = performance.now();
+      for await (const batch of createLoader({ data: listing, labels: arms[arm], epoch: 0, batchSize: 128, size: 224, layout: 'nchw', workers: 2 })) void batch;
+      if (round > 0) times[arm].push(performance.now() - started);
+    }
+  }
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  results.contentHash = {
+    labelPassSec: labelSeconds[4], readAndHashSec: hashSeconds, labelShare: hashSeconds / labelSeconds[4],
+    loaderCheckedMs: median(times.checked), loaderUncheckedMs: median(times.unchecked), loaderRatio: median(times.unchecked) / median(times.checked),
+  };
+  const c = results.contentHash;
+  log(`label pass (tiny.onnx, 4 crops): ${c.labelPassSec.toFixed(2)} s; reading + hashing all ${listing.images.length} files: ${(1000 * c.readAndHashSec).toFixed(1)} ms = ${(100 * c.labelShare).toFixed(2)}% of it (target < 2%; an upper bound: the pass reads the files anyway)`);
+  log(`loader epoch, 224 px, 2 threads, median of 6 alternated: format 2 (checked) ${c.loaderCheckedMs.toFixed(0)} ms, its format 1 twin (unchecked) ${c.loaderUncheckedMs.toFixed(0)} ms → throughput checked ÷ unchecked ${c.loaderRatio.toFixed(3)} (target ≥ 0.98)`);
+  log(`reproduce: npm run build && node bench/run.js --only loader`);
+  rmSync(twin, { recursive: true, force: true });
   for (const store of Object.values(stores)) rmSync(store, { recursive: true, force: true });
 }
 
