@@ -66,6 +66,28 @@ function repackColumns(block, { raw, top, left, height, width, classes, classesA
   return { ...block, payload: brotliCompressSync(copy) };
 }
 
+/** An epoch block without records [from, from + count): every column section re-packed (FORMAT.md §4.3; 2-byte classes). */
+function withoutRecords(block, from, count) {
+  const n = block.records;
+  const k = block.topK;
+  const m = n - count;
+  const raw = brotliDecompressSync(block.payload);
+  const kept = Array.from({ length: n }, (_, i) => i).filter((i) => i < from || i >= from + count);
+  const out = Buffer.alloc(8 * m + Math.ceil(m / 8) + m * k * 4);
+  for (let plane = 0; plane < 4; plane++) {
+    kept.forEach((i, r) => ((out[2 * m * plane + r] = raw[2 * n * plane + i]), (out[2 * m * plane + m + r] = raw[2 * n * plane + n + i])));
+  }
+  const [flipsIn, flipsOut] = [8 * n, 8 * m];
+  kept.forEach((i, r) => ((raw[flipsIn + (i >> 3)] >> (i & 7)) & 1 ? (out[flipsOut + (r >> 3)] |= 1 << (r & 7)) : 0));
+  const [classesIn, classesOut] = [flipsIn + Math.ceil(n / 8), flipsOut + Math.ceil(m / 8)];
+  kept.forEach((i, r) => raw.copy(out, classesOut + 2 * k * r, classesIn + 2 * k * i, classesIn + 2 * k * (i + 1)));
+  const [deltasIn, deltasOut] = [classesIn + 2 * k * n, classesOut + 2 * k * m];
+  for (let j = 0; j < k; j++) {
+    kept.forEach((i, r) => ((out[deltasOut + j * m + r] = raw[deltasIn + j * n + i]), (out[deltasOut + k * m + j * m + r] = raw[deltasIn + k * n + j * n + i])));
+  }
+  return { ...block, records: m, payload: brotliCompressSync(out) };
+}
+
 /** Write a store: shard files rebuilt from their blocks, every layout and hash recomputed. */
 function writeStore(name, { manifest, shards }, options = {}) {
   const directory = join(out, name);
@@ -153,6 +175,16 @@ hostile('image-start-differs', 'E_CORRUPT_SHARD', "shard 1's image block says im
 });
 hostile('skipped-differs', 'E_CORRUPT_SHARD', "shard 2's image block lists image 3 as skipped; the manifest skips nothing", (store) => {
   editBlock(store, 2, 0, (block) => ({ ...block, skipped: [3] }));
+});
+hostile('skipped-path-differs', 'E_CORRUPT_SHARD', "image 23 is skipped in both, its records removed, but the manifest names another file than shard 2's image block", (store) => {
+  const { manifest } = store;
+  const epochs = manifest.sampler.epochs;
+  const crops = manifest.sampler.crops;
+  editBlock(store, 2, 0, (block) => ({ ...block, skipped: [3] }));
+  for (let e = 1; e <= epochs; e++) editBlock(store, 2, e, (block) => withoutRecords(block, 3 * crops, crops));
+  manifest.dataset.skipped = [{ index: 23, path: 'class-a-red/not-this-one.jpg', reason: 'not a readable image' }];
+  manifest.shards[2].records -= epochs * crops;
+  manifest.totals.records -= epochs * crops;
 });
 
 // --- accepted where a strict reader rejects, and FORMAT.md was silent
