@@ -287,5 +287,23 @@ hostile('teacher-input-size-huge', 'E_CORRUPT_MANIFEST', 'teacher.inputSize = 10
   store.manifest.teacher.inputSize = 100_000;
 });
 
+// --- format 2: the manifest's integrity hash catches what a format 1 manifest cannot show.
+// The base is the committed format 2 reference store (fixtures/reference-store), copied as is
+// but for the manifest, edited as a user with a text editor would, its integrity left alone.
+function hostileV2(name, code, description, editText) {
+  const base2 = join(root, 'fixtures', 'reference-store');
+  const directory = join(out, name);
+  mkdirSync(join(directory, 'shards'), { recursive: true });
+  const manifest = readFileSync(join(base2, 'manifest.json'), 'utf8');
+  for (const shard of JSON.parse(manifest).shards) writeFileSync(join(directory, shard.key), readFileSync(join(base2, shard.key)));
+  const edited = editText(manifest);
+  if (edited === manifest) throw new Error(`${name}: the edit changed nothing`);
+  writeFileSync(join(directory, 'manifest.json'), edited);
+  cases.push({ name, code, description });
+}
+hostileV2('v2-classes-swapped', 'E_CORRUPT_MANIFEST', 'format 2: dataset.classes a and b swapped by hand, every field still valid', (text) =>
+  text.replace('"class-a-red",\n      "class-b-green"', '"class-b-green",\n      "class-a-red"'),
+);
+
 writeFileSync(join(out, 'cases.json'), JSON.stringify(cases, null, 2) + '\n');
 console.log(`wrote ${cases.length} hostile stores to ${out}`);
