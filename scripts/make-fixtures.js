@@ -199,6 +199,26 @@ function buildOnnxTeacher(weights, { layout, batch }) {
   return graph.toBytes();
 }
 
+// A teacher over more classes than the folders, in another order: folder c is output
+// SUPERSET_PLACES[c] of SUPERSET_OUTPUTS, the other outputs are distractors. teacherWeights
+// draws the four folder rows of fc first, whatever the class count, so those outputs are
+// exactly tiny.onnx's logits, and `fkd label --class-map` on it must store tiny.onnx's labels.
+const SUPERSET_OUTPUTS = 10;
+const SUPERSET_PLACES = [7, 2, 9, 4];
+
+function supersetWeights() {
+  const weights = teacherWeights(SUPERSET_OUTPUTS);
+  const order = [...SUPERSET_PLACES];
+  // The distractor rows (4..9) go to the outputs no folder takes, in order.
+  for (let output = 0, extra = 4; output < SUPERSET_OUTPUTS; output++) if (!SUPERSET_PLACES.includes(output)) order[extra++] = output;
+  const fc = { weight: new Float32Array(SUPERSET_OUTPUTS * 8), bias: new Float32Array(SUPERSET_OUTPUTS) };
+  order.forEach((output, row) => {
+    fc.weight.set(weights.fc.weight.subarray(row * 8, row * 8 + 8), output * 8);
+    fc.bias[output] = weights.fc.bias[row];
+  });
+  return { ...weights, fc };
+}
+
 // ---------------------------------------------------------------------------------------
 // TF.js teachers (NHWC). Kernels move from ONNX [out, in, kH, kW] to TF [kH, kW, in, out].
 
@@ -437,6 +457,13 @@ async function check(images) {
   console.log(`wrong-classes.onnx: output dims ${wrongOut.dims.join('x')}, first 4 logits max |Δ| vs tiny.onnx = ${wrongDiff.toExponential(1)}`);
   await wrong.release();
 
+  const superset = await ort.InferenceSession.create(join(teacherDirectory, 'superset.onnx'));
+  const supersetOut = (await superset.run({ input: new ort.Tensor('float32', nchw.slice(0, plane), [1, 3, INPUT_SIZE, INPUT_SIZE]) })).logits;
+  const supersetDiff = Math.max(...logits[0].map((v, j) => Math.abs(v - supersetOut.data[SUPERSET_PLACES[j]])));
+  console.log(`superset.onnx: output dims ${supersetOut.dims.join('x')}, mapped logits max |Δ| vs tiny.onnx = ${supersetDiff.toExponential(1)}`);
+  await superset.release();
+  if (supersetDiff > 1e-5) throw new Error('superset.onnx does not hold tiny.onnx at its mapped outputs');
+
   const tf = await loadTfjs();
   const input = tf.tensor4d(nhwc, [count, INPUT_SIZE, INPUT_SIZE, 3]);
   for (const [name, load] of [
@@ -475,6 +502,8 @@ const weights = teacherWeights(4);
 writeFileSync(join(teacherDirectory, 'tiny.onnx'), buildOnnxTeacher(weights, { layout: 'nchw', batch: 'batch' }));
 writeFileSync(join(teacherDirectory, 'tiny-nhwc-fixed.onnx'), buildOnnxTeacher(weights, { layout: 'nhwc', batch: 8 }));
 writeFileSync(join(teacherDirectory, 'wrong-classes.onnx'), buildOnnxTeacher(teacherWeights(7), { layout: 'nchw', batch: 'batch' }));
+writeFileSync(join(teacherDirectory, 'superset.onnx'), buildOnnxTeacher(supersetWeights(), { layout: 'nchw', batch: 'batch' }));
+writeFileSync(join(teacherDirectory, 'superset-class-map.json'), `${JSON.stringify(Object.fromEntries(CLASSES.map((c, i) => [c.name, SUPERSET_PLACES[i]])), null, 2)}\n`);
 const tf = await loadTfjs();
 await writeTfjsLayers(tf, weights);
 writeTfjsGraph(weights);

@@ -12,6 +12,7 @@ export type FkdErrorCode =
   | 'E_IMAGE_CHANGED'
   | 'E_MODEL_LOAD'
   | 'E_MODEL_SHAPE'
+  | 'E_CLASS_MAP'
   | 'E_CORRUPT_SHARD'
   | 'E_CORRUPT_MANIFEST'
   | 'E_INCOMPLETE_STORE'

@@ -8,6 +8,7 @@ import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
+import { restrictToFolders } from '../labels/class-map.js';
 import { presentImages, type EpochRecords } from '../store/format/columns.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ShardEntry } from '../store/manifest.js';
@@ -193,7 +194,10 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
       stored.push({ classes, probs: Array.from(block.codes.subarray(r * k, r * k + k), decodeProbability) });
     }
     const outputs = samples.length === 0 ? new Float32Array(0) : await engine.infer(batch, samples.length);
-    const fresh = toProbabilities(outputs, samples.length, C, { outputs: m.teacher.outputs, temperature: m.teacher.temperature });
+    // A class-mapped store holds the teacher restricted to the folders' outputs: compare like with like.
+    const map = m.teacher.classMap;
+    const all = toProbabilities(outputs, samples.length, map ? map.outputs : C, { outputs: m.teacher.outputs, temperature: m.teacher.temperature });
+    const fresh = map ? restrictToFolders(all, samples.length, map.outputs, map.indices, new Float32Array(samples.length * C)) : all;
     for (let row = 0; row < samples.length; row++) {
       const p = fresh.subarray(row * C, row * C + C);
       const { classes, probs } = stored[row]!;

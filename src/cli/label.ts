@@ -38,6 +38,7 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.device, LABEL_DEFAULTS.device))
     .addOption(optionOf(LABEL_SCHEMA.threads))
     .addOption(optionOf(LABEL_SCHEMA.memory))
+    .addOption(optionOf(LABEL_SCHEMA.classMap))
     .option('--shard <i/N>', 'this worker\'s slice of a sharded run, i in 0..N-1 (default: JOB_COMPLETION_INDEX with --shards)')
     .addOption(optionOf(SHARDS_FIELD))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL); enables path-style addressing')

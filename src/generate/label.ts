@@ -27,6 +27,8 @@ import type { Naming } from '../options/schema.js';
 import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
 import { TeacherBatcher } from './teacher-batcher.js';
+import { loadClassMap } from './class-map-file.js';
+import type { ClassMap } from '../labels/class-map.js';
 
 export interface LabelOptions {
   /** ImageFolder root: `<data>/<class>/<image>`. */
@@ -60,6 +62,13 @@ export interface LabelOptions {
   threads?: number;
   /** MiB the run may plan for (default: half of the machine's or the container's memory). */
   memory?: number;
+  /**
+   * For a teacher whose classes are not the folders: each folder's teacher output, as a
+   * `{ folder: index }` object or the path of a JSON / two-column text file. The teacher's
+   * distribution is restricted to those outputs and renormalised; the store's classes stay
+   * the folders, and the map is recorded in the manifest (`teacher.classMap`).
+   */
+  classMap?: string | Readonly<Record<string, number>>;
   slice?: Slice;
   store?: OpenStoreOptions;
   signal?: AbortSignal;
@@ -112,15 +121,16 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   const slice = options.slice ?? wholeJob;
   const naming = options.naming ?? 'api';
   // Every option is checked before the teacher loads, so a typo costs a second, not a run.
-  const resolved = resolveLabelOptions(options, naming);
+  const resolved = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
     const dataset = await scanDataset(resolved.data);
-    checkClassCount(teacher, dataset.classes.length, resolved.teacher);
+    const classMap = options.classMap === undefined ? undefined : await loadClassMap(options.classMap, dataset.classes, teacher.info.numClasses);
+    if (!classMap) checkClassCount(teacher, dataset.classes.length, resolved.teacher);
     checkLabelPlan(resolved, { numClasses: dataset.classes.length, inputSize: teacher.info.inputSize }, naming);
     options.onTeacher?.(teacher.info);
-    const config = await buildConfig(resolved, dataset, teacher);
+    const config = await buildConfig(resolved, dataset, teacher, classMap);
     // The manifest's own checker sees the config before any byte is written: a store that
     // could never be finalized is refused now, not after the whole pass.
     checkConfig(config);
@@ -159,7 +169,7 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teacher: TeacherEngine): Promise<LabelConfig> {
+async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teacher: TeacherEngine, classMap: ClassMap | undefined): Promise<LabelConfig> {
   const { sha256 } = await fingerprintTeacher(options.teacher);
   return {
     format: 'fkd-labels-config',
@@ -175,6 +185,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
       std: options.std,
       outputs: options.outputs,
       temperature: options.temperature,
+      ...(classMap ? { classMap } : {}),
     },
     sampler: {
       seed: options.seed,
@@ -242,6 +253,7 @@ class LabelRun {
       topK: config.codec.topK,
       outputs: config.teacher.outputs,
       temperature: config.teacher.temperature,
+      classMap: config.teacher.classMap?.indices,
       signal: options.signal,
       onTeacherInput: options.onTeacherInput,
     });

@@ -38,6 +38,7 @@ export const LABEL_SCHEMA = {
   maxPixels: integer({ flag: '--max-pixels', summary: 'refuse larger images as decompression bombs', min: 1, max: MAX_SIDE * MAX_SIDE }),
   device: choice<Device>({ flag: '--device', value: '<device>', summary: 'execution device for the teacher', choices: ['cpu', 'cuda'] }),
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
+  classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's)", min: 64, max: 2 ** 30 }),
 };
 
@@ -67,7 +68,7 @@ export const LABEL_DEFAULTS = {
 /** Options with every default applied; `topK`, `size`, `threads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
 export type ResolvedLabelOptions = Pick<LabelSchemaValues, 'data' | 'teacher' | 'out'> &
   typeof LABEL_DEFAULTS &
-  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory'>>;
+  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory' | 'classMap'>>;
 
 /** Default top-k: 5, the FKD paper's "marginal smoothing", or every class when there are fewer. */
 export function defaultTopK(numClasses: number): number {

@@ -1,4 +1,5 @@
 import { encodeProbability } from '../labels/codec.js';
+import { restrictToFolders } from '../labels/class-map.js';
 import { toProbabilities, type ProbabilityOptions } from '../labels/probabilities.js';
 import { topK, type TopK } from '../labels/topk.js';
 import type { TeacherEngine } from '../teacher/engine.js';
@@ -15,6 +16,8 @@ export interface TeacherBatcherOptions extends ProbabilityOptions {
   signal?: AbortSignal | undefined;
   /** Sees every normalised batch exactly as the teacher gets it. */
   onTeacherInput?: ((input: Float32Array, rows: number) => void) | undefined;
+  /** Teacher output of each folder class (`teacher.classMap.indices`), when the teacher's classes are not the folders. */
+  classMap?: readonly number[] | undefined;
 }
 
 /**
@@ -41,6 +44,8 @@ export class TeacherBatcher {
   private readonly sinks: LabelSink[] = [];
   private readonly tags: Int32Array;
   private readonly probabilities: Float32Array;
+  /** The teacher's distribution over the folder classes, when a class map restricts it. */
+  private readonly restricted: Float32Array | null;
   private readonly best: TopK;
   private readonly codes: Uint16Array;
 
@@ -52,6 +57,7 @@ export class TeacherBatcher {
     this.rowLength = 3 * inputSize * inputSize;
     this.input = new Float32Array(options.batchSize * this.rowLength);
     this.probabilities = new Float32Array(options.batchSize * numClasses);
+    this.restricted = options.classMap ? new Float32Array(options.batchSize * options.classMap.length) : null;
     this.best = { classes: new Uint32Array(options.batchSize * options.topK), probs: new Float32Array(options.batchSize * options.topK) };
     this.codes = new Uint16Array(options.batchSize * options.topK);
     this.tags = new Int32Array(options.batchSize);
@@ -80,8 +86,10 @@ export class TeacherBatcher {
     const input = this.input.subarray(0, rows * this.rowLength);
     this.options.onTeacherInput?.(input, rows);
     const outputs = await this.teacher.infer(input, rows);
-    const probabilities = toProbabilities(outputs, rows, numClasses, this.options, this.probabilities.subarray(0, rows * numClasses));
-    const best = topK(probabilities, rows, numClasses, k, { classes: this.best.classes.subarray(0, rows * k), probs: this.best.probs.subarray(0, rows * k) });
+    const all = toProbabilities(outputs, rows, numClasses, this.options, this.probabilities.subarray(0, rows * numClasses));
+    const map = this.options.classMap;
+    const probabilities = map ? restrictToFolders(all, rows, numClasses, map, this.restricted!.subarray(0, rows * map.length)) : all;
+    const best = topK(probabilities, rows, map ? map.length : numClasses, k, { classes: this.best.classes.subarray(0, rows * k), probs: this.best.probs.subarray(0, rows * k) });
     for (let i = 0; i < rows * k; i++) this.codes[i] = encodeProbability(best.probs[i]!);
     for (let row = 0; row < rows; row++) this.sinks[row]!.setLabels(this.tags[row]!, best.classes, this.codes, row * k);
     this.labelled += rows;

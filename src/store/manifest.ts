@@ -2,6 +2,7 @@ import { FkdError, type FkdErrorCode } from '../errors.js';
 import { CODEC_NAME, PROBABILITY_STEP_LN, type CodecDescription } from '../labels/codec.js';
 import { TARGET_MODES } from '../labels/targets.js';
 import type { OutputKind } from '../labels/probabilities.js';
+import type { ClassMap } from '../labels/class-map.js';
 import type { Layout } from '../crop/tensor.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
@@ -55,6 +56,8 @@ export const MANIFEST_LIMITS = {
   crops: 65535,
   /** Label epochs. */
   epochs: 1_000_000,
+  /** Teacher outputs behind a class map: 2^24, far beyond any classifier head. */
+  teacherOutputs: 2 ** 24,
 } as const;
 
 
@@ -90,6 +93,8 @@ export interface ManifestTeacher {
   std: [number, number, number];
   outputs: OutputKind;
   temperature: number;
+  /** Present when the teacher's classes are not the folders (`fkd label --class-map`): its output count and each folder's output. */
+  classMap?: ClassMap;
 }
 
 export interface ManifestSampler {
@@ -339,7 +344,7 @@ function readManifest(value: unknown, check: Checker): Manifest {
   const toolIn = check.object(root.tool, 'tool');
   const tool = { name: check.string(toolIn.name, 'tool.name'), version: check.string(toolIn.version, 'tool.version') };
   const dataset = readDataset(root.dataset, check);
-  const teacher = readTeacher(root.teacher, check);
+  const teacher = readTeacher(root.teacher, dataset.classes.length, check);
   const sampler = readSampler(root.sampler, check);
   const codec = readCodec(root.codec, dataset.classes.length, check);
   const shardImages = check.integer(root.shardImages, 'shardImages', 1);
@@ -428,7 +433,7 @@ function readDataset(value: unknown, check: Checker): ManifestDataset {
   return { images, classes, fingerprint, skipped };
 }
 
-function readTeacher(value: unknown, check: Checker): ManifestTeacher {
+function readTeacher(value: unknown, numClasses: number, check: Checker): ManifestTeacher {
   const input = check.object(value, 'teacher');
   const file = check.string(input.file, 'teacher.file');
   if (file.includes('/') || file.includes('\\') || file === '.' || file === '..') throw check.fail('teacher.file', 'a file name without directories', file);
@@ -443,7 +448,22 @@ function readTeacher(value: unknown, check: Checker): ManifestTeacher {
     std: check.triple(input.std, 'teacher.std', true, MANIFEST_LIMITS.normalization),
     outputs: check.oneOf(input.outputs, 'teacher.outputs', ['logits', 'probs'] as const),
     temperature: check.number(input.temperature, 'teacher.temperature', 0, Number.MAX_VALUE, true),
+    ...(input.classMap === undefined ? {} : { classMap: readClassMap(input.classMap, numClasses, check) }),
   };
+}
+
+/** `teacher.classMap`: one distinct output in 0..outputs−1 per folder class. */
+function readClassMap(value: unknown, numClasses: number, check: Checker): ClassMap {
+  const input = check.object(value, 'teacher.classMap');
+  const outputs = check.integer(input.outputs, 'teacher.classMap.outputs', 1, MANIFEST_LIMITS.teacherOutputs);
+  const seen = new Set<number>();
+  const indices = check.array(input.indices, 'teacher.classMap.indices', numClasses).map((item, i) => {
+    const index = check.integer(item, `teacher.classMap.indices[${i}]`, 0, outputs - 1);
+    if (seen.has(index)) throw check.inconsistent(`teacher output ${index} appears twice in teacher.classMap.indices`);
+    seen.add(index);
+    return index;
+  });
+  return { outputs, indices };
 }
 
 function readSampler(value: unknown, check: Checker): ManifestSampler {

@@ -30,7 +30,7 @@ export function checkClassCount(engine: Pick<TeacherEngine, 'info'>, numClasses:
   throw new FkdError(
     'E_MODEL_SHAPE',
     `Teacher ${file} outputs ${outputs} classes but the dataset has ${numClasses} class folders. ` +
-      'Use a teacher trained on the same classes, or a dataset with one folder per teacher class (in the same order).',
+      'Map each folder to a teacher output with --class-map FILE (classMap in the API), use a teacher trained on the same classes, or a dataset with one folder per teacher class (in the same order).',
     { path: file },
   );
 }

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const FIXTURE_IMAGES = fileURLToPath(new URL('../../fixtures/images', import.meta.url));
 export const FIXTURE_ONNX = fileURLToPath(new URL('../../fixtures/teacher/tiny.onnx', import.meta.url));
+/** A teacher over 10 classes in which folder c is output [7, 2, 9, 4][c] (tiny.onnx's logits there). */
+export const FIXTURE_SUPERSET = fileURLToPath(new URL('../../fixtures/teacher/superset.onnx', import.meta.url));
+export const FIXTURE_SUPERSET_MAP = fileURLToPath(new URL('../../fixtures/teacher/superset-class-map.json', import.meta.url));
 export const FIXTURE_TFJS = fileURLToPath(new URL('../../fixtures/teacher/tfjs-layers/model.json', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/fkd.js', import.meta.url));
 

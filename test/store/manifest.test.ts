@@ -107,6 +107,13 @@ describe('serializeManifest / parseManifest', () => {
     ]);
   });
 
+  it('round-trips a class map and leaves it out when there is none', () => {
+    const manifest = validManifest();
+    expect(serializeManifest(manifest)).not.toMatch(/classMap/);
+    manifest.teacher.classMap = { outputs: 1000, indices: [281, 207, 277] };
+    expect(parseManifest(serializeManifest(manifest), 'x').teacher.classMap).toEqual({ outputs: 1000, indices: [281, 207, 277] });
+  });
+
   it('ignores unknown fields so additive changes stay readable', () => {
     const parsed = parseManifest(edited((m) => {
       m.comment = 'made on the big box';
@@ -193,6 +200,10 @@ describe('parseManifest rejects', () => {
     ['a zero std', (m) => (m.teacher.std = [0.2, 0, 0.2]), /teacher\.std\[1\]/],
     ['unknown outputs', (m) => (m.teacher.outputs = 'scores'), /teacher\.outputs/],
     ['a zero temperature', (m) => (m.teacher.temperature = 0), /teacher\.temperature/],
+    ['a class map of the wrong length', (m) => (m.teacher.classMap = { outputs: 10, indices: [1, 2] }), /array of 3 for teacher\.classMap\.indices/],
+    ['a class map output beyond the teacher', (m) => (m.teacher.classMap = { outputs: 10, indices: [1, 2, 10] }), /teacher\.classMap\.indices\[2\]/],
+    ['a class map with one output twice', (m) => (m.teacher.classMap = { outputs: 10, indices: [1, 2, 1] }), /teacher output 1 appears twice in teacher\.classMap\.indices/],
+    ['a class map without its output count', (m) => (m.teacher.classMap = { indices: [1, 2, 3] }), /teacher\.classMap\.outputs/],
     ['a fractional seed', (m) => (m.sampler.seed = 1.5), /sampler\.seed/],
     ['a scale starting at 0', (m) => (m.sampler.scale = [0, 1]), /sampler\.scale\[0\]/],
     ['a scale above 1', (m) => (m.sampler.scale = [0.08, 1.2]), /sampler\.scale\[1\]/],
