@@ -39,14 +39,17 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.threads))
     .addOption(optionOf(LABEL_SCHEMA.memory))
     .addOption(optionOf(LABEL_SCHEMA.classMap))
+    .addOption(optionOf(LABEL_SCHEMA.like))
     .option('--shard <i/N>', 'this worker\'s slice of a sharded run, i in 0..N-1 (default: JOB_COMPLETION_INDEX with --shards)')
     .addOption(optionOf(SHARDS_FIELD))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL); enables path-style addressing')
     .option('--json', 'print the result as JSON')
-    .action(async (flags) => {
+    .action(async (flags, command: Command) => {
       const slice = parseSlice(flags.shard, process.env, flags.shards);
+      // With --like the crop settings come from that store: only the ones typed count, not the defaults shown.
+      const typed = Object.keys(LABEL_SCHEMA).filter((key) => flags.like === undefined || command.getOptionValueSource(key) !== 'default');
       const options: LabelOptions = {
-        ...(pick(flags, Object.keys(LABEL_SCHEMA)) as Pick<LabelOptions, 'data' | 'teacher' | 'out'>),
+        ...(pick(flags, typed) as Pick<LabelOptions, 'data' | 'teacher' | 'out'>),
         slice,
         naming: 'cli',
         signal: context.signal,

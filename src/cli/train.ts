@@ -35,6 +35,8 @@ export function trainCommand(context: CommandContext): Command {
     .addOption(optionOf(TRAIN_SCHEMA.calibrateThreshold))
     .addOption(optionOf(TRAIN_SCHEMA.smoothing, TRAIN_DEFAULTS.smoothing))
     .addOption(optionOf(TRAIN_SCHEMA.cacheDir))
+    .option('--with-labels <store>', "another teacher's labels of the same crops (made with fkd label --like): targets are the teachers' weighted mean; repeat for more", (value: string, list: string[]) => [...list, value], [])
+    .option('--teacher-weights <w,...>', 'one weight > 0 per store, --labels first (default: equal); normalised to sum to 1')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .addOption(optionOf(choice({ flag: '--dtype', value: '<type>', summary: 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32', choices: ['auto', 'float32', 'uint8'] as const }), 'auto'))
     .option('--json', 'print epoch lines as JSON')
@@ -46,7 +48,8 @@ export function trainCommand(context: CommandContext): Command {
       context.stderr.write(`student: TF.js ${runtime.backend} backend (${runtime.packageName}), ${dtype} pixels${runtime.backend === 'cpu' ? '; install @tensorflow/tfjs-node or -gpu for speed' : ''}\n`);
       const result = await distill({
         data: flags.data,
-        labels: flags.labels,
+        labels: flags.withLabels.length === 0 ? flags.labels : [flags.labels, ...flags.withLabels],
+        ...(flags.teacherWeights === undefined ? {} : { teacherWeights: String(flags.teacherWeights).split(',').map(Number) }),
         open: { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), ...(flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {}) },
         epochs: flags.epochs,
         student: flags.student,

@@ -1,5 +1,4 @@
 import { basename } from 'node:path';
-import { sampleCrop, type SamplerOptions } from '../crop/sampler.js';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
 import type { RgbImage } from '../dataset/image.js';
 import { decodeImage } from '../dataset/decode.js';
@@ -13,6 +12,7 @@ import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
 import { encodeShard } from '../store/format/encode.js';
+import { openLabels } from '../store/labels.js';
 import { MANIFEST_VERSION, type SkippedImage } from '../store/manifest.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
@@ -21,6 +21,7 @@ import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
+import { adoptCropSettings, cropsLike, sampledCrops, type CropSource } from './crop-source.js';
 import { EpochColumns } from './epoch-columns.js';
 import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
 import type { Naming } from '../options/schema.js';
@@ -69,6 +70,12 @@ export interface LabelOptions {
    * the folders, and the map is recorded in the manifest (`teacher.classMap`).
    */
   classMap?: string | Readonly<Record<string, number>>;
+  /**
+   * A finished store whose crops to label again, exactly (its boxes and flips), with this
+   * teacher; its sampler settings, label epochs and shard size are taken over. Average the two
+   * stores' teachers with `openEnsemble`.
+   */
+  like?: string;
   slice?: Slice;
   store?: OpenStoreOptions;
   signal?: AbortSignal;
@@ -121,11 +128,16 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   const slice = options.slice ?? wholeJob;
   const naming = options.naming ?? 'api';
   // Every option is checked before the teacher loads, so a typo costs a second, not a run.
-  const resolved = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
+  const own = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
+  const base = own.like === undefined ? undefined : await openLabels(own.like, options.store);
+  const resolved = base ? adoptCropSettings(own, options, base.manifest, naming) : own;
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
     const dataset = await scanDataset(resolved.data);
+    if (base && dataset.fingerprint !== base.manifest.dataset.fingerprint) {
+      throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point --data at the same tree.`, { path: resolved.data });
+    }
     const classMap = options.classMap === undefined ? undefined : await loadClassMap(options.classMap, dataset.classes, teacher.info.numClasses);
     if (!classMap) checkClassCount(teacher, dataset.classes.length, resolved.teacher);
     checkLabelPlan(resolved, { numClasses: dataset.classes.length, inputSize: teacher.info.inputSize }, naming);
@@ -137,7 +149,8 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     const store = await openStore(resolved.out, options.store);
     await claimStore(store, config);
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
-    const run = new LabelRun(options, resolved, dataset, teacher, config, store, shards);
+    const crops = base ? cropsLike(base) : sampledCrops({ seed: resolved.seed, scale: resolved.scale, ratio: resolved.ratio, flip: resolved.flip });
+    const run = new LabelRun(options, resolved, dataset, teacher, config, store, shards, crops);
     try {
       await run.execute();
     } catch (error) {
@@ -230,7 +243,6 @@ class LabelRun {
   private imagesDone = 0;
   private readonly imagesTotal: number;
   private shardsDone = 0;
-  private readonly sampler: SamplerOptions;
   private readonly perImage: number;
   /** One teacher batch for the whole run: its buffers are reused by every shard. */
   private readonly batcher: TeacherBatcher;
@@ -243,10 +255,9 @@ class LabelRun {
     private readonly config: LabelConfig,
     private readonly store: StoreDriver,
     private readonly shards: ShardPlan[],
+    private readonly crops: CropSource,
   ) {
     this.imagesTotal = shards.reduce((sum, shard) => sum + shard.imageCount, 0);
-    const { seed, scale, ratio, flip } = config.sampler;
-    this.sampler = { seed, scale, ratio, flip };
     this.perImage = config.sampler.epochs * config.sampler.crops;
     this.batcher = new TeacherBatcher(teacher, {
       batchSize: resolved.batch,
@@ -329,14 +340,21 @@ class LabelRun {
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
     // order, so batch composition does not depend on which decode finishes first.
     const lookahead = this.resolved.concurrency;
-    const decodes = orderedWindow(shard.imageCount, lookahead, (local) => this.decode(shard.imageStart + local), { signal: this.options.signal });
+    const boxes = await this.crops.forShard(shard);
+    const read = (local: number): Promise<Decoded> => {
+      const reason = boxes.skippedBefore(local);
+      if (reason === undefined) return this.decode(shard.imageStart + local);
+      const index = shard.imageStart + local;
+      return Promise.resolve({ image: null, hash: null, skipped: { index, path: this.dataset.images[index]!.path, reason } });
+    };
+    const decodes = orderedWindow(shard.imageCount, lookahead, read, { signal: this.options.signal });
 
     let rank = 0;
     let local = -1;
     for await (const decoded of decodes) {
       local++;
-      const index = shard.imageStart + local;
       if (!decoded.image) {
+        if (boxes.skippedBefore(local) === undefined) boxes.unreadable(local, decoded.skipped!.path, decoded.skipped!.reason);
         skippedLocal.push(local);
         skippedHere.push(decoded.skipped!);
         this.imagesRead++;
@@ -350,7 +368,7 @@ class LabelRun {
       for (let epoch = 0; epoch < epochs; epoch++) {
         for (let crop = 0; crop < crops; crop++) {
           const slot = rank * crops + crop;
-          const spec = sampleCrop(image.width, image.height, this.sampler, index, epoch, crop);
+          const spec = boxes.box(local, rank, image, epoch, crop);
           columns.setBox(epoch, slot, spec);
           renderNormalized(image, spec, size, interpolation, batcher.input, batcher.row, teacher.layout, norm);
           await batcher.add(columns, columns.cell(epoch, slot));

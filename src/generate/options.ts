@@ -40,6 +40,7 @@ export const LABEL_SCHEMA = {
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
   classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's)", min: 64, max: 2 ** 30 }),
+  like: text({ flag: '--like', value: '<store>', summary: "label exactly this finished store's crops (boxes, flips, label epochs, shard size) with another teacher" }),
 };
 
 export type LabelSchemaValues = SchemaValues<typeof LABEL_SCHEMA>;
@@ -68,7 +69,7 @@ export const LABEL_DEFAULTS = {
 /** Options with every default applied; `topK`, `size`, `threads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
 export type ResolvedLabelOptions = Pick<LabelSchemaValues, 'data' | 'teacher' | 'out'> &
   typeof LABEL_DEFAULTS &
-  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory' | 'classMap'>>;
+  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory' | 'classMap' | 'like'>>;
 
 /** Default top-k: 5, the FKD paper's "marginal smoothing", or every class when there are fewer. */
 export function defaultTopK(numClasses: number): number {

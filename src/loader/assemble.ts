@@ -139,7 +139,7 @@ export class BatchRing implements RingViews {
     const k = this.topK;
     for (let j = 0; j < k; j++) {
       this.classes[place * k + j] = block.classes[record * k + j]!;
-      this.probs[place * k + j] = decodeProbability(block.codes[record * k + j]!);
+      this.probs[place * k + j] = block.probs ? block.probs[record * k + j]! : decodeProbability(block.codes[record * k + j]!);
     }
   }
 

@@ -7,6 +7,7 @@ export { openStore, registerStoreDriver, type DriverFactory, type OpenStoreOptio
 export { FsStore } from './drivers/fs.js';
 export { CachedStore, type CachedStoreOptions } from './drivers/cache.js';
 export { openLabels, LabelSet, type OpenLabelsOptions } from './labels.js';
+export { openEnsemble, EnsembleLabels, type OpenEnsembleOptions } from './ensemble.js';
 export { parseManifest, type Manifest, type ShardEntry, type SkippedImage } from './manifest.js';
 export { MANIFEST_KEY, CONFIG_KEY, shardKey, shardEntryKey } from './layout.js';
 export { assembleManifest, type AssembleOptions } from './assemble.js';

@@ -1,5 +1,6 @@
 import { scanDataset } from '../dataset/scan.js';
 import { createLoader, type LoaderOptions, type LoaderStats } from '../loader/loader.js';
+import { openEnsemble } from '../store/ensemble.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import { loadTf, type TfRuntime } from '../tf/runtime.js';
 import type { OptimizerName } from './checkpoint.js';
@@ -12,8 +13,13 @@ import type { StudentName } from './students.js';
 export interface DistillOptions {
   /** The ImageFolder tree the labels were made from. */
   data: string;
-  /** A label store location, or one already opened with `openLabels`. */
-  labels: string | LabelSet;
+  /**
+   * A label store location, one already opened with `openLabels`, or several locations of the
+   * same crops labelled by different teachers (`fkd label --like`), averaged by `teacherWeights`.
+   */
+  labels: string | string[] | LabelSet;
+  /** With several `labels`: one weight each (default equal), normalised to sum to 1. */
+  teacherWeights?: number[];
   /** Options for opening `labels` when it is a location (cache, S3 endpoint). */
   open?: OpenLabelsOptions;
   epochs: number;
@@ -51,7 +57,12 @@ export interface DistillOptions {
 export async function distill(options: DistillOptions): Promise<TrainResult> {
   validateTrainOptions({ ...options, ...options.loader });
   checkOptions(LOADER_SCHEMA, options.loader ?? {}, 'api');
-  const labels = typeof options.labels === 'string' ? await openLabels(options.labels, options.open) : options.labels;
+  const labels =
+    typeof options.labels === 'string'
+      ? await openLabels(options.labels, options.open)
+      : Array.isArray(options.labels)
+        ? await openEnsemble(options.labels, { ...options.open, ...(options.teacherWeights ? { weights: options.teacherWeights } : {}) })
+        : options.labels;
   // Scan once; every epoch's loader reuses it.
   const dataset = await scanDataset(options.data);
   const size = options.size ?? 224;

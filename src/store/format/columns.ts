@@ -117,6 +117,11 @@ export interface EpochRecords {
   classes: Uint32Array;
   /** count × topK probability codes (labels/codec.ts), non-decreasing within a record. */
   codes: Uint16Array;
+  /**
+   * The probabilities themselves, when the records were computed rather than read (a teacher
+   * mean, store/ensemble.ts): readers use them instead of decoding `codes`, their rounding.
+   */
+  probs?: Float32Array;
 }
 
 export interface EncodedShard {

@@ -1,0 +1,109 @@
+import { cp, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { label } from '../../src/generate/label.js';
+import { denseTarget } from '../../src/labels/codec.js';
+import { createLoader } from '../../src/loader/loader.js';
+import { openEnsemble } from '../../src/store/ensemble.js';
+import { openLabels, type LabelSet } from '../../src/store/labels.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_TFJS, runCli } from '../helpers/cli.js';
+import { rejectionCode } from '../helpers/errors.js';
+
+let work: string;
+let a: string;
+let b: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-ensemble-'));
+  a = join(work, 'onnx');
+  b = join(work, 'tfjs-like');
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: a, epochs: 2, crops: 3, topK: 2, seed: 7, shardImages: 10, threads: 1 });
+  // Defaults would say 1 epoch, 4 crops, seed 0, 1000 images per shard: --like takes A's.
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_TFJS, out: b, like: a, topK: 3, threads: 1 });
+}, 120_000);
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function records(labels: LabelSet) {
+  const out: Array<{ box: number[]; classes: number[] }> = [];
+  for (const shard of labels.manifest.shards) {
+    for (let e = 0; e < labels.epochs; e++) {
+      const block = await labels.readEpoch(shard, e);
+      for (let r = 0; r < block.count; r++) out.push({ box: [block.top[r]!, block.left[r]!, block.height[r]!, block.width[r]!, block.flip[r]!], classes: [...block.classes.subarray(r * block.topK, (r + 1) * block.topK)] });
+    }
+  }
+  return out;
+}
+
+describe('fkd label --like', () => {
+  it("labels exactly the other store's boxes and flips with another teacher, taking its sampler settings and shard size", async () => {
+    const [first, second] = [await openLabels(a), await openLabels(b)];
+    expect(second.manifest.sampler).toEqual(first.manifest.sampler);
+    expect(second.manifest.shardImages).toBe(10);
+    expect(second.manifest.teacher.engine).toBe('tfjs');
+    expect(second.manifest.codec.topK).toBe(3);
+    const [mine, theirs] = [await records(first), await records(second)];
+    expect(theirs.length).toBe(24 * 3 * 2);
+    expect(theirs.map((r) => r.box)).toEqual(mine.map((r) => r.box));
+  });
+
+  it('refuses a crop setting that contradicts the store, and a different dataset', async () => {
+    const out = join(work, 'refused');
+    await expect(label({ data: FIXTURE_IMAGES, teacher: FIXTURE_TFJS, out, like: a, crops: 4 })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/crops 4 differs from the store given to like \(3\)/) });
+    const fewer = join(work, 'fewer-images');
+    await cp(FIXTURE_IMAGES, fewer, { recursive: true });
+    await unlink(join(fewer, 'class-a-red', 'img-0.jpg'));
+    const cli = await runCli(['label', '--data', fewer, '--teacher', FIXTURE_TFJS, '--out', out, '--like', a]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/E_DATASET_MISMATCH.*is not the dataset .* was labelled from/);
+  });
+});
+
+describe('openEnsemble', () => {
+  it("feeds the loader the weighted mean of the teachers' distributions, crop by crop", async () => {
+    const [first, second] = [await openLabels(a), await openLabels(b)];
+    const mean = await openEnsemble([a, b], { weights: [3, 1] });
+    expect(mean.teachers.map((t) => t.engine)).toEqual(['onnx', 'tfjs']);
+    const loaderOf = (labels: LabelSet) => createLoader({ data: FIXTURE_IMAGES, labels, epoch: 1, batchSize: 12, size: 16, workers: 0, shuffle: 3, copy: true });
+    const C = 4;
+    const dense = async (labels: LabelSet) => {
+      const out: number[][] = [];
+      for await (const batch of loaderOf(labels)) {
+        const d = batch.targets.dense();
+        for (let i = 0; i < batch.size; i++) out.push([...d.subarray(i * C, (i + 1) * C)]);
+      }
+      return out;
+    };
+    const [da, db, dm] = [await dense(first), await dense(second), await dense(mean)];
+    expect(dm).toHaveLength(72);
+    dm.forEach((row, i) => row.forEach((v, c) => expect(v).toBeCloseTo(0.75 * da[i]![c]! + 0.25 * db[i]![c]!, 5)));
+    // The top-k form says the same: the mean names every class here (2 + 3 ≥ 4).
+    for await (const batch of loaderOf(mean)) {
+      expect(batch.targets.topK).toBe(4);
+      const rebuilt = denseTarget(batch.targets.classes, batch.targets.probs, C, 'marginal', new Float32Array(batch.size * C));
+      expect([...rebuilt]).toEqual([...batch.targets.dense()]);
+      break;
+    }
+  });
+
+  it('refuses stores whose crops differ, naming the setting, and bad weights', async () => {
+    const other = join(work, 'other-seed');
+    await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: other, epochs: 2, crops: 3, topK: 2, seed: 8, shardImages: 10, threads: 1 });
+    await expect(openEnsemble([a, other])).rejects.toMatchObject({ code: 'E_OPTIONS_MISMATCH', message: expect.stringMatching(/sampler\.seed: 7 → 8[\s\S]*fkd label --like/) });
+    expect(await rejectionCode(() => openEnsemble([a, b], { weights: [1, -1] }))).toBe('E_USAGE');
+    expect(await rejectionCode(() => openEnsemble([a]))).toBe('E_USAGE');
+  });
+
+  it('is what fkd train --with-labels trains on, and fkd info lists the teachers of the same crops', async () => {
+    const train = await runCli(['train', '--data', FIXTURE_IMAGES, '--labels', a, '--with-labels', b, '--teacher-weights', '0.5,0.5', '--student', 'tiny', '--size', '16', '--batch-size', '16', '--lr', '0.02', '--workers', '0', '--epochs', '6']);
+    expect(train.code, train.stderr).toBe(0);
+    const losses = [...train.stdout.matchAll(/^epoch \d+: loss ([\d.]+)/gm)].map((match) => Number(match[1]));
+    expect(losses).toHaveLength(6);
+    expect(losses.at(-1)!).toBeLessThan(0.9 * losses[0]!);
+    const info = await runCli(['info', a, b]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/same crops: +yes \(2 teachers: tiny\.onnx, model\.json\)/);
+  }, 120_000);
+});
