@@ -1,6 +1,6 @@
 // npm run bench: every figure is printed next to the baseline it is compared with, both
 // measured in this run (the machine is shared and noisy, so absolute numbers drift).
-// Reproduce: npm run bench   (or node bench/run.js --only label|records|loader|s3 after npm run build)
+// Reproduce: npm run bench   (or node bench/run.js --only label|records|loader|mix|s3 after npm run build)
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { label } from '../dist/generate/label.js';
 import { benchLabel } from '../dist/measure/label.js';
 import { benchLoader } from '../dist/measure/loader.js';
+import { benchMix } from '../dist/measure/mix.js';
 import { ensureBenchDataset } from './lib/dataset.js';
 import { exportBoxes, pytorchUnavailable, runPytorchLoader } from './lib/pytorch.js';
 import { writeFormat1Twin } from './lib/format1.js';
@@ -134,6 +135,23 @@ if (want('loader')) {
   log(`reproduce: npm run build && node bench/run.js --only loader`);
   rmSync(twin, { recursive: true, force: true });
   for (const store of Object.values(stores)) rmSync(store, { recursive: true, force: true });
+}
+
+if (want('mix')) {
+  log('\n## Loader with Mixup/CutMix on ÷ off (α 1, every crop mixed; 224 px, 4 crops/image, NCHW, 2 render threads, batch 32, median of 4 alternated epochs)');
+  const store = join(tmpdir(), 'fkd-bench-mix');
+  rmSync(store, { recursive: true, force: true });
+  await label({ data, teacher: fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url)), out: store, epochs: 1, crops: 4, interpolation: 'bilinear', threads: 1 });
+  results.mix = [];
+  for (const mode of ['cutmix', 'mixup', 'both']) {
+    for (const dtype of ['float32', 'uint8']) {
+      const r = await benchMix({ data, labels: store, mix: { mode, alpha: 1 }, size: 224, workers: 2, dtype, batchSize: 32, rounds: 5 });
+      results.mix.push({ mode, ...r });
+      log(`${mode.padEnd(6)} ${dtype.padEnd(7)}: mix off ${r.offCropsPerSec.toFixed(1)} crops/s, on ${r.onCropsPerSec.toFixed(1)} crops/s → on ÷ off ${r.ratio.toFixed(3)} (target ≥ 0.9); by CPU time ${r.cpuRatio.toFixed(3)}`);
+    }
+  }
+  log('reproduce: npm run build && node bench/run.js --only mix');
+  rmSync(store, { recursive: true, force: true });
 }
 
 if (want('s3') && existsSync(join(here, 's3.js'))) {

@@ -8,45 +8,62 @@ export interface CropArray {
   layout: Layout;
 }
 
+/** Steps of λ for uint8 Mixup: λ = w / 256 lets the blend run in integers, exactly. */
+export const BYTE_LAMBDA_STEPS = 256;
+
 /**
- * Mixup's pixels: crop `index` of `batch` becomes λ·own + (1 − λ)·partner, reading the
- * partner from `source` (an unmixed copy of the batch). The sum is taken in float64 and
- * stored once: float32 pixels round to nearest float32; uint8 pixels round half up
- * (`Math.round`), so a blend of two byte values is the nearest byte, ties going up. Layout
- * does not matter: the blend is per value.
+ * The λ uint8 Mixup uses: the drawn λ rounded to a multiple of 1/256, so that the blend
+ * below is exact integer arithmetic. The mix stage records this λ (pixels and targets agree).
  *
  * @example
- * blendCrop(batch, snapshot, 3, 7, 0.7);
+ * byteLambda(0.3); // 0.30078125 (77/256)
  */
-export function blendCrop(batch: CropArray, source: Float32Array | Uint8Array, index: number, partner: number, lambda: number): void {
+export function byteLambda(lambda: number): number {
+  return Math.round(lambda * BYTE_LAMBDA_STEPS) / BYTE_LAMBDA_STEPS;
+}
+
+/**
+ * Mixup's pixels: crop `index` of `batch` becomes λ·own + (1 − λ)·partner, the partner being
+ * crop `from` of `source` (the batch itself when the partner is still unmixed, or the mix
+ * stage's copy of it). float32 values are summed in float64 and rounded once to float32.
+ * uint8 values need λ on the 1/256 grid (`byteLambda`); the result is then
+ * round-half-up(λ·own + (1 − λ)·partner), computed exactly as (w·own + (256 − w)·partner + 128) >> 8.
+ *
+ * @example
+ * blendCrop(batch, batch.images, 3, 7, 0.7);
+ */
+export function blendCrop(batch: CropArray, source: Float32Array | Uint8Array, index: number, from: number, lambda: number): void {
   const per = 3 * batch.side * batch.side;
   const own = index * per;
-  const other = partner * per;
+  const other = from * per;
   const images = batch.images;
-  const rest = 1 - lambda;
   if (images instanceof Uint8Array) {
-    for (let v = 0; v < per; v++) images[own + v] = Math.round(lambda * images[own + v]! + rest * source[other + v]!);
+    const w = Math.round(lambda * BYTE_LAMBDA_STEPS);
+    const rest = BYTE_LAMBDA_STEPS - w;
+    for (let v = 0; v < per; v++) images[own + v] = (w * images[own + v]! + rest * source[other + v]! + BYTE_LAMBDA_STEPS / 2) >> 8;
     return;
   }
+  const rest = 1 - lambda;
   for (let v = 0; v < per; v++) images[own + v] = lambda * images[own + v]! + rest * source[other + v]!;
 }
 
 /**
- * CutMix's pixels: copies `box` of the partner's crop (from `source`, an unmixed copy of the
- * batch) onto crop `index`, value for value, in either layout and dtype.
+ * CutMix's pixels: copies `box` of crop `from` of `source` onto crop `index` of `batch`,
+ * value for value, in either layout and dtype: one native copy per box row (and plane).
  *
  * @example
- * pasteBox(batch, snapshot, 3, 7, { top: 10, left: 20, height: 50, width: 60 });
+ * pasteBox(batch, batch.images, 3, 7, { top: 10, left: 20, height: 50, width: 60 });
  */
-export function pasteBox(batch: CropArray, source: Float32Array | Uint8Array, index: number, partner: number, box: PixelBox): void {
+export function pasteBox(batch: CropArray, source: Float32Array | Uint8Array, index: number, from: number, box: PixelBox): void {
   const side = batch.side;
   const plane = side * side;
   const own = index * 3 * plane;
-  const other = partner * 3 * plane;
+  const other = from * 3 * plane;
   const images = batch.images;
-  // One run of contiguous values per box row: 3·width interleaved values (nhwc), or width per plane (nchw).
+  // Within one array copyWithin is a memmove; from the copy, set() of a view is a memcpy.
   const copyRun = (offset: number, length: number) => {
-    for (let v = 0; v < length; v++) images[own + offset + v] = source[other + offset + v]!;
+    if (source === images) images.copyWithin(own + offset, other + offset, other + offset + length);
+    else images.set(source.subarray(other + offset, other + offset + length), own + offset);
   };
   for (let y = box.top; y < box.top + box.height; y++) {
     if (batch.layout === 'nhwc') copyRun((y * side + box.left) * 3, box.width * 3);
