@@ -3,14 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { label } from '../../src/generate/label.js';
-import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_SUPERSET, FIXTURE_SUPERSET_MAP, runCli } from '../helpers/cli.js';
 
 let work: string;
 let store: string;
+let mapped: string;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fkd-train-recipes-'));
   store = join(work, 'labels');
   await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: store, epochs: 2, crops: 4, topK: 3, threads: 1 });
+  mapped = join(work, 'mapped');
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_SUPERSET, classMap: FIXTURE_SUPERSET_MAP, out: mapped, epochs: 2, crops: 4, topK: 3, threads: 1 });
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -23,8 +26,9 @@ describe('fkd train recipes', () => {
     ['CutMix', ['--mix', 'cutmix', '--mix-alpha', '1']],
     ['Mixup on half the crops', ['--mix', 'mixup', '--mix-alpha', '0.8', '--mix-prob', '0.5']],
     ['calibrated targets', ['--target', 'calibrated', '--calibrate-threshold', '0.3', '--smoothing', '0.1']],
-  ])('trains with %s and its loss falls', async (_name, flags) => {
-    const result = await runCli([...train, '--labels', store, ...flags]);
+    ['labels from a class-mapped teacher (fkd label --class-map)', ['--mix', 'cutmix']],
+  ])('trains with %s and its loss falls', async (name, flags) => {
+    const result = await runCli([...train, '--labels', name.includes('class-map') ? mapped : store, ...flags]);
     expect(result.code, result.stderr).toBe(0);
     const losses = [...result.stdout.matchAll(/^epoch \d+: loss ([\d.]+)/gm)].map((match) => Number(match[1]));
     expect(losses).toHaveLength(6);
