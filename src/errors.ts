@@ -8,6 +8,8 @@ export type FkdErrorCode =
   | 'E_BAD_IMAGE'
   | 'E_IMAGE_TOO_LARGE'
   | 'E_EMPTY_DATASET'
+  | 'E_BAD_ENTRY'
+  | 'E_TOO_FEW_IMAGES'
   | 'E_DATASET_MISMATCH'
   | 'E_IMAGE_CHANGED'
   | 'E_MODEL_LOAD'

@@ -7,6 +7,9 @@ import { printJson } from './context.js';
 import { LABEL_DEFAULTS, LABEL_SCHEMA, resolveLabelOptions } from '../generate/options.js';
 import { optionOf } from './options.js';
 import { createProgress } from './progress.js';
+import type { ManifestScan } from '../store/manifest.js';
+import { SCAN_KEY } from '../store/layout.js';
+import { CLUTTER_EXCLUSIONS } from '../dataset/exclusions.js';
 
 export function labelCommand(context: CommandContext): Command {
   return new Command('label')
@@ -40,6 +43,9 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.memory))
     .addOption(optionOf(LABEL_SCHEMA.classMap))
     .addOption(optionOf(LABEL_SCHEMA.like))
+    .addOption(optionOf(LABEL_SCHEMA.onBadEntry, LABEL_DEFAULTS.onBadEntry))
+    .addOption(optionOf(LABEL_SCHEMA.minImages, LABEL_DEFAULTS.minImages))
+    .addOption(optionOf(LABEL_SCHEMA.allowSvg))
     .option('--shard <i/N>', 'this worker\'s slice of a sharded run, i in 0..N-1 (default: JOB_COMPLETION_INDEX with --shards)')
     .addOption(optionOf(SHARDS_FIELD))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL); enables path-style addressing')
@@ -74,6 +80,7 @@ export function labelCommand(context: CommandContext): Command {
       const out = context.stdout;
       out.write(`labelled ${result.images} images, ${result.crops} crops in ${result.seconds.toFixed(1)} s (${(result.crops / result.seconds).toFixed(1)} crops/s)\n`);
       out.write(`shards: ${result.shardsWritten} written, ${result.shardsReused} already done; decodes per image: ${result.decodesPerImage.toFixed(2)}\n`);
+      writeExclusions(out, result.excluded, result.location);
       if (result.skipped.length > 0) {
         out.write(`skipped ${result.skipped.length} unreadable images:\n`);
         for (const skipped of result.skipped) out.write(`  ${skipped.path}: ${skipped.reason}\n`);
@@ -84,6 +91,19 @@ export function labelCommand(context: CommandContext): Command {
           : `slice ${result.slice.index}/${result.slice.count} done; run "fkd finalize ${result.location}" once every slice has finished\n`,
       );
     });
+}
+
+/** Entries shown one per line; the rest are counted (the store's scan.json keeps the first 100). */
+const EXCLUSIONS_SHOWN = 20;
+
+/** What the scan passed over: counts by kind, then the entries a user would want to fix (not hidden files or other extensions). */
+function writeExclusions(out: NodeJS.WritableStream, excluded: ManifestScan, location: string): void {
+  if (excluded.excluded === 0) return;
+  const counts = Object.entries(excluded.counts).map(([kind, count]) => `${count} ${kind}`);
+  out.write(`scan passed over ${excluded.excluded} entries (${counts.join(', ')}); listed in ${location}/${SCAN_KEY}\n`);
+  const notable = excluded.entries.filter((entry) => !CLUTTER_EXCLUSIONS.has(entry.kind));
+  for (const entry of notable.slice(0, EXCLUSIONS_SHOWN)) out.write(`  ${entry.path}: ${entry.reason}\n`);
+  if (notable.length > EXCLUSIONS_SHOWN) out.write(`  … and ${notable.length - EXCLUSIONS_SHOWN} more\n`);
 }
 
 /** The flags the schema names that the user (or a default) set. */

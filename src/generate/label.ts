@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
 import type { RgbImage } from '../dataset/image.js';
-import { decodeImage } from '../dataset/decode.js';
+import { DECODE_BYTES_PER_PIXEL, decodeImage, reasonOf } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES, readImageFile } from '../dataset/file.js';
-import { imagePath, scanDataset, type Dataset } from '../dataset/scan.js';
+import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
@@ -13,7 +13,12 @@ import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
 import { encodeShard } from '../store/format/encode.js';
 import { openLabels } from '../store/labels.js';
-import { MANIFEST_VERSION, type SkippedImage } from '../store/manifest.js';
+import { MANIFEST_VERSION, type ManifestScan, type SkippedImage } from '../store/manifest.js';
+import { scanRecordOf, writeScanRecord } from '../store/scan-record.js';
+import { memoryBudget } from '../options/memory.js';
+import { OrderedBudget } from '../pipeline/ordered-budget.js';
+import { collectGarbage } from '../pipeline/collect-garbage.js';
+import { checkSeparateTrees } from './separate-trees.js';
 import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
@@ -21,7 +26,7 @@ import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
-import { adoptCropSettings, cropsLike, sampledCrops, type CropSource } from './crop-source.js';
+import { adoptCropSettings, cropsLike, sampledCrops, type CropSource, type ShardCrops } from './crop-source.js';
 import { EpochColumns } from './epoch-columns.js';
 import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
 import type { Naming } from '../options/schema.js';
@@ -61,7 +66,7 @@ export interface LabelOptions {
   maxPixels?: number;
   device?: Device;
   threads?: number;
-  /** MiB the run may plan for (default: half of the machine's or the container's memory). */
+  /** MiB the run may plan for (default: half of the machine's or the container's memory). A quarter of it bounds the pixels being decoded at once. */
   memory?: number;
   /**
    * For a teacher whose classes are not the folders: each folder's teacher output, as a
@@ -76,6 +81,12 @@ export interface LabelOptions {
    * stores' teachers with `openEnsemble`.
    */
   like?: string;
+  /** Bad entries of the tree and undecodable images: `skip` (default) records them, `fail` stops at the first. */
+  onBadEntry?: BadEntryPolicy;
+  /** Fail, without finalizing, when fewer images than this get labels in this run's slice (default 1). */
+  minImages?: number;
+  /** Render SVGs (refused by default: librsvg can read other files they reference). */
+  allowSvg?: boolean;
   slice?: Slice;
   store?: OpenStoreOptions;
   signal?: AbortSignal;
@@ -108,6 +119,10 @@ export interface LabelResult {
   /** Decodes per labelled image; 1 means each image was read and decoded once. */
   decodesPerImage: number;
   skipped: SkippedImage[];
+  /** What the dataset scan passed over: counts by kind and the first entries with their reason. */
+  excluded: ManifestScan;
+  /** Images of this run's slice that have records (this run's and resumed shards'). */
+  imagesWithRecords: number;
   /** Whether the manifest was written (always for a whole job, by `finalize` for slices). */
   finalized: boolean;
   seconds: number;
@@ -127,14 +142,16 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   const started = performance.now();
   const slice = options.slice ?? wholeJob;
   const naming = options.naming ?? 'api';
+  const nameOf = (key: 'data' | 'out'): string => (naming === 'cli' ? `--${key}` : key);
   // Every option is checked before the teacher loads, so a typo costs a second, not a run.
   const own = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
+  await checkSeparateTrees(own.data, own.out, { data: nameOf('data'), out: nameOf('out') });
   const base = own.like === undefined ? undefined : await openLabels(own.like, options.store);
   const resolved = base ? adoptCropSettings(own, options, base.manifest, naming) : own;
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
-    const dataset = await scanDataset(resolved.data);
+    const dataset = await scanDataset(resolved.data, { onBadEntry: resolved.onBadEntry });
     if (base && dataset.fingerprint !== base.manifest.dataset.fingerprint) {
       throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point --data at the same tree.`, { path: resolved.data });
     }
@@ -148,6 +165,8 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     checkConfig(config);
     const store = await openStore(resolved.out, options.store);
     await claimStore(store, config);
+    const excluded = scanRecordOf(dataset.excluded);
+    await writeScanRecord(store, excluded);
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
     const crops = base ? cropsLike(base) : sampledCrops({ seed: resolved.seed, scale: resolved.scale, ratio: resolved.ratio, flip: resolved.flip });
     const run = new LabelRun(options, resolved, dataset, teacher, config, store, shards, crops);
@@ -159,6 +178,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
       }
       throw error;
     }
+    if (run.imagesWithRecords < resolved.minImages) throw tooFewImages(run, resolved.minImages, store.location, naming);
     const finalized = slice.count === 1 ? (await finalizeStore(store), true) : false;
     return {
       location: store.location,
@@ -170,12 +190,26 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
       crops: run.cropsLabelled,
       decodesPerImage: run.imagesRead === 0 ? 0 : run.decodes / run.imagesRead,
       skipped: run.skipped,
+      excluded,
+      imagesWithRecords: run.imagesWithRecords,
       finalized,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
     await teacher.dispose();
   }
+}
+
+/** The minimum-success rule: a run where (nearly) nothing could be read is a failure, not a store. */
+function tooFewImages(run: LabelRun, minImages: number, location: string, naming: Naming): FkdError {
+  const reasons = [...new Set(run.skipped.slice(0, 50).map((skipped) => skipped.reason))].slice(0, 3);
+  return new FkdError(
+    'E_TOO_FEW_IMAGES',
+    `Only ${run.imagesWithRecords} of ${run.imagesInSlice} images could be labelled, fewer than ${naming === 'cli' ? '--min-images' : 'minImages'} ${minImages}` +
+      (reasons.length ? ` (skipped because: ${reasons.join('; ')})` : '') +
+      `. The store in ${location} was not finalized. Fix the images (are they Git LFS pointers or a failed download?), then run the same command again.`,
+    { path: location },
+  );
 }
 
 function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
@@ -230,6 +264,8 @@ interface Decoded {
   /** The content hash of the bytes the image was decoded from. */
   hash: Uint8Array | null;
   skipped: SkippedImage | null;
+  /** What the image holds of the shard's pixel budget, given back once its crops are rendered. */
+  pixels: number;
 }
 
 class LabelRun {
@@ -240,12 +276,16 @@ class LabelRun {
   /** Images this run read (labelled or found unreadable), excluding shards it reused. */
   imagesRead = 0;
   readonly skipped: SkippedImage[] = [];
+  /** Images of the slice with records, in shards this run wrote and in those it reused. */
+  imagesWithRecords = 0;
+  readonly imagesInSlice: number;
   private imagesDone = 0;
   private readonly imagesTotal: number;
   private shardsDone = 0;
   private readonly perImage: number;
   /** One teacher batch for the whole run: its buffers are reused by every shard. */
   private readonly batcher: TeacherBatcher;
+  private readonly pixelBudget: number;
 
   constructor(
     private readonly options: LabelOptions,
@@ -258,6 +298,10 @@ class LabelRun {
     private readonly crops: CropSource,
   ) {
     this.imagesTotal = shards.reduce((sum, shard) => sum + shard.imageCount, 0);
+    this.imagesInSlice = this.imagesTotal;
+    // Decoded pixels in flight are bounded, not just their count: a few 16000² images are
+    // gigabytes. A quarter of the memory budget, at DECODE_BYTES_PER_PIXEL each.
+    this.pixelBudget = Math.max(1, Math.floor(memoryBudget(resolved.memory).bytes / 4 / DECODE_BYTES_PER_PIXEL));
     this.perImage = config.sampler.epochs * config.sampler.crops;
     this.batcher = new TeacherBatcher(teacher, {
       batchSize: resolved.batch,
@@ -282,6 +326,7 @@ class LabelRun {
       if (existing) {
         this.shardsReused++;
         this.skipped.push(...existing.skipped);
+        this.imagesWithRecords += shard.imageCount - existing.skipped.length;
         this.imagesDone += shard.imageCount;
       } else {
         await this.labelShard(shard);
@@ -304,28 +349,56 @@ class LabelRun {
     });
   }
 
-  private decode(index: number): Promise<Decoded> {
+  /**
+   * Decodes image `local` of a shard once `pixels` admits it. Whatever happens, the budget
+   * hears of it: a failure before the header passes the index, one after gives its pixels
+   * back, and an error that ends the pass closes the budget so no other decode waits forever.
+   */
+  private async decode(shardStart: number, local: number, pixels: OrderedBudget): Promise<Decoded> {
+    const index = shardStart + local;
     const entry = this.dataset.images[index]!;
     const path = imagePath(this.dataset, entry);
     this.decodes++;
-    // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
-    const decoded = readImageFile(path, entry.path).then(async ({ bytes, hash }): Promise<Decoded> => ({
-      image: await decodeImage(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels }),
-      hash,
-      skipped: null,
-    }));
-    return decoded.catch(
-      (error: unknown) => {
-        if (isFkdError(error) && SKIPPABLE.has(error.code)) {
-          return { image: null, hash: null, skipped: { index, path: entry.path, reason: error.message } };
-        }
-        throw error;
-      },
-    );
+    let held = -1;
+    const admit = async (count: number): Promise<void> => {
+      await pixels.admit(local, count);
+      held = count;
+    };
+    try {
+      // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
+      const { bytes, hash } = await readImageFile(path, entry.path);
+      const image = await decodeImage(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
+      return { image, hash, skipped: null, pixels: held };
+    } catch (error) {
+      if (held >= 0) pixels.release(held);
+      else pixels.pass(local);
+      if (isFkdError(error) && SKIPPABLE.has(error.code) && this.resolved.onBadEntry === 'skip') {
+        return { image: null, hash: null, skipped: { index, path: entry.path, reason: reasonOf(error, entry.path) }, pixels: 0 };
+      }
+      pixels.close(error);
+      throw error;
+    }
+  }
+
+  /** Renders and hands to the teacher every crop of one image (image `local` of its shard, the `rank`-th with records). */
+  private async labelImage(image: RgbImage, boxes: ShardCrops, local: number, rank: number, columns: EpochColumns): Promise<void> {
+    const { epochs, crops, interpolation } = this.config.sampler;
+    const teacher = this.teacher.info;
+    const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
+    const batcher = this.batcher;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let crop = 0; crop < crops; crop++) {
+        const slot = rank * crops + crop;
+        const spec = boxes.box(local, rank, image, epoch, crop);
+        columns.setBox(epoch, slot, spec);
+        renderNormalized(image, spec, teacher.inputSize, interpolation, batcher.input, batcher.row, teacher.layout, norm);
+        await batcher.add(columns, columns.cell(epoch, slot));
+      }
+    }
   }
 
   private async labelShard(shard: ShardPlan): Promise<void> {
-    const { epochs, crops, interpolation } = this.config.sampler;
+    const { epochs, crops } = this.config.sampler;
     const columns = new EpochColumns({ epochs, crops, topK: this.config.codec.topK, images: shard.imageCount });
     const widths = new Uint32Array(shard.imageCount);
     const heights = new Uint32Array(shard.imageCount);
@@ -333,54 +406,63 @@ class LabelRun {
     const skippedLocal: number[] = [];
     const skippedHere: SkippedImage[] = [];
     const teacher = this.teacher.info;
-    const size = teacher.inputSize;
-    const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
     const batcher = this.batcher;
 
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
     // order, so batch composition does not depend on which decode finishes first.
+    // At most `concurrency` decodes ahead, and at most the pixel budget decoded at once.
     const lookahead = this.resolved.concurrency;
     const boxes = await this.crops.forShard(shard);
+    const pixels = new OrderedBudget(this.pixelBudget, this.options.signal);
     const read = (local: number): Promise<Decoded> => {
       const reason = boxes.skippedBefore(local);
-      if (reason === undefined) return this.decode(shard.imageStart + local);
+      if (reason === undefined) return this.decode(shard.imageStart, local, pixels);
+      // Never decoded: it holds nothing of the budget.
+      pixels.pass(local);
       const index = shard.imageStart + local;
-      return Promise.resolve({ image: null, hash: null, skipped: { index, path: this.dataset.images[index]!.path, reason } });
+      return Promise.resolve({ image: null, hash: null, skipped: { index, path: this.dataset.images[index]!.path, reason }, pixels: 0 });
     };
     const decodes = orderedWindow(shard.imageCount, lookahead, read, { signal: this.options.signal });
 
     let rank = 0;
     let local = -1;
-    for await (const decoded of decodes) {
-      local++;
-      if (!decoded.image) {
-        if (boxes.skippedBefore(local) === undefined) boxes.unreadable(local, decoded.skipped!.path, decoded.skipped!.reason);
-        skippedLocal.push(local);
-        skippedHere.push(decoded.skipped!);
+    try {
+      for await (const decoded of decodes) {
+        local++;
+        // The body's own errors close the budget before the window waits for its decodes.
+        try {
+          if (!decoded.image) {
+            if (boxes.skippedBefore(local) === undefined) boxes.unreadable(local, decoded.skipped!.path, decoded.skipped!.reason);
+            skippedLocal.push(local);
+            skippedHere.push(decoded.skipped!);
+            this.imagesRead++;
+            this.imagesDone++;
+            continue;
+          }
+          widths[local] = decoded.image.width;
+          heights[local] = decoded.image.height;
+          hashes.set(decoded.hash!, local * CONTENT_HASH_BYTES);
+          await this.labelImage(decoded.image, boxes, local, rank, columns);
+          // Its buffer is freed only when the collector runs (and native finalizers after it);
+          // for a large image, now, so the next decode the budget admits does not sit on top of it.
+          decoded.image = null;
+          if (decoded.pixels * 8 > this.pixelBudget) await collectGarbage();
+          pixels.release(decoded.pixels);
+        } catch (error) {
+          pixels.close(error);
+          throw error;
+        }
+        rank++;
+        this.imagesLabelled++;
         this.imagesRead++;
         this.imagesDone++;
-        continue;
+        if (local % 8 === 7) this.report();
       }
-      const image = decoded.image;
-      widths[local] = image.width;
-      heights[local] = image.height;
-      hashes.set(decoded.hash!, local * CONTENT_HASH_BYTES);
-      for (let epoch = 0; epoch < epochs; epoch++) {
-        for (let crop = 0; crop < crops; crop++) {
-          const slot = rank * crops + crop;
-          const spec = boxes.box(local, rank, image, epoch, crop);
-          columns.setBox(epoch, slot, spec);
-          renderNormalized(image, spec, size, interpolation, batcher.input, batcher.row, teacher.layout, norm);
-          await batcher.add(columns, columns.cell(epoch, slot));
-        }
-      }
-      rank++;
-      this.imagesLabelled++;
-      this.imagesRead++;
-      this.imagesDone++;
-      if (local % 8 === 7) this.report();
+    } finally {
+      pixels.close();
     }
     await batcher.flush();
+    this.imagesWithRecords += rank;
 
     const records = columns.finish(rank);
     const { bytes, layout } = encodeShard(

@@ -1,11 +1,12 @@
 import type { Interpolation } from '../crop/render.js';
 import { imagenetNormalization } from '../crop/tensor.js';
 import { DEFAULT_MAX_PIXELS, MAX_SIDE } from '../dataset/decode.js';
+import type { BadEntryPolicy } from '../dataset/scan.js';
 import { FkdError } from '../errors.js';
 import { TARGET_MODES, type TargetMode } from '../labels/codec.js';
 import type { OutputKind } from '../labels/probabilities.js';
 import { checkAllocation, formatBytes, memoryBudget, threadCap } from '../options/memory.js';
-import { checkOptions, choice, decimal, integer, nameOf, numbers, text, type Naming, type SchemaValues } from '../options/schema.js';
+import { checkOptions, choice, decimal, flag, integer, nameOf, numbers, text, type Naming, type SchemaValues } from '../options/schema.js';
 import { classBytesFor, columnBytes, MAX_EPOCH_RAW_BYTES } from '../store/format/columns.js';
 import type { Device } from '../teacher/engine.js';
 
@@ -39,7 +40,10 @@ export const LABEL_SCHEMA = {
   device: choice<Device>({ flag: '--device', value: '<device>', summary: 'execution device for the teacher', choices: ['cpu', 'cuda'] }),
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
   classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
-  memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's)", min: 64, max: 2 ** 30 }),
+  memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
+  onBadEntry: choice<BadEntryPolicy>({ flag: '--on-bad-entry', value: '<policy>', summary: 'dangling or looping links, FIFOs, devices, names that are not UTF-8, .bmp/.ppm files and undecodable images: skip them with a report, or fail at the first', choices: ['skip', 'fail'] }),
+  minImages: integer({ flag: '--min-images', summary: 'fail (without finalizing) when fewer images than this get labels', min: 0, max: Number.MAX_SAFE_INTEGER }),
+  allowSvg: flag({ flag: '--allow-svg', summary: 'render SVG images (refused by default: librsvg can read files they reference)' }),
   like: text({ flag: '--like', value: '<store>', summary: "label exactly this finished store's crops (boxes, flips, label epochs, shard size) with another teacher" }),
 };
 
@@ -64,6 +68,9 @@ export const LABEL_DEFAULTS = {
   shardImages: 1000,
   maxPixels: DEFAULT_MAX_PIXELS,
   device: 'cpu' as Device,
+  onBadEntry: 'skip' as BadEntryPolicy,
+  minImages: 1,
+  allowSvg: false,
 } satisfies Partial<LabelSchemaValues>;
 
 /** Options with every default applied; `topK`, `size`, `threads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */

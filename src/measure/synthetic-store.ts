@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { CounterRandom, keyOf } from '../crop/rng.js';
 import { CONTENT_HASH_BYTES, contentHash } from '../dataset/file.js';
 import { fingerprintOf, type Dataset, type DatasetImage } from '../dataset/scan.js';
+import { ExclusionLog } from '../dataset/exclusions.js';
 import { serializeConfig, type LabelConfig } from '../store/config.js';
 import { configSha256, type ShardEntryFile } from '../store/entry.js';
 import { planShards, shardsOfSlice, type Slice } from '../store/shards.js';
@@ -142,7 +143,7 @@ export function syntheticDataset(root: string, images: number, classes = 1000): 
   const list: DatasetImage[] = [];
   for (let i = 0; i < images; i++) list.push({ path: pathOf(i, images, classes), classIndex: classOf(i, images, classes), size: 110_000 });
   const names = Array.from({ length: classes }, (_, c) => className(c));
-  return { root, classes: names, images: list, ignored: { hidden: 0, notImage: 0, unusableName: 0 }, fingerprint: fingerprintOf(names, list) };
+  return { root, classes: names, images: list, excluded: new ExclusionLog(), fingerprint: fingerprintOf(names, list) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layo
 import { StrictJsonError, parseStrictJson } from './format/json.js';
 import { loadManifest, type Manifest } from './manifest.js';
 import { planShards, sliceOfShard } from './shards.js';
+import { readScanRecord } from './scan-record.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -63,6 +64,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
   const ordered = plan.flatMap((shard) => entries.get(shard.index) ?? []);
   const previous = (await store.head(MANIFEST_KEY)) ? await loadManifest(store) : null;
   const backends = [...new Set(ordered.map((entry) => entry.backend))].sort();
+  const scan = await readScanRecord(store);
   const manifest: Manifest = {
     format: 'fkd-labels',
     // The shards' format is the run's: a store begun by a format 1 fkd is finalized as format 1.
@@ -86,6 +88,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
       records: ordered.reduce((sum, entry) => sum + entry.shard.records, 0),
       bytes: ordered.reduce((sum, entry) => sum + entry.shard.layout.bytes, 0),
     },
+    ...(scan === null ? {} : { scan }),
   };
   return manifest;
 }

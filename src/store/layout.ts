@@ -7,6 +7,9 @@ export const MANIFEST_KEY = 'manifest.json';
 /** The run's settings, written first; every worker of the run must bring the same. */
 export const CONFIG_KEY = 'config.json';
 
+/** What the dataset scan passed over, written by every label run; finalize copies it into the manifest. */
+export const SCAN_KEY = 'scan.json';
+
 /** Prefix of every shard object and shard entry. */
 export const SHARDS_PREFIX = 'shards/';
 
@@ -34,5 +37,5 @@ export function isShardEntryKey(key: string): boolean {
 
 /** True for the keys a label run writes: what `fkd info` counts as the store's size. */
 export function isLabelStoreKey(key: string): boolean {
-  return key === CONFIG_KEY || key === MANIFEST_KEY || key.startsWith(SHARDS_PREFIX);
+  return key === CONFIG_KEY || key === MANIFEST_KEY || key === SCAN_KEY || key.startsWith(SHARDS_PREFIX);
 }

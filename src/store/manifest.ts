@@ -4,6 +4,7 @@ import { TARGET_MODES } from '../labels/targets.js';
 import type { OutputKind } from '../labels/probabilities.js';
 import type { ClassMap } from '../labels/class-map.js';
 import type { Layout } from '../crop/tensor.js';
+import { EXCLUSION_KINDS, type ExcludedEntry, type ExclusionKind } from '../dataset/exclusions.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
 import { JsonFloat, StrictJsonError, parseStrictJson } from './format/json.js';
@@ -80,6 +81,23 @@ export interface ManifestDataset {
   skipped: SkippedImage[];
 }
 
+/**
+ * What the dataset scan passed over: entries of the tree that are not images of the dataset
+ * (hidden files, other extensions, dangling links, FIFOs, empty classes, …). Not part of the
+ * label set's identity; kept so a store says what its labels leave out. Manifests written
+ * before it existed have no `scan`.
+ */
+export interface ManifestScan {
+  /** Entries passed over, in all. */
+  excluded: number;
+  counts: Partial<Record<ExclusionKind, number>>;
+  /** The first `MANIFEST_SCAN_ENTRIES` of them, in scan order. */
+  entries: ExcludedEntry[];
+}
+
+/** Exclusions a manifest lists in full; the counts cover the rest. */
+export const MANIFEST_SCAN_ENTRIES = 100;
+
 export interface ManifestTeacher {
   /** Base name of the model file (never a path: stores travel between machines). */
   file: string;
@@ -139,6 +157,7 @@ export interface Manifest {
   shardImages: number;
   shards: ShardEntry[];
   totals: { records: number; bytes: number };
+  scan?: ManifestScan;
 }
 
 /**
@@ -372,7 +391,37 @@ function readManifest(value: unknown, check: Checker): Manifest {
     shardImages,
     shards,
     totals,
+    ...(root.scan === undefined ? {} : { scan: readScan(root.scan, check) }),
   };
+}
+
+/**
+ * Validates a scan record on its own (the store's `scan.json`), with the manifest's rules.
+ *
+ * @example
+ * const scan = parseManifestScan(JSON.parse(text), 'labels/scan.json');
+ */
+export function parseManifestScan(value: unknown, where: string): ManifestScan {
+  return readScan(value, new Checker(where, 'E_CORRUPT_MANIFEST', 'Re-run the same `fkd label` command to rewrite it.'));
+}
+
+function readScan(value: unknown, check: Checker): ManifestScan {
+  const input = check.object(value, 'scan');
+  const excluded = check.integer(input.excluded, 'scan.excluded');
+  const countsIn = check.object(input.counts, 'scan.counts');
+  const counts: Partial<Record<ExclusionKind, number>> = {};
+  let sum = 0;
+  for (const [kind, count] of Object.entries(countsIn)) {
+    counts[check.oneOf(kind, 'a key of scan.counts', EXCLUSION_KINDS)] = check.integer(count, `scan.counts.${kind}`, 1);
+    sum += counts[kind as ExclusionKind]!;
+  }
+  if (sum !== excluded) throw check.inconsistent(`scan.excluded is ${excluded} but scan.counts add up to ${sum}`);
+  const entries = check.array(input.entries, 'scan.entries').map((item, i) => {
+    const entry = check.object(item, `scan.entries[${i}]`);
+    return { path: check.string(entry.path, `scan.entries[${i}].path`, false), kind: check.oneOf(entry.kind, `scan.entries[${i}].kind`, EXCLUSION_KINDS), reason: check.string(entry.reason, `scan.entries[${i}].reason`, false) };
+  });
+  if (entries.length > Math.min(excluded, MANIFEST_SCAN_ENTRIES)) throw check.fail('scan.entries', `at most ${Math.min(excluded, MANIFEST_SCAN_ENTRIES)} entries`, entries);
+  return { excluded, counts, entries };
 }
 
 function checkVersion(root: Record<string, unknown>, check: Checker): FormatVersion {

@@ -1,4 +1,6 @@
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +8,10 @@ import { isFkdError } from '../../src/errors.js';
 import { label, type LabelOptions } from '../../src/generate/label.js';
 import { storeInfo } from '../../src/check/info.js';
 import { parseManifest } from '../../src/store/manifest.js';
-import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_TFJS } from '../helpers/cli.js';
+import sharp from 'sharp';
+import { DECODE_BYTES_PER_PIXEL } from '../../src/dataset/decode.js';
+import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_TFJS, runCli } from '../helpers/cli.js';
+import { tinyOnnx } from '../teacher/helpers.js';
 import * as images from '../helpers/images.js';
 
 let work: string;
@@ -88,6 +93,8 @@ describe('label pass', () => {
     expect(info.records).toBe(24 * 6);
     expect(info.skipped.find((s) => s.path.endsWith('bomb.png'))?.reason).toMatch(/decompression bomb/);
     expect(info.skipped.find((s) => s.path.endsWith('truncated.jpg'))?.reason).toMatch(/truncated|premature/i);
+    // The path is shown beside the reason; the reason must not say it again.
+    for (const skipped of result.skipped) expect(skipped.reason).not.toContain(skipped.path);
   });
 
   it('refuses a teacher whose output width differs from the class count before doing any work', async () => {
@@ -149,4 +156,101 @@ describe('label pass', () => {
     await label(base(clean));
     expect((await readFile(victim)).equals(await readFile(join(clean, 'shards', '000001.fkd')))).toBe(true);
   });
+});
+
+describe('label pass on bad input', () => {
+  /** A copy of the fixture tree the test may spoil. */
+  async function spoilable(name: string): Promise<string> {
+    const data = join(work, name);
+    await cp(FIXTURE_IMAGES, data, { recursive: true });
+    return data;
+  }
+
+  it('fails without finalizing when no image could be labelled, and minImages 0 lets it through', async () => {
+    const data = join(work, 'lfs-pointers');
+    for (const name of ['a', 'b', 'c', 'd']) {
+      await mkdir(join(data, name), { recursive: true });
+      // What a clone without `git lfs pull` leaves behind.
+      await writeFile(join(data, name, 'x.jpg'), 'version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n');
+    }
+    const out = join(work, 'lfs-out');
+    await expect(label(base(out, { data }))).rejects.toSatisfy(
+      (error) => isFkdError(error, 'E_TOO_FEW_IMAGES') && /Only 0 of 4 images could be labelled, fewer than minImages 1 \(skipped because: not a readable image/.test((error as Error).message),
+    );
+    expect(existsSync(join(out, 'manifest.json'))).toBe(false);
+    await expect(label(base(out, { data, minImages: 0 }))).resolves.toMatchObject({ images: 0, imagesWithRecords: 0, finalized: true });
+  });
+
+  it('refuses an SVG by its detected format whatever its name, unless allowSvg', async () => {
+    const data = await spoilable('svg-data');
+    await images.writeSvgNamedJpeg(join(data, 'class-a-red'));
+    const refused = await label(base(join(work, 'svg-out'), { data }));
+    expect(refused.skipped).toEqual([{ index: 6, path: 'class-a-red/svg-named.jpg', reason: expect.stringMatching(/^an SVG image \(detected from its bytes\); refused .* --allow-svg/) }]);
+    const allowed = await label(base(join(work, 'svg-allowed'), { data, allowSvg: true }));
+    expect(allowed.skipped).toEqual([]);
+    expect(allowed.images).toBe(25);
+  });
+
+  it('labels past dangling links, FIFOs and bad names, and keeps what it passed over in the manifest', async () => {
+    const data = await spoilable('messy-data');
+    await symlink(join(data, 'nothing.jpg'), join(data, 'class-a-red', 'dangling.jpg'));
+    execFileSync('mkfifo', [join(data, 'class-b-green', 'pipe.jpg')]);
+    await writeFile(Buffer.concat([Buffer.from(join(data, 'class-c-blue', 'bad-')), Buffer.from([0xff]), Buffer.from('.jpg')]), 'x');
+    await writeFile(join(data, 'class-d-yellow', 'scan.bmp'), 'x');
+    const out = join(work, 'messy-out');
+    const result = await label(base(out, { data }));
+    expect(result.images).toBe(24);
+    expect(result.excluded.counts).toEqual({ 'dangling-link': 1, 'special-file': 1, 'unusable-name': 1, 'unsupported-format': 1 });
+    const manifest = parseManifest(await readFile(join(out, 'manifest.json'), 'utf8'), out);
+    expect(manifest.scan).toEqual(result.excluded);
+    expect(manifest.scan!.entries.map((e) => e.path)).toContain('class-b-green/pipe.jpg');
+    await expect(label(base(join(work, 'messy-strict'), { data, onBadEntry: 'fail' }))).rejects.toSatisfy((error) => isFkdError(error, 'E_BAD_ENTRY'));
+  });
+
+  it('counts a symlinked class folder as the class it is, so the teacher\'s class count matches', async () => {
+    const data = join(work, 'linked-class');
+    await mkdir(data);
+    for (const name of ['class-a-red', 'class-b-green', 'class-c-blue']) await cp(join(FIXTURE_IMAGES, name), join(data, name), { recursive: true });
+    await symlink(join(FIXTURE_IMAGES, 'class-d-yellow'), join(data, 'class-d-yellow'));
+    const result = await label(base(join(work, 'linked-out'), { data }));
+    expect(result.images).toBe(24);
+  });
+
+  it('refuses an --out inside --data, and the reverse, before the teacher loads', async () => {
+    const data = await spoilable('nested-data');
+    for (const [input, output] of [
+      [data, join(data, 'labels')],
+      [join(data, 'class-a-red'), data],
+    ] as const) {
+      await expect(label(base(output, { data: input, teacher: join(work, 'no-such-teacher.onnx') }))).rejects.toSatisfy(
+        (error) => isFkdError(error, 'E_USAGE') && /is inside .*: the store's files would be scanned as part of the dataset/.test((error as Error).message),
+      );
+    }
+    expect(existsSync(join(data, 'labels'))).toBe(false);
+  });
+
+  it('bounds decoded pixels in flight by the memory budget, not by a count of images', async () => {
+    const data = join(work, 'huge-images');
+    const side = 8000;
+    for (const name of ['a', 'b']) {
+      await mkdir(join(data, name), { recursive: true });
+      for (const i of [0, 1]) await sharp({ create: { width: side, height: side, channels: 3, background: { r: 60 * i, g: 40, b: 200 } } }).jpeg().toFile(join(data, name, `${i}.jpg`));
+    }
+    const teacher = join(work, 'two-classes.onnx');
+    await writeFile(teacher, tinyOnnx(['batch', 3, 64, 64], { classes: 2 }));
+    // Peak RSS of a whole CLI run, reported by the process itself as it exits.
+    const probe = join(work, 'max-rss.cjs');
+    await writeFile(probe, "process.on('exit', () => require('node:fs').writeSync(2, `maxrss ${process.resourceUsage().maxRSS * 1024}\\n`));\n");
+    const peak = async (memory: number): Promise<number> => {
+      const result = await runCli(['label', '--data', data, '--teacher', teacher, '--out', join(work, `huge-out-${memory}`), '--crops', '1', '--threads', '1', '--concurrency', '4', '--memory', String(memory)], { node: ['-r', probe] });
+      expect(result.code, result.stderr).toBe(0);
+      return Number(/maxrss (\d+)/.exec(result.stderr)![1]);
+    };
+    const image = side * side * DECODE_BYTES_PER_PIXEL;
+    // 1024 MiB: a quarter is room for one image at a time. 16 GiB: for all four, as many as
+    // the look-ahead allows. The allocator and the collector blur RSS by about an image.
+    const bounded = await peak(1024);
+    const unbounded = await peak(16_384);
+    expect(unbounded - bounded, `bounded ${bounded}, unbounded ${unbounded}`).toBeGreaterThan(image);
+  }, 120_000);
 });

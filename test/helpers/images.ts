@@ -164,6 +164,19 @@ export async function writePngNamedJpeg(dir: string, name = 'png-named.jpg'): Pr
   return path;
 }
 
+/**
+ * An SVG behind a `.jpg` name that pulls in a sibling file of the dataset: librsvg would
+ * render it, and with it bytes the tree never meant to be an image.
+ *
+ * @example
+ * const path = await writeSvgNamedJpeg(dir); // (await sharp(path).metadata()).format === 'svg'
+ */
+export async function writeSvgNamedJpeg(dir: string, name = 'svg-named.jpg', sibling = 'img-0.jpg'): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="48"><image xlink:href="${sibling}" width="64" height="48"/></svg>\n`);
+  return path;
+}
+
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;

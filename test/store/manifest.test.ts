@@ -122,6 +122,14 @@ describe('serializeManifest / parseManifest', () => {
     expect(parsed).toEqual(validManifest());
   });
 
+  it('keeps what the scan passed over, checking that its counts add up', () => {
+    const scan = { excluded: 3, counts: { hidden: 2, 'dangling-link': 1 }, entries: [{ path: 'n01/x.jpg', kind: 'dangling-link' as const, reason: 'a symlink to nothing' }] };
+    const manifest = { ...validManifest(), scan };
+    expect(parseManifest(serializeManifest(manifest), 'x').scan).toEqual(scan);
+    expect(parseError(edited((m) => (m.scan = { ...scan, excluded: 4 }))).message).toMatch(/scan\.excluded is 4 but scan\.counts add up to 3/);
+    expect(parseError(edited((m) => (m.scan = { ...scan, counts: { hidden: 2, odd: 1 } }))).message).toMatch(/a key of scan\.counts/);
+  });
+
   it('accepts an incomplete manifest with shards missing', () => {
     const text = edited((m) => {
       m.complete = false;

@@ -50,7 +50,7 @@ export function registerStoreDriver(scheme: string, factory: DriverFactory): voi
  * const manifest = await store.get('manifest.json');
  */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<StoreDriver> {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
+  const scheme = schemeOf(location);
   if (scheme === undefined) return new FsStore(location);
   const factory = drivers.get(scheme.toLowerCase());
   // `gs://bucket` would otherwise become a local directory called "gs:", silently.
@@ -59,4 +59,21 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     throw new FkdError('E_USAGE', `Expected a directory, ${known} store location but received "${location}".`, { path: location });
   }
   return factory(location, options);
+}
+
+/**
+ * The directory a location names when it is local (a path or `file://` URL), else `null`.
+ *
+ * @example
+ * localPathOf('labels');         // 'labels'
+ * localPathOf('s3://b/labels');  // null
+ */
+export function localPathOf(location: string): string | null {
+  const scheme = schemeOf(location);
+  if (scheme === undefined) return location;
+  return scheme.toLowerCase() === 'file' ? fileURLToPath(location) : null;
+}
+
+function schemeOf(location: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
 }

@@ -1,0 +1,40 @@
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { FkdError } from '../errors.js';
+import { localPathOf } from '../store/drivers/open.js';
+
+/**
+ * Refuses a store inside the dataset tree, or a dataset inside the store, before any work:
+ * the store's files would become images of the dataset (or the run would scan its own
+ * output), so the fingerprint would change on every run and the store could never be
+ * verified, loaded or resumed. Symlinks are resolved, so a link cannot hide the nesting.
+ *
+ * @example
+ * await checkSeparateTrees('train', 'train/labels', { data: '--data', out: '--out' }); // throws E_USAGE
+ */
+export async function checkSeparateTrees(data: string, out: string, names: { data: string; out: string }): Promise<void> {
+  const outPath = localPathOf(out);
+  if (outPath === null) return;
+  const [dataReal, outReal] = await Promise.all([realPathSoFar(data), realPathSoFar(outPath)]);
+  const problem = within(outReal, dataReal) ? `${names.out} ${out} is inside ${names.data} ${data}` : within(dataReal, outReal) ? `${names.data} ${data} is inside ${names.out} ${out}` : null;
+  if (problem) {
+    throw new FkdError('E_USAGE', `${problem}: the store's files would be scanned as part of the dataset, so it could never be verified, loaded or resumed. Put the store beside the dataset, not in it.`, { path: outPath });
+  }
+}
+
+/** True when `inner` is `outer` or below it. */
+function within(inner: string, outer: string): boolean {
+  const path = relative(outer, inner);
+  return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
+}
+
+/** The real path of the longest existing prefix, with the rest (not created yet) appended. */
+async function realPathSoFar(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(await realPathSoFar(parent), basename(absolute));
+  }
+}
