@@ -15,7 +15,7 @@ export function labelCommand(context: CommandContext): Command {
   return new Command('label')
     .summary('generate soft labels in one pass over an ImageFolder tree')
     .description(
-      'Decodes each image once, samples epochs × crops RandomResizedCrop boxes and flips from it, runs the teacher over the crops in batches and stores each crop\'s box, flip and top-k probabilities. Re-running on the same --out resumes; finished shards are verified and kept. Ctrl-C stops at a shard boundary.',
+      'Decodes each image once, samples epochs × crops RandomResizedCrop boxes and flips from it, runs the teacher over the crops in batches and stores each crop\'s box, flip and top-k probabilities. Re-running on the same --out resumes; finished shards are verified and kept. Ctrl-C or SIGTERM stops at the next teacher batch; a second one, or 5 s (FKD_STOP_GRACE_MS) without stopping, quits at once. Either way exit code 130, and the shard in progress is never half-committed.',
     )
     .addOption(optionOf(LABEL_SCHEMA.data, undefined, { required: true }))
     .addOption(optionOf(LABEL_SCHEMA.teacher, undefined, { required: true }))

@@ -10,6 +10,7 @@ import { labelCommand } from './label.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
+import { handleStopSignals } from './stop.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -18,17 +19,8 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
  * a reported failure, 2 for a usage error, 130 after Ctrl-C.
  */
 export async function main(argv: string[]): Promise<number> {
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (): void => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\nstopping at the next shard boundary (press Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const context: CommandContext = { stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  const stop = handleStopSignals({ stderr: process.stderr });
+  const context: CommandContext = { stdout: process.stdout, stderr: process.stderr, signal: stop.signal };
   noticeEndOfLife((line) => context.stderr.write(`${line}\n`));
   const program = new Command('fkd')
     .description('Fast Knowledge Distillation: make compact soft labels once, then train students without the teacher.')
@@ -51,10 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     if (isFkdError(error)) {
       context.stderr.write(`fkd: error ${error.code}: ${error.message}\n`);
       if (verbose && error.stack) context.stderr.write(`${error.stack}\n`);
-      if (error.code === 'E_ABORTED' || controller.signal.aborted) return 130;
+      if (error.code === 'E_ABORTED' || stop.signal.aborted) return 130;
       return error.code === 'E_USAGE' ? 2 : 1;
     }
-    if (controller.signal.aborted) {
+    if (stop.signal.aborted) {
       context.stderr.write('fkd: stopped; finished shards are kept, re-run the same command to resume\n');
       return 130;
     }
@@ -62,7 +54,6 @@ export async function main(argv: string[]): Promise<number> {
     if (!verbose) context.stderr.write('(run with --verbose for the stack trace)\n');
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
   }
 }

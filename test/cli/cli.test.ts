@@ -135,7 +135,7 @@ describe('fkd CLI', () => {
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code).toBe(130);
-    expect(stderr).toMatch(/stopping at the next shard boundary/);
+    expect(stderr).toMatch(/stopping \(SIGINT\): finished shards are kept/);
     expect(stderr).toMatch(/E_ABORTED/);
     const names = await readdir(join(out, 'shards'));
     expect(names.filter((n) => n.endsWith('.tmp'))).toEqual([]);

@@ -31,6 +31,6 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; node?
 }
 
 /** Starts the CLI and returns the child, for tests that signal or kill it mid-run. */
-export function startCli(args: string[]) {
-  return spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
+  return spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
