@@ -48,6 +48,9 @@ if (want('records')) {
     results.records.push(r);
     log(`top-${String(k).padEnd(2)} of ${String(classes).padStart(5)} classes: ${r.bytesPerRecord.toFixed(2)} B/record (${r.shardBytesPerRecord.toFixed(2)} in shards)${k === 5 && classes === 1000 ? '  (target ≤ 16; FKD 122.5, TinyViT 24)' : ''}`);
   }
+  const like = recordSize({ k: 5, classes: 1000, epochs: 10, crops: 4, boxes: false });
+  results.records.push(like);
+  log(`a --like store of the top-5 one (labels blocks, boxes from its base): ${like.bytesPerRecord.toFixed(2)} B/record added beside the base's ${results.records[1].bytesPerRecord.toFixed(2)} (target ≤ 10)`);
   if (results.label) log(`the label bench store above (random-weight teacher, 4 classes): ${results.label.bytesPerRecord.toFixed(2)} B/record`);
 }
 
@@ -134,6 +137,39 @@ if (want('loader')) {
   log(`loader epoch, 224 px, 2 threads, median of 6 alternated: format 2 (checked) ${c.loaderCheckedMs.toFixed(0)} ms, its format 1 twin (unchecked) ${c.loaderUncheckedMs.toFixed(0)} ms → throughput checked ÷ unchecked ${c.loaderRatio.toFixed(3)} (target ≥ 0.98)`);
   log(`reproduce: npm run build && node bench/run.js --only loader`);
   rmSync(twin, { recursive: true, force: true });
+
+  log('\n## Two teachers on the same crops (openEnsemble) against one');
+  const likeStore = join(tmpdir(), 'fkd-bench-loader-4-like');
+  rmSync(likeStore, { recursive: true, force: true });
+  await label({ data, teacher: tiny, out: likeStore, like: stores[4], threads: 1 });
+  const { openEnsemble } = await import('../dist/store/ensemble.js');
+  const teachers = { one: await openLabels(stores[4]), two: await openEnsemble([stores[4], likeStore]) };
+  const teacherTimes = { one: [], two: [] };
+  for (let round = 0; round < 7; round++) {
+    for (const arm of round % 2 === 0 ? ['one', 'two'] : ['two', 'one']) {
+      const started = performance.now();
+      for await (const batch of createLoader({ data: listing, labels: teachers[arm], epoch: 0, batchSize: 128, size: 224, layout: 'nchw', workers: 2 })) void batch.targets.dense();
+      if (round > 0) teacherTimes[arm].push(performance.now() - started);
+    }
+  }
+  // The bench photos have 4 classes; the merge's own cost at ImageNet's 1000, top-5 + top-5, per record:
+  const { mergeTeachers } = await import('../dist/labels/ensemble.js');
+  const rows = 4000;
+  // Distinct classes per row, overlapping between the two teachers on about half of them.
+  const simulated = [0, 1].map((teacher) => ({
+    classes: Uint32Array.from({ length: rows * 5 }, (_, q) => (Math.floor(q / 5) * 7 + (q % 5) * 13 + teacher * (q % 2) * 500) % 1000),
+    probs: Float32Array.from({ length: rows * 5 }, (_, q) => 0.4 / (1 + (q % 5))),
+    k: 5,
+    mode: 'marginal',
+  }));
+  const mergeStarted = performance.now();
+  for (let i = 0; i < 5; i++) mergeTeachers(simulated, [0.5, 0.5], 1000, rows);
+  const mergeMicros = ((performance.now() - mergeStarted) * 1000) / (5 * rows);
+  results.ensemble = { oneMs: median(teacherTimes.one), twoMs: median(teacherTimes.two), ratio: median(teacherTimes.one) / median(teacherTimes.two), mergeMicrosPerRecordAt1000Classes: mergeMicros };
+  const t = results.ensemble;
+  log(`loader epoch with dense targets, median of 6 alternated: one teacher ${t.oneMs.toFixed(0)} ms, two ${t.twoMs.toFixed(0)} ms → throughput two ÷ one ${t.ratio.toFixed(3)} (target ≥ 0.95; 4 classes here)`);
+  log(`the merge at 1000 classes, top-5 + top-5: ${t.mergeMicrosPerRecordAt1000Classes.toFixed(2)} µs per record, against ${(1e6 / main.cropsPerSec).toFixed(0)} µs per crop for the loader above`);
+  rmSync(likeStore, { recursive: true, force: true });
   for (const store of Object.values(stores)) rmSync(store, { recursive: true, force: true });
 }
 

@@ -12,7 +12,7 @@ import { gaussian, mulberry32 as seeded } from '../../scripts/lib/onnx-graph.js'
  * One simulated shard: per image a true class and 8 confusable classes; each crop's logits
  * favour the true class with a crop-dependent strength, then softmax and top-k.
  */
-export function simulateShard({ shard, images, epochs, crops, k, classes, random, format = 2 }) {
+export function simulateShard({ shard, images, epochs, crops, k, classes, random, format = 2, boxes = true }) {
   const widths = new Uint32Array(images).fill(500);
   const heights = new Uint32Array(images).fill(375);
   const paths = Array.from({ length: images }, (_, i) => `n${String(shard * images + i).padStart(8, '0')}/n${String(shard * images + i).padStart(8, '0')}_${1000 + i}.JPEG`);
@@ -53,25 +53,26 @@ export function simulateShard({ shard, images, epochs, crops, k, classes, random
   void truth;
   // Format 2 stores 8 content-hash bytes per image; random bytes compress as real hashes do (not at all).
   const contentHashes = format === 2 ? Uint8Array.from({ length: 8 * images }, () => Math.floor(random() * 256)) : undefined;
-  return encodeShard({ imageStart: shard * images, imageCount: images, widths, heights, skipped: [], paths, ...(contentHashes ? { contentHashes } : {}) }, records, classes);
+  return encodeShard({ imageStart: shard * images, imageCount: images, widths, heights, skipped: [], paths, ...(contentHashes ? { contentHashes } : {}) }, records, classes, { boxes });
 }
 
 /**
- * Bytes per record with shard framing, per-shard entries and the manifest included.
+ * Bytes per record with shard framing, per-shard entries and the manifest included. With
+ * `boxes: false`, those of a `fkd label --like` store (labels blocks, boxes from its base).
  * @example recordSize({ k: 5, classes: 1000 })
  */
-export function recordSize({ k = 5, classes = 1000, images = 1000, shards = 2, epochs = 10, crops = 4, seed = 5 } = {}) {
+export function recordSize({ k = 5, classes = 1000, images = 1000, shards = 2, epochs = 10, crops = 4, seed = 5, boxes = true } = {}) {
   const random = seeded(seed);
   let bytes = 0;
   const entries = [];
   for (let shard = 0; shard < shards; shard++) {
-    const { bytes: shardBytes, layout } = simulateShard({ shard, images, epochs, crops, k, classes, random });
+    const { bytes: shardBytes, layout } = simulateShard({ shard, images, epochs, crops, k, classes, random, boxes });
     bytes += shardBytes.length;
     entries.push({ index: shard, key: `shards/${String(shard).padStart(6, '0')}.fkd`, imageStart: shard * images, imageCount: images, records: images * crops * epochs, layout });
   }
   const records = shards * images * crops * epochs;
   const manifest = serializeManifest({
-    format: 'fkd-labels', version: 2, requires: [], complete: true, createdAt: new Date(0).toISOString(), tool: { name: 'fkd', version: '0' },
+    format: 'fkd-labels', version: 2, requires: boxes ? [] : ['boxes-from'], ...(boxes ? {} : { boxesFrom: { store: '/base', digest: '0'.repeat(64) } }), complete: true, createdAt: new Date(0).toISOString(), tool: { name: 'fkd', version: '0' },
     dataset: { images: shards * images, classes: Array.from({ length: classes }, (_, c) => `n${String(c).padStart(8, '0')}`), fingerprint: '0'.repeat(64), skipped: [] },
     teacher: { file: 't.onnx', sha256: '0'.repeat(64), engine: 'onnx', backend: 'onnx/cpu', inputSize: 224, layout: 'nchw', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], outputs: 'logits', temperature: 1 },
     sampler: { seed: 0, scale: [0.08, 1], ratio: [0.75, 4 / 3], flip: 0.5, epochs, crops, interpolation: 'bicubic', maxPixels: 268402689 },
@@ -80,5 +81,5 @@ export function recordSize({ k = 5, classes = 1000, images = 1000, shards = 2, e
   // Each shard also has a JSON commit entry of about its manifest entry's size.
   const entryBytes = entries.reduce((sum, entry) => sum + JSON.stringify({ configSha256: '0'.repeat(64), backend: 'onnx/cpu', slice: { index: 0, count: 1 }, shard: entry, skipped: [] }, null, 2).length, 0);
   // The manifest lists every class name once; at ImageNet scale (1282 shards) that is spread thin.
-  return { k, classes, epochs, crops, bytesPerRecord: (bytes + manifest.length + entryBytes) / records, shardBytesPerRecord: bytes / records };
+  return { k, classes, epochs, crops, boxes, bytesPerRecord: (bytes + manifest.length + entryBytes) / records, shardBytesPerRecord: bytes / records };
 }

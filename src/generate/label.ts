@@ -12,6 +12,7 @@ import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
 import { encodeShard } from '../store/format/encode.js';
+import { cropsDigest } from '../store/boxes-from.js';
 import { openLabels } from '../store/labels.js';
 import { MANIFEST_VERSION, type ManifestScan, type SkippedImage } from '../store/manifest.js';
 import { scanRecordOf, writeScanRecord } from '../store/scan-record.js';
@@ -159,7 +160,9 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     if (!classMap) checkClassCount(teacher, dataset.classes.length, resolved.teacher);
     checkLabelPlan(resolved, { numClasses: dataset.classes.length, inputSize: teacher.info.inputSize }, naming);
     options.onTeacher?.(teacher.info);
-    const config = await buildConfig(resolved, dataset, teacher, classMap);
+    const made = await buildConfig(resolved, dataset, teacher, classMap);
+    // --like: the shards hold labels only; their boxes are the base's, named by the digest of its blocks.
+    const config: LabelConfig = base ? { ...made, boxesFrom: { store: base.location, digest: cropsDigest(base.manifest) } } : made;
     // The manifest's own checker sees the config before any byte is written: a store that
     // could never be finalized is refused now, not after the whole pass.
     checkConfig(config);
@@ -477,6 +480,7 @@ class LabelRun {
       },
       records,
       this.dataset.classes.length,
+      { boxes: this.config.boxesFrom === undefined },
     );
     const entry: ShardEntryFile = {
       configSha256: configSha256(this.config),

@@ -6,7 +6,7 @@ import type { StoreDriver } from './drivers/driver.js';
 import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
 import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
 import { StrictJsonError, parseStrictJson } from './format/json.js';
-import { loadManifest, type Manifest } from './manifest.js';
+import { BOXES_FROM, loadManifest, type Manifest } from './manifest.js';
 import { planShards, sliceOfShard } from './shards.js';
 import { readScanRecord } from './scan-record.js';
 
@@ -69,7 +69,8 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     format: 'fkd-labels',
     // The shards' format is the run's: a store begun by a format 1 fkd is finalized as format 1.
     version: config.version,
-    requires: [],
+    requires: config.boxesFrom ? [BOXES_FROM] : [],
+    ...(config.boxesFrom ? { boxesFrom: config.boxesFrom } : {}),
     complete: missing.length === 0,
     createdAt: previous?.createdAt ?? new Date().toISOString(),
     tool: { name: 'fkd', version },

@@ -1,7 +1,7 @@
 import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { CONFIG_KEY } from './layout.js';
-import { serializeManifest, type FormatVersion, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
+import { BOXES_FROM, serializeManifest, type BoxesFrom, type FormatVersion, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
 
 /**
  * Everything that decides a label set's bytes. It is written to `config.json` when a
@@ -17,6 +17,8 @@ export interface LabelConfig {
   teacher: Omit<ManifestTeacher, 'backend'>;
   sampler: ManifestSampler;
   codec: CodecDescription;
+  /** `fkd label --like`: the store whose crops are labelled again; its shards then hold labels only. */
+  boxesFrom?: BoxesFrom;
   shardImages: number;
 }
 
@@ -37,7 +39,8 @@ export function checkConfig(config: LabelConfig): void {
     serializeManifest({
       format: 'fkd-labels',
       version: config.version,
-      requires: [],
+      requires: config.boxesFrom ? [BOXES_FROM] : [],
+      ...(config.boxesFrom ? { boxesFrom: config.boxesFrom } : {}),
       complete: false,
       createdAt: new Date(0).toISOString(),
       tool: { name: 'fkd', version: 'check' },

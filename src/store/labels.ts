@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { FkdError } from '../errors.js';
+import { FkdError, isFkdError } from '../errors.js';
 import { assembleManifest } from './assemble.js';
 import { CachedStore } from './drivers/cache.js';
 import type { StoreDriver } from './drivers/driver.js';
@@ -9,6 +9,7 @@ import { decodeEpochBlock, decodeImageBlock } from './format/decode.js';
 import { MANIFEST_KEY } from './layout.js';
 import { loadManifest, type Manifest, type ShardEntry } from './manifest.js';
 import { checkShardObject, imageExpectation } from './shard-check.js';
+import { cropsDigest, withBoxesOf } from './boxes-from.js';
 
 export interface OpenLabelsOptions extends OpenStoreOptions {
   /** Keep fetched label blocks on local disk (useful for object storage). */
@@ -22,6 +23,11 @@ export interface OpenLabelsOptions extends OpenStoreOptions {
   allowIncomplete?: boolean;
   /** Bound on the memory, in bytes, that label blocks being decoded may take at once (default 256 MiB). */
   decodeBytes?: number;
+  /**
+   * For a store made with `fkd label --like` (manifest `boxesFrom`): the store its boxes come
+   * from, opened or as a location. Default: the location recorded in the manifest.
+   */
+  boxes?: string | LabelSet;
 }
 
 const RETAINED_EPOCHS = 2;
@@ -81,6 +87,8 @@ export class LabelSet {
     /** Whether the set was opened with `allowIncomplete`: only then may a loader train on an incomplete store. */
     readonly allowIncomplete = false,
     decodeBytes = DEFAULT_DECODE_BYTES,
+    /** A `boxes-from` store's base, whose boxes and flips its records take. */
+    readonly boxes?: LabelSet,
   ) {
     this.budget = new MemoryBudget(decodeBytes);
   }
@@ -131,7 +139,12 @@ export class LabelSet {
           crops: this.crops,
           topK: m.codec.topK,
           images,
+          boxless: this.boxes !== undefined,
         });
+      }).then(async (records) => {
+        if (!this.boxes) return records;
+        const base = this.boxes.manifest.shards.find((entry) => entry.index === shard.index)!;
+        return withBoxesOf(records, await this.boxes.readEpoch(base, epoch), `${this.location}/${shard.key}`);
       });
     });
   }
@@ -185,10 +198,32 @@ export async function openLabels(location: string, options: OpenLabelsOptions = 
     if (!manifest.complete && !allowIncomplete) {
       throw new FkdError('E_INCOMPLETE_STORE', `${base.location}/${MANIFEST_KEY} is marked complete: false (it lists ${manifest.shards.length} of ${Math.ceil(manifest.dataset.images / manifest.shardImages)} shards). Finish the label run and run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
     }
-    return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes);
+    const boxes = manifest.boxesFrom ? await openBoxesFrom(manifest, base.location, options) : undefined;
+    return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes, boxes);
   }
   if (!allowIncomplete) {
     throw new FkdError('E_INCOMPLETE_STORE', `${base.location} has no manifest.json: its label run has not finished (or was never finalized). Finish it, run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
   }
   return new LabelSet(store, await assembleManifest(base, { allowMissing: true }), true, decodeBytes);
+}
+
+/**
+ * The base of a `boxes-from` store: the one given, or the recorded location. It must be the
+ * very store the labels were made on (the digest of its epoch blocks), or the records would be
+ * paired with other crops.
+ */
+async function openBoxesFrom(manifest: Manifest, location: string, options: OpenLabelsOptions): Promise<LabelSet> {
+  const from = manifest.boxesFrom!;
+  const { boxes, allowIncomplete: _own, ...open } = options;
+  let base: LabelSet;
+  try {
+    base = typeof boxes === 'object' ? boxes : await openLabels(boxes ?? from.store, open);
+  } catch (error) {
+    const code = isFkdError(error) ? error.code : 'E_IO';
+    throw new FkdError(code, `${location} takes its boxes from ${from.store} (it was made with fkd label --like), which cannot be opened: ${(error as Error).message} If it moved, pass its new location: openLabels(location, { boxes }).`, { path: location, cause: error });
+  }
+  if (cropsDigest(base.manifest) !== from.digest) {
+    throw new FkdError('E_OPTIONS_MISMATCH', `${location} was labelled on the crops of a store whose blocks hash to ${from.digest.slice(0, 12)}…, but ${base.location} hashes to ${cropsDigest(base.manifest).slice(0, 12)}… (relabelled or replaced since): its records would be paired with other crops. Point it at the store it was made --like.`, { path: location });
+  }
+  return base;
 }

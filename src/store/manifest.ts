@@ -31,9 +31,23 @@ export type FormatVersion = 1 | 2;
  * Features a format 2 manifest may list in `requires`, which a reader must understand to read
  * the store correctly. A reader refuses a store that requires anything it does not know, so a
  * later writer can add a field that changes the meaning of the data without old readers
- * silently ignoring it. This build knows none yet: the list is the mechanism.
+ * silently ignoring it. This build knows one: `boxes-from` (BOXES_FROM).
  */
-export const KNOWN_FEATURES: ReadonlySet<string> = new Set<string>();
+export const KNOWN_FEATURES: ReadonlySet<string> = new Set<string>(['boxes-from']);
+
+/** The feature of a store whose epoch blocks hold labels only: its crops are another store's (`boxesFrom`). */
+export const BOXES_FROM = 'boxes-from';
+
+/**
+ * Where a `boxes-from` store's crops are: the store whose boxes and flips its records share
+ * (`fkd label --like`), and the digest of that store's epoch blocks (store/boxes-from.ts), so a
+ * base that was relabelled or replaced is refused rather than paired with the wrong labels.
+ */
+export interface BoxesFrom {
+  /** The base store's location as it was given to `--like` (a directory or s3:// URL). */
+  store: string;
+  digest: string;
+}
 
 /** How the manifest's self-hash ends the file: `"integrity": "<64 hex>"`, the last member. */
 const INTEGRITY_TAIL = /"integrity": "([0-9a-f]{64})"\n\}\n$/;
@@ -154,6 +168,8 @@ export interface Manifest {
   teacher: ManifestTeacher;
   sampler: ManifestSampler;
   codec: CodecDescription;
+  /** Format 2, with `requires: ["boxes-from"]`: the store this one's crops are taken from. */
+  boxesFrom?: BoxesFrom;
   shardImages: number;
   shards: ShardEntry[];
   totals: { records: number; bytes: number };
@@ -366,6 +382,7 @@ function readManifest(value: unknown, check: Checker): Manifest {
   const teacher = readTeacher(root.teacher, dataset.classes.length, check);
   const sampler = readSampler(root.sampler, check);
   const codec = readCodec(root.codec, dataset.classes.length, check);
+  const boxesFrom = readBoxesFrom(root.boxesFrom, requires, check);
   const shardImages = check.integer(root.shardImages, 'shardImages', 1);
   const shards = readShards(root.shards, { dataset, sampler, shardImages, complete, topK: codec.topK }, check);
   const totalsIn = check.object(root.totals, 'totals');
@@ -388,6 +405,7 @@ function readManifest(value: unknown, check: Checker): Manifest {
     teacher,
     sampler,
     codec,
+    ...(boxesFrom ? { boxesFrom } : {}),
     shardImages,
     shards,
     totals,
@@ -422,6 +440,15 @@ function readScan(value: unknown, check: Checker): ManifestScan {
   });
   if (entries.length > Math.min(excluded, MANIFEST_SCAN_ENTRIES)) throw check.fail('scan.entries', `at most ${Math.min(excluded, MANIFEST_SCAN_ENTRIES)} entries`, entries);
   return { excluded, counts, entries };
+}
+
+/** `boxesFrom`: present exactly when `requires` lists `boxes-from` (a format 1 manifest has neither). */
+function readBoxesFrom(value: unknown, requires: string[], check: Checker): BoxesFrom | undefined {
+  const required = requires.includes(BOXES_FROM);
+  if (value === undefined && !required) return undefined;
+  if (!required) throw check.inconsistent(`boxesFrom is set but requires does not list "${BOXES_FROM}", so a reader that does not know it would misread the store`);
+  const input = check.object(value, 'boxesFrom');
+  return { store: check.string(input.store, 'boxesFrom.store'), digest: check.sha256(input.digest, 'boxesFrom.digest') };
 }
 
 function checkVersion(root: Record<string, unknown>, check: Checker): FormatVersion {

@@ -21,7 +21,7 @@ export function imageExpectation(manifest: Manifest, shard: ShardEntry): ImageEx
 
 /** Everything the manifest says about a shard that its blocks must agree with. */
 export function shardExpectation(manifest: Manifest, shard: ShardEntry, key: string): ShardCheckOptions {
-  return { key, numClasses: manifest.dataset.classes.length, crops: manifest.sampler.crops, topK: manifest.codec.topK, ...imageExpectation(manifest, shard) };
+  return { key, numClasses: manifest.dataset.classes.length, crops: manifest.sampler.crops, topK: manifest.codec.topK, boxless: manifest.boxesFrom !== undefined, ...imageExpectation(manifest, shard) };
 }
 
 /**

@@ -74,3 +74,17 @@ describe('format 2 image blocks', () => {
     expect(decodeImageBlock(v2.bytes, { ...v2.layout.images, key: 's', contentHashes: true }).contentHashes).toEqual(hashes());
   });
 });
+
+describe('labels blocks (boxes-from stores)', () => {
+  it('store classes and codes only, decode with zero boxes marked boxless, and must match the manifest', () => {
+    const full = encodeShard(images(hashes()), [epoch], 2);
+    const labelsOnly = encodeShard(images(hashes()), [epoch], 2, { boxes: false });
+    // 2 records: 4 box planes of 2 bytes and one flip byte fewer before compression.
+    expect(labelsOnly.layout.epochs[0]!.length).toBeLessThan(full.layout.epochs[0]!.length);
+    const decoded = decodeShard(labelsOnly.bytes);
+    expect(decoded.epochs[0]).toMatchObject({ boxless: true, classes: epoch.classes, codes: epoch.codes });
+    expect([...decoded.epochs[0]!.height]).toEqual([0, 0]);
+    expect(thrownError(() => decodeShard(labelsOnly.bytes, labelsOnly.layout, { key: 's', boxless: false })).message).toMatch(/is a "labels" block \(no boxes\), but the manifest names no boxesFrom store/);
+    expect(thrownError(() => decodeShard(full.bytes, full.layout, { key: 's', boxless: true })).message).toMatch(/is an "epoch" block, but the manifest's boxesFrom says its blocks hold labels only/);
+  });
+});

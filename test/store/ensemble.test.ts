@@ -1,14 +1,18 @@
-import { cp, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { Unpackr } from 'msgpackr';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { label } from '../../src/generate/label.js';
 import { denseTarget } from '../../src/labels/codec.js';
 import { createLoader } from '../../src/loader/loader.js';
+import { verifyStore } from '../../src/check/verify.js';
+import { cropsDigest } from '../../src/store/boxes-from.js';
 import { openEnsemble } from '../../src/store/ensemble.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_TFJS, runCli } from '../helpers/cli.js';
 import { rejectionCode } from '../helpers/errors.js';
+import { sealManifest } from '../helpers/manifests.js';
 
 let work: string;
 let a: string;
@@ -58,6 +62,39 @@ describe('fkd label --like', () => {
     const cli = await runCli(['label', '--data', fewer, '--teacher', FIXTURE_TFJS, '--out', out, '--like', a]);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/E_DATASET_MISMATCH.*is not the dataset .* was labelled from/);
+  });
+});
+
+describe('a --like store (boxes-from)', () => {
+  it('stores labels only, names its base and the digest of its blocks, and still reads back every box', async () => {
+    const [first, second] = [await openLabels(a), await openLabels(b)];
+    expect(second.manifest.requires).toEqual(['boxes-from']);
+    expect(second.manifest.boxesFrom).toEqual({ store: first.location, digest: cropsDigest(first.manifest) });
+    const shard = second.manifest.shards[0]!;
+    const block = await readFile(join(b, shard.key));
+    const ref = shard.layout.epochs[0]!;
+    expect((new Unpackr({ mapsAsObjects: true }).unpack(block.subarray(ref.offset, ref.offset + ref.length)) as { kind: string }).kind).toBe('labels');
+    // The boxes are not stored twice: per record, only classes and codes (here top-3 against top-2).
+    const perRecord = (m: typeof first.manifest) => m.shards.reduce((sum, s) => sum + s.layout.epochs.reduce((t, e) => t + e.length, 0), 0) / m.totals.records;
+    expect(perRecord(second.manifest)).toBeLessThan(perRecord(first.manifest));
+    expect((await verifyStore(b)).ok).toBe(true);
+  });
+
+  it('refuses a base that is not the store it was made on, and opens a moved base given as boxes', async () => {
+    const other = join(work, 'other-base');
+    await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: other, epochs: 2, crops: 3, topK: 2, seed: 9, shardImages: 10, threads: 1 });
+    await expect(openLabels(b, { boxes: other })).rejects.toMatchObject({ code: 'E_OPTIONS_MISMATCH', message: expect.stringMatching(/relabelled or replaced since/) });
+    const moved = join(work, 'moved-base');
+    await cp(a, moved, { recursive: true });
+    const copy = join(work, 'like-copy');
+    await cp(b, copy, { recursive: true });
+    // As if the base had moved: the recorded location no longer opens.
+    const manifest = JSON.parse(await readFile(join(copy, 'manifest.json'), 'utf8')) as { boxesFrom: { store: string } };
+    manifest.boxesFrom.store = join(work, 'where-it-was');
+    await writeFile(join(copy, 'manifest.json'), sealManifest(manifest));
+    await expect(openLabels(copy)).rejects.toMatchObject({ code: 'E_INCOMPLETE_STORE', message: expect.stringMatching(/takes its boxes from .*where-it-was.*If it moved, pass its new location/) });
+    const reopened = await openLabels(copy, { boxes: moved });
+    expect((await records(reopened)).map((r) => r.box)).toEqual((await records(await openLabels(a))).map((r) => r.box));
   });
 });
 

@@ -297,3 +297,18 @@ describe('format 2 manifests protect themselves', () => {
     expect(error.message).toMatch(/requires features this fkd does not understand \(sparse-codes\).*Upgrade fkd/);
   });
 });
+
+describe('boxesFrom (format 2, requires "boxes-from")', () => {
+  const boxesFrom = { store: '/data/labels-a', digest: sha256Hex(new TextEncoder().encode('blocks')) };
+  const v2 = (): Manifest => ({ ...validManifest(), version: 2 });
+
+  it('round-trips with the feature it requires', () => {
+    const manifest: Manifest = { ...v2(), requires: ['boxes-from'], boxesFrom };
+    expect(parseManifest(serializeManifest(manifest), '/s').boxesFrom).toEqual(boxesFrom);
+  });
+
+  it('is refused without requires listing the feature, and the feature without it', () => {
+    expect(() => serializeManifest({ ...v2(), boxesFrom })).toThrow(/boxesFrom is set but requires does not list "boxes-from"/);
+    expect(() => serializeManifest({ ...v2(), requires: ['boxes-from'] })).toThrow(/expected an object for boxesFrom/);
+  });
+});

@@ -118,6 +118,11 @@ export interface EpochRecords {
   /** count × topK probability codes (labels/codec.ts), non-decreasing within a record. */
   codes: Uint16Array;
   /**
+   * Set on records decoded from a `labels` block (a `boxes-from` store): its box and flip
+   * columns are zero, to be filled from the store the boxes come from before use.
+   */
+  boxless?: boolean;
+  /**
    * The probabilities themselves, when the records were computed rather than read (a teacher
    * mean, store/ensemble.ts): readers use them instead of decoding `codes`, their rounding.
    */
@@ -170,6 +175,8 @@ export interface EpochExpectation {
   topK?: number;
   /** The shard's decoded image block: every box must lie inside its image. */
   images?: ImageBlock;
+  /** Whether blocks must be `labels` blocks (the manifest's `boxesFrom`) or must be `epoch` blocks. */
+  boxless?: boolean;
 }
 
 export interface ImageBlockExpectation extends BlockExpectation, ImageExpectation {}
@@ -208,8 +215,8 @@ export function presentImages(images: ImageBlock): Uint32Array {
  * @example
  * columnBytes(4000, 5, 2); // 112500
  */
-export function columnBytes(count: number, topK: number, classBytes: 2 | 4): number {
-  return 8 * count + Math.ceil(count / 8) + count * topK * (classBytes + 2);
+export function columnBytes(count: number, topK: number, classBytes: 2 | 4, boxes = true): number {
+  return (boxes ? 8 * count + Math.ceil(count / 8) : 0) + count * topK * (classBytes + 2);
 }
 
 /**
@@ -231,18 +238,21 @@ export function classBytesFor(numClasses: number): 2 | 4 {
  * stay together), and codes delta-coded per record, rank-major, as byte planes (each
  * rank's deltas have their own small range, and the high bytes are almost all zero).
  */
-export function packColumns(records: EpochRecords, classBytes: 2 | 4): Uint8Array {
+export function packColumns(records: EpochRecords, classBytes: 2 | 4, boxes = true): Uint8Array {
   const { count: n, topK: k } = records;
-  const out = new Uint8Array(columnBytes(n, k, classBytes));
+  const out = new Uint8Array(columnBytes(n, k, classBytes, boxes));
   let at = 0;
-  for (const column of [records.top, records.left, records.height, records.width]) {
-    writePlanes(column, out, at);
-    at += 2 * n;
+  // A `labels` block (boxes-from) leaves out the box and flip sections; the rest is the same.
+  if (boxes) {
+    for (const column of [records.top, records.left, records.height, records.width]) {
+      writePlanes(column, out, at);
+      at += 2 * n;
+    }
+    for (let i = 0; i < n; i++) {
+      if (records.flip[i] === 1) out[at + (i >> 3)] = (out[at + (i >> 3)] as number) | (1 << (i & 7));
+    }
+    at += Math.ceil(n / 8);
   }
-  for (let i = 0; i < n; i++) {
-    if (records.flip[i] === 1) out[at + (i >> 3)] = (out[at + (i >> 3)] as number) | (1 << (i & 7));
-  }
-  at += Math.ceil(n / 8);
   out.set(writeUints(records.classes, classBytes), at);
   at += n * k * classBytes;
   const deltas = new Uint16Array(n * k);
@@ -284,6 +294,8 @@ export interface ColumnHeader {
   topK: number;
   count: number;
   classBytes: 2 | 4;
+  /** False for a `labels` block: no box or flip sections. */
+  boxes: boolean;
 }
 
 /**
@@ -295,15 +307,18 @@ export function unpackColumns(raw: Uint8Array, header: ColumnHeader, fail: (mess
   const { epoch, crops, topK: k, count: n, classBytes } = header;
   let at = 0;
   const boxes = [0, 1, 2, 3].map(() => {
+    if (!header.boxes) return new Uint16Array(n);
     const column = readPlanes(raw, at, n);
     at += 2 * n;
     return column;
   }) as [Uint16Array, Uint16Array, Uint16Array, Uint16Array];
   const [top, left, height, width] = boxes;
   const flip = new Uint8Array(n);
-  for (let i = 0; i < n; i++) flip[i] = ((raw[at + (i >> 3)] as number) >> (i & 7)) & 1;
-  if (n % 8 !== 0 && (raw[at + (n >> 3)] as number) >> (n % 8) !== 0) throw fail('unused flip bits are set');
-  at += Math.ceil(n / 8);
+  if (header.boxes) {
+    for (let i = 0; i < n; i++) flip[i] = ((raw[at + (i >> 3)] as number) >> (i & 7)) & 1;
+    if (n % 8 !== 0 && (raw[at + (n >> 3)] as number) >> (n % 8) !== 0) throw fail('unused flip bits are set');
+    at += Math.ceil(n / 8);
+  }
   const classes = new Uint32Array(n * k);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   for (let q = 0; q < n * k; q++) {
@@ -320,7 +335,7 @@ export function unpackColumns(raw: Uint8Array, header: ColumnHeader, fail: (mess
       codes[i * k + j] = code;
     }
   }
-  return { epoch, crops, topK: k, count: n, top, left, height, width, flip, classes, codes };
+  return { epoch, crops, topK: k, count: n, top, left, height, width, flip, classes, codes, ...(header.boxes ? {} : { boxless: true }) };
 }
 
 function readPlanes(raw: Uint8Array, at: number, n: number): Uint16Array {

@@ -258,7 +258,8 @@ function readPaths(block: Record<string, unknown>, imageCount: number, key: stri
 
 function parseEpochBlock(value: unknown, key: string, numClasses: number | undefined): EpochRecords {
   const block = checkObject(value, EPOCH_BLOCK_KEYS, key, 'epoch block');
-  if (block.kind !== 'epoch') throw corrupt(key, `a block has kind ${describe(block.kind)} instead of "epoch"`);
+  if (block.kind !== 'epoch' && block.kind !== 'labels') throw corrupt(key, `a block has kind ${describe(block.kind)} instead of "epoch" (or "labels")`);
+  const boxes = block.kind === 'epoch';
   const field = (name: string, min: number, max: number): number => {
     const v = block[name];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -281,7 +282,7 @@ function parseEpochBlock(value: unknown, key: string, numClasses: number | undef
       throw corrupt(key, `epoch ${epoch}: ${classBytes}-byte class ids do not match ${numClasses} classes`);
     }
   }
-  const rawSize = columnBytes(count, topK, classBytes as 2 | 4);
+  const rawSize = columnBytes(count, topK, classBytes as 2 | 4, boxes);
   if (rawSize > MAX_EPOCH_RAW_BYTES) {
     throw corrupt(key, `epoch ${epoch} claims ${count} records of top-${topK}, ${rawSize} bytes unpacked, above the ${MAX_EPOCH_RAW_BYTES}-byte limit`);
   }
@@ -294,7 +295,7 @@ function parseEpochBlock(value: unknown, key: string, numClasses: number | undef
     throw corrupt(key, `epoch ${epoch}: the payload decompresses to ${raw.length} bytes instead of ${rawSize}`);
   }
   const fail = (message: string): Error => corrupt(key, `epoch ${epoch}${message.startsWith('record ') ? ' ' : ': '}${message}`);
-  const records = unpackColumns(raw, { epoch, crops, topK, count, classBytes: classBytes as 2 | 4 }, fail);
+  const records = unpackColumns(raw, { epoch, crops, topK, count, classBytes: classBytes as 2 | 4, boxes }, fail);
   const problem = checkRecordValues(records, numClasses);
   if (problem !== undefined) throw fail(problem);
   return records;

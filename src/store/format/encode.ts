@@ -41,14 +41,17 @@ const utf8Encoder = new TextEncoder();
  * );
  * await driver.put('shards/000000.fkd', bytes); // and record `layout` in the manifest
  */
-export function encodeShard(images: ImageBlock, epochs: EpochRecords[], numClasses: number): EncodedShard {
+export function encodeShard(images: ImageBlock, epochs: EpochRecords[], numClasses: number, options: { boxes?: boolean } = {}): EncodedShard {
+  // `boxes: false` writes `labels` blocks (a boxes-from store): the records still carry their
+  // boxes, which are checked, but only the labels are stored.
+  const boxes = options.boxes ?? true;
   checkInteger(numClasses, 'numClasses', 1, 0xffffffff);
   checkImageBlock(images, usage);
   const present = presentImages(images);
   const blocks: Uint8Array[] = [encodeImageBlock(images)];
   epochs.forEach((records, index) => {
     checkEpochInput(records, index, epochs[0] as EpochRecords, images, present, numClasses);
-    blocks.push(encodeEpochBlock(records, numClasses));
+    blocks.push(encodeEpochBlock(records, numClasses, boxes));
   });
   const total = MAGIC.length + blocks.reduce((sum, block) => sum + block.length, 0);
   const bytes = new Uint8Array(total);
@@ -110,11 +113,11 @@ function brotli(raw: Uint8Array): Uint8Array {
   return new Uint8Array(compressed.buffer, compressed.byteOffset, compressed.length);
 }
 
-function encodeEpochBlock(records: EpochRecords, numClasses: number): Uint8Array {
+function encodeEpochBlock(records: EpochRecords, numClasses: number, boxes: boolean): Uint8Array {
   const classBytes = classBytesFor(numClasses);
-  const payload = brotli(packColumns(records, classBytes));
+  const payload = brotli(packColumns(records, classBytes, boxes));
   return packr.pack({
-    kind: 'epoch',
+    kind: boxes ? 'epoch' : 'labels',
     epoch: records.epoch,
     crops: records.crops,
     topK: records.topK,

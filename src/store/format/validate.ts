@@ -142,7 +142,7 @@ export function checkRecordValues(records: EpochRecords, numClasses: number | un
   const { count: n, topK: k, classes } = records;
   const probs = decodeProbabilities(records.codes);
   for (let i = 0; i < n; i++) {
-    if (records.height[i] === 0 || records.width[i] === 0) return `record ${i}: an empty box`;
+    if (!records.boxless && (records.height[i] === 0 || records.width[i] === 0)) return `record ${i}: an empty box`;
     let sum = 0;
     for (let j = 0; j < k; j++) {
       const cls = classes[i * k + j] as number;
@@ -160,6 +160,8 @@ export function checkRecordValues(records: EpochRecords, numClasses: number | un
 
 /** Every box must lie inside the image it belongs to. */
 export function checkBoxes(records: EpochRecords, images: ImageBlock, present: Uint32Array): string | undefined {
+  // A labels block has no boxes of its own: they come from the store it names, checked there.
+  if (records.boxless) return undefined;
   for (let i = 0; i < records.count; i++) {
     const image = present[Math.floor(i / records.crops)] as number;
     const w = images.widths[image] as number;
@@ -232,6 +234,9 @@ export function checkEpochAgainst(records: EpochRecords, expected: EpochExpectat
   }
   if (expected.topK !== undefined && records.topK !== expected.topK) {
     throw corrupt(key, `${at} has top-${records.topK} records where the manifest's codec.topK is ${expected.topK}`);
+  }
+  if (expected.boxless !== undefined && (records.boxless === true) !== expected.boxless) {
+    throw corrupt(key, expected.boxless ? `${at} is an "epoch" block, but the manifest's boxesFrom says its blocks hold labels only` : `${at} is a "labels" block (no boxes), but the manifest names no boxesFrom store`);
   }
   if (expected.images !== undefined) {
     const present = presentImages(expected.images);
