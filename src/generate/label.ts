@@ -7,7 +7,7 @@ import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../da
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
-import { assertSameConfig, checkConfig, serializeConfig, type LabelConfig } from '../store/config.js';
+import { checkConfig, claimConfig, type LabelConfig } from '../store/config.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
@@ -20,7 +20,7 @@ import { memoryBudget } from '../options/memory.js';
 import { OrderedBudget } from '../pipeline/ordered-budget.js';
 import { collectGarbage } from '../pipeline/collect-garbage.js';
 import { checkSeparateTrees } from './separate-trees.js';
-import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
+import { shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
 import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
@@ -167,7 +167,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     // could never be finalized is refused now, not after the whole pass.
     checkConfig(config);
     const store = await openStore(resolved.out, options.store);
-    await claimStore(store, config);
+    await claimConfig(store, config);
     const excluded = scanRecordOf(dataset.excluded);
     await writeScanRecord(store, excluded);
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
@@ -252,14 +252,6 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
   };
 }
 
-/** Writes `config.json` on first use; later runs must bring the same settings. */
-async function claimStore(store: StoreDriver, config: LabelConfig): Promise<void> {
-  if (await store.head(CONFIG_KEY)) {
-    assertSameConfig(new TextDecoder().decode(await store.get(CONFIG_KEY)), config, store.location);
-    return;
-  }
-  await store.put(CONFIG_KEY, new TextEncoder().encode(serializeConfig(config)));
-}
 
 /** Decoded image waiting for its crops to be rendered. */
 interface Decoded {

@@ -1,5 +1,6 @@
 import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
+import { createIfAbsent, type StoreDriver } from './drivers/driver.js';
 import { CONFIG_KEY } from './layout.js';
 import { BOXES_FROM, serializeManifest, type BoxesFrom, type FormatVersion, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
 
@@ -90,4 +91,18 @@ export function assertSameConfig(storedText: string, requested: LabelConfig, loc
       { path: location },
     );
   }
+}
+
+/**
+ * Claims a store for a run's settings: `config.json` is created exclusively (an fs hard
+ * link, an S3 conditional put; see the drivers' `putIfAbsent`), so of two runs starting at
+ * once on one store exactly one writes it. Every other run, then or later, must bring the
+ * same settings, else `E_OPTIONS_MISMATCH` names the ones that differ.
+ *
+ * @example
+ * await claimConfig(await openStore('labels'), config);
+ */
+export async function claimConfig(store: StoreDriver, config: LabelConfig): Promise<void> {
+  const bytes = new TextEncoder().encode(serializeConfig(config));
+  if (!(await createIfAbsent(store, CONFIG_KEY, bytes))) assertSameConfig(new TextDecoder().decode(await store.get(CONFIG_KEY)), config, store.location);
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { label, type LabelOptions } from '../../src/generate/label.js';
 import { storeInfo } from '../../src/check/info.js';
+import { verifyStore } from '../../src/check/verify.js';
 import { parseManifest } from '../../src/store/manifest.js';
 import sharp from 'sharp';
 import { DECODE_BYTES_PER_PIXEL } from '../../src/dataset/decode.js';
@@ -111,6 +112,16 @@ describe('label pass', () => {
     await expect(label(base(out, { epochs: 3, seed: 9 }))).rejects.toSatisfy(
       (error) => isFkdError(error, 'E_OPTIONS_MISMATCH') && /sampler\.seed: 0 → 9/.test((error as Error).message) && /sampler\.epochs: 2 → 3/.test((error as Error).message),
     );
+  });
+
+  it('lets exactly one of two runs with different options started together on one --out claim it, and the store is sound', async () => {
+    const out = join(work, 'race');
+    const outcomes = await Promise.allSettled([label(base(out, { seed: 1 })), label(base(out, { seed: 2 }))]);
+    const lost = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(isFkdError((lost[0] as PromiseRejectedResult).reason, 'E_OPTIONS_MISMATCH')).toBe(true);
+    expect((await verifyStore(out, { data: FIXTURE_IMAGES })).ok).toBe(true);
   });
 
   it('stops cleanly at a shard boundary when aborted, and resumes to the same bytes', async () => {

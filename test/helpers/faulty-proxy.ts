@@ -28,6 +28,12 @@ export interface FaultyProxyOptions {
   maxConsecutive?: number;
   /** The proxy closes itself after this long. Default 2 minutes. */
   lifetimeMs?: number;
+  /**
+   * Honour `If-None-Match: *` on PUT as S3 does (412 when the object exists or another such
+   * PUT to it came first) in front of a server that ignores it (s3rver). Objects are known
+   * from the PUTs and DELETEs this proxy forwarded, so every write must go through it.
+   */
+  conditionalPuts?: boolean;
 }
 
 export interface FaultyProxy {
@@ -36,6 +42,8 @@ export interface FaultyProxy {
   rate: number;
   /** How many requests met each fault, and how many went through (`ok`). */
   readonly counts: Record<Fault | 'ok', number>;
+  /** Conditional PUTs refused with 412 (with `conditionalPuts`). */
+  readonly preconditionFailed: number;
   stop(): Promise<void>;
 }
 
@@ -113,8 +121,29 @@ export async function startFaultyProxy(options: FaultyProxyOptions): Promise<Fau
     upstream.end(body);
   };
 
+  const written = new Set<string>();
+  let preconditionFailed = 0;
+  /** With `conditionalPuts`: answers a conditional PUT to a known object itself; true when it did. */
+  const refusedAsExisting = (incoming: IncomingMessage, response: ServerResponse): boolean => {
+    if (!options.conditionalPuts) return false;
+    const path = (incoming.url ?? '').split('?')[0]!;
+    if (incoming.method === 'DELETE') written.delete(path);
+    if (incoming.method !== 'PUT') return false;
+    if (incoming.headers['if-none-match'] === '*' && written.has(path)) {
+      preconditionFailed += 1;
+      incoming.resume();
+      response.writeHead(412, { 'content-type': 'application/xml' });
+      response.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`);
+      return true;
+    }
+    // Taken as soon as the PUT arrives, so of two racing conditional PUTs the second is refused.
+    written.add(path);
+    return false;
+  };
+
   const server = createServer((incoming, response) => {
     requestNumber += 1;
+    if (refusedAsExisting(incoming, response)) return;
     const fault = pick(proxy.rate);
     counts[fault] += 1;
     if (fault === 'drop') {
@@ -176,6 +205,9 @@ export async function startFaultyProxy(options: FaultyProxyOptions): Promise<Fau
     endpoint: `http://127.0.0.1:${port}`,
     rate: options.rate,
     counts,
+    get preconditionFailed() {
+      return preconditionFailed;
+    },
     stop: () => {
       clearTimeout(lifetime);
       return stop();

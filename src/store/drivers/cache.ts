@@ -26,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FkdError } from '../../errors.js';
-import type { ReadOptions, StoreDriver } from './driver.js';
+import { createIfAbsent, type ReadOptions, type StoreDriver } from './driver.js';
 import { sha256Hex } from '../hash.js';
 import { checkKey } from './keys.js';
 
@@ -104,10 +104,19 @@ export class CachedStore implements StoreDriver {
     return this.read(key, `${offset}-${length}`, () => this.inner.getRange(key, offset, length), options.sha256);
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  put(key: string, data: Uint8Array): Promise<void> {
+    return this.writing(key, () => this.inner.put(key, data));
+  }
+
+  putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    return this.writing(key, () => createIfAbsent(this.inner, key, data));
+  }
+
+  /** A write through to the inner store; reads that overlap it are not cached, and the key's copy is dropped. */
+  private async writing<T>(key: string, write: () => Promise<T>): Promise<T> {
     this.writes += 1;
     try {
-      await this.inner.put(key, data);
+      return await write();
     } finally {
       this.writes += 1;
       await this.forget(key);
@@ -122,14 +131,8 @@ export class CachedStore implements StoreDriver {
     return this.inner.list(prefix);
   }
 
-  async delete(key: string): Promise<void> {
-    this.writes += 1;
-    try {
-      await this.inner.delete(key);
-    } finally {
-      this.writes += 1;
-      await this.forget(key);
-    }
+  delete(key: string): Promise<void> {
+    return this.writing(key, () => this.inner.delete(key));
   }
 
   private async read(key: string, variant: string, fetch: () => Promise<Uint8Array>, sha256: string | undefined): Promise<Uint8Array> {

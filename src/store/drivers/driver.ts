@@ -19,9 +19,29 @@ export interface StoreDriver {
   get(key: string, options?: ReadOptions): Promise<Uint8Array>;
   getRange(key: string, offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
   put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Writes `data` only if nothing is stored under `key`, atomically: `true` if this call
+   * created the object, `false` if one was there (or another writer's won). Drivers that
+   * lack it make callers fall back to head-then-put, which two writers can both pass.
+   */
+  putIfAbsent?(key: string, data: Uint8Array): Promise<boolean>;
   /** Size of an object, or null when it does not exist. */
   head(key: string): Promise<{ size: number } | null>;
   /** Every object whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<Array<{ key: string; size: number }>>;
   delete(key: string): Promise<void>;
+}
+
+/**
+ * `store.putIfAbsent` where the driver has it; otherwise head-then-put, which is not
+ * exclusive (two writers can both pass the head), for drivers that cannot do better.
+ *
+ * @example
+ * if (!(await createIfAbsent(store, 'config.json', bytes))) compareWithStored();
+ */
+export async function createIfAbsent(store: StoreDriver, key: string, data: Uint8Array): Promise<boolean> {
+  if (store.putIfAbsent) return store.putIfAbsent(key, data);
+  if ((await store.head(key)) !== null) return false;
+  await store.put(key, data);
+  return true;
 }

@@ -1,7 +1,7 @@
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../../errors.js';
-import { writeFileAtomic } from '../../io/atomic-file.js';
+import { createFileExclusive, writeFileAtomic } from '../../io/atomic-file.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 
@@ -57,6 +57,15 @@ export class FsStore implements StoreDriver {
       throw ioError(error, 'write', path);
     }
     await removeStaleTemps(path);
+  }
+
+  async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    const path = this.path(key);
+    try {
+      return await createFileExclusive(path, data);
+    } catch (error) {
+      throw ioError(error, 'write', path);
+    }
   }
 
   async head(key: string): Promise<{ size: number } | null> {

@@ -15,6 +15,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type GetObjectCommandOutput,
   type ListObjectsV2CommandOutput,
@@ -173,6 +174,30 @@ export class S3Store implements StoreDriver {
     } catch (error) {
       throw this.failure(error, 'write', objectKey);
     }
+  }
+
+  /**
+   * A conditional PutObject (`If-None-Match: *`): S3 answers 412 when the key exists (409 when
+   * another conditional write to it is in flight), and either means another writer has it.
+   *
+   * Servers that ignore the header (s3rver, older S3-compatible stores) overwrite instead. For
+   * them two steps narrow the race without closing it: a HEAD first (a writer that finished
+   * before us is seen), and a read-back after (a writer whose put landed after ours is seen:
+   * the bytes are theirs). Two writers can still both pass if one's HEAD-to-put spans the
+   * other's whole put-and-read; each shard entry records the config's hash, so such a loser's
+   * shards are refused at resume and finalize rather than mixed in.
+   */
+  async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    const objectKey = this.objectKey(key);
+    if ((await this.head(key)) !== null) return false;
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: data, IfNoneMatch: '*' }));
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 409 || nameOf(error) === 'PreconditionFailed' || nameOf(error) === 'ConditionalRequestConflict') return false;
+      throw this.failure(error, 'write', objectKey);
+    }
+    return Buffer.from(await this.get(key)).equals(data);
   }
 
   async head(key: string): Promise<{ size: number } | null> {

@@ -73,6 +73,17 @@ export function describeStoreConformance(name: string, makeStore: () => Promise<
       expect((await store.list('odd/')).map((entry) => entry.key)).toEqual([...keys].sort());
     });
 
+    it('creates with putIfAbsent only once: of racing creators exactly one wins, and its bytes are stored', async () => {
+      const create = store.putIfAbsent!.bind(store);
+      const outcomes = await Promise.all([1, 2, 3, 4].map((seed) => create('claim/config.json', testBytes(300, seed))));
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const winner = outcomes.indexOf(true) + 1;
+      expect(sameBytes(await store.get('claim/config.json'), testBytes(300, winner))).toBe(true);
+      expect(await create('claim/config.json', testBytes(300, 9))).toBe(false);
+      expect(sameBytes(await store.get('claim/config.json'), testBytes(300, winner))).toBe(true);
+      expect((await store.list('claim/')).map((entry) => entry.key)).toEqual(['claim/config.json']);
+    });
+
     it('overwrites an existing key with the new bytes and size', async () => {
       await store.put('over/key', testBytes(5_000, 3));
       await store.put('over/key', testBytes(1_234, 4));

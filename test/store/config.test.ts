@@ -1,0 +1,71 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFkdError } from '../../src/errors.js';
+import { claimConfig, serializeConfig, type LabelConfig } from '../../src/store/config.js';
+import type { StoreDriver } from '../../src/store/drivers/driver.js';
+import { FsStore } from '../../src/store/drivers/fs.js';
+import { S3Store } from '../../src/store/drivers/s3.js';
+import { CONFIG_KEY } from '../../src/store/layout.js';
+import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
+
+let work: string;
+let server: S3TestServer;
+let conditional: FaultyProxy;
+const opened: S3Store[] = [];
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'fkd-claim-'));
+  server = await startS3Server();
+  conditional = await startFaultyProxy({ target: server.endpoint, rate: 0, conditionalPuts: true });
+});
+afterAll(async () => {
+  for (const store of opened) store.close();
+  await conditional.stop();
+  await server.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Only what claimConfig compares; the seed tells the two runs apart. */
+const config = (seed: number) => ({ format: 'fkd-labels-config', version: 1, sampler: { seed } }) as unknown as LabelConfig;
+
+let stores = 0;
+function s3(endpoint: string): S3Store {
+  const store = new S3Store(`s3://${server.bucket}/claim-${(stores += 1)}`, { endpoint });
+  opened.push(store);
+  return store;
+}
+
+/** Two runs with different settings claim one store at the same moment. */
+async function race(store: StoreDriver): Promise<void> {
+  const outcomes = await Promise.allSettled([claimConfig(store, config(1)), claimConfig(store, config(2))]);
+  const won = outcomes.findIndex((outcome) => outcome.status === 'fulfilled');
+  const lost = outcomes.filter((outcome) => outcome.status === 'rejected');
+  expect(won).toBeGreaterThanOrEqual(0);
+  expect(lost).toHaveLength(1);
+  const reason = (lost[0] as PromiseRejectedResult).reason as Error;
+  expect(isFkdError(reason, 'E_OPTIONS_MISMATCH'), String(reason)).toBe(true);
+  expect(reason.message).toMatch(/holds labels made with other settings:\n {2}sampler\.seed: [12] → [12]/);
+  // The winner's settings are stored, whole, and a later run with them is let in.
+  expect(new TextDecoder().decode(await store.get(CONFIG_KEY))).toBe(serializeConfig(config(won + 1)));
+  await expect(claimConfig(store, config(won + 1))).resolves.toBeUndefined();
+}
+
+describe('claimConfig: one store, one set of settings', () => {
+  it('lets exactly one of two racing runs claim a local store (an exclusive hard link)', async () => {
+    const directory = join(work, 'fs');
+    await race(new FsStore(directory));
+    expect((await readdir(directory)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('lets exactly one claim an S3 store that honours If-None-Match, by the 412 alone', async () => {
+    const before = conditional.preconditionFailed;
+    await race(s3(conditional.endpoint));
+    expect(conditional.preconditionFailed - before).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lets exactly one claim on s3rver, which ignores If-None-Match, by the HEAD and the read-back', async () => {
+    await race(s3(server.endpoint));
+  });
+});
