@@ -25,7 +25,8 @@ export type FkdErrorCode =
   | 'E_DEVICE'
   | 'E_ABORTED'
   | 'E_VERIFY_FAILED'
-  | 'E_WORKER';
+  | 'E_WORKER'
+  | 'E_DIVERGED';
 
 export interface FkdErrorOptions {
   cause?: unknown;

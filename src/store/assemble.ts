@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
 import type { LabelConfig } from './config.js';
 import type { StoreDriver } from './drivers/driver.js';
+import { localPathOf } from './drivers/open.js';
 import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
 import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
 import { StrictJsonError, parseStrictJson } from './format/json.js';
@@ -24,9 +26,7 @@ export interface AssembleOptions {
  * with `allowMissing` to look at a store whose run has not finished.
  */
 export async function assembleManifest(store: StoreDriver, options: AssembleOptions = {}): Promise<Manifest> {
-  if (!(await store.head(CONFIG_KEY))) {
-    throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${CONFIG_KEY}: no label run has started there.`, { path: store.location });
-  }
+  if (!(await store.head(CONFIG_KEY))) throw noLabelRun(store);
   const config = await readConfig(store);
   const expectedConfig = configSha256(config);
   const objects = await store.list(SHARDS_PREFIX);
@@ -57,7 +57,10 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     throw new FkdError(
       'E_MISSING_SLICES',
       `${store.location} is not complete: ${missing.length} of ${plan.length} shards are missing (${shown}).` +
-        (owners.length ? ` Re-run worker slices ${owners.map((owner) => `${owner}/${slices}`).join(', ')}.` : ' Re-run the label workers that own them, then finalize again.'),
+        // The owners may still be running: finalize cannot tell, so it must not say "re-run".
+        (owners.length
+          ? ` They belong to worker slices ${owners.map((owner) => `${owner}/${slices}`).join(', ')}: wait for those still running, re-run any that stopped, then finalize again.`
+          : ' Wait for the label workers that own them to finish (re-run any that stopped), then finalize again.'),
       { path: store.location },
     );
   }
@@ -92,6 +95,18 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     ...(scan === null ? {} : { scan }),
   };
   return manifest;
+}
+
+/**
+ * The error for a location where no label run ever started: a local path that does not
+ * exist says so (`E_IO`), anything else has no `config.json` (`E_INCOMPLETE_STORE`).
+ */
+export function noLabelRun(store: StoreDriver): FkdError {
+  const local = localPathOf(store.location);
+  if (local !== null && !existsSync(local)) {
+    return new FkdError('E_IO', `${store.location} does not exist, so there is no label store there. Check the path.`, { path: store.location });
+  }
+  return new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${CONFIG_KEY}: no label run has started there. Check the path or URL.`, { path: store.location });
 }
 
 /** `config.json`, strictly parsed; a damaged one is named, with what to do. */

@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
-import { assembleManifest } from './assemble.js';
+import { assembleManifest, noLabelRun } from './assemble.js';
 import { CachedStore } from './drivers/cache.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { openStore, type OpenStoreOptions } from './drivers/open.js';
 import { classBytesFor, columnBytes, type DecodedShard, type EpochRecords, type ImageBlock } from './format/columns.js';
 import { decodeEpochBlock, decodeImageBlock } from './format/decode.js';
-import { MANIFEST_KEY } from './layout.js';
+import { CONFIG_KEY, MANIFEST_KEY } from './layout.js';
 import { loadManifest, type Manifest, type ShardEntry } from './manifest.js';
 import { checkShardObject, imageExpectation } from './shard-check.js';
 import { cropsDigest, withBoxesOf } from './boxes-from.js';
@@ -201,6 +201,7 @@ export async function openLabels(location: string, options: OpenLabelsOptions = 
     const boxes = manifest.boxesFrom ? await openBoxesFrom(manifest, base.location, options) : undefined;
     return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes, boxes);
   }
+  if (!(await base.head(CONFIG_KEY))) throw noLabelRun(base);
   if (!allowIncomplete) {
     throw new FkdError('E_INCOMPLETE_STORE', `${base.location} has no manifest.json: its label run has not finished (or was never finalized). Finish it, run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
   }

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
@@ -6,6 +6,7 @@ import { loadTf } from '../tf/runtime.js';
 import type { Tf } from '../tf/types.js';
 import type { StudentName } from './students.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
+import { ioAdvice } from '../io/io-error.js';
 import { sha256Hex } from '../store/hash.js';
 
 /** Optimizers the training loop offers. */
@@ -104,6 +105,26 @@ export async function saveCheckpoint(directory: string, model: LayersModel, stat
   await writeCheckpointFile(join(directory, WEIGHTS_FILE), weights);
   await writeCheckpointFile(join(directory, MODEL_FILE), modelJson);
   await writeCheckpointFile(join(directory, STATE_FILE), Buffer.from(`${JSON.stringify(stateFile, null, 2)}\n`));
+}
+
+/**
+ * Refuses a checkpoint location that is not a folder (a file, say), before any training:
+ * checkpoints are a folder of three files, created if missing.
+ *
+ * @example
+ * await checkCheckpointDir('runs/tiny'); // fine if missing or a folder; E_USAGE if a file
+ */
+export async function checkCheckpointDir(directory: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new FkdError('E_IO', `Cannot use ${directory} for checkpoints (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, { path: directory, cause: error });
+  }
+  if (!info.isDirectory()) {
+    throw new FkdError('E_USAGE', `The checkpoint folder (--checkpoint, checkpointDir) ${directory} exists and is not a folder. Checkpoints are a folder (${MODEL_FILE}, ${WEIGHTS_FILE}, ${STATE_FILE}), created if missing: name a folder, or a path that does not exist yet.`, { path: directory });
+  }
 }
 
 /**
@@ -236,7 +257,7 @@ async function writeCheckpointFile(path: string, data: Buffer): Promise<void> {
   try {
     await writeFileAtomic(path, data);
   } catch (error) {
-    throw new FkdError('E_IO', `Could not write checkpoint file ${path}: ${messageOf(error)}`, { path, cause: error });
+    throw new FkdError('E_IO', `Could not write checkpoint file ${path}: ${messageOf(error)}. ${ioAdvice(error)}`, { path, cause: error });
   }
 }
 

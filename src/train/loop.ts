@@ -3,7 +3,7 @@ import { FkdError } from '../errors.js';
 import type { Batch } from '../loader/batch.js';
 import { loadTf } from '../tf/runtime.js';
 import type { Tf } from '../tf/types.js';
-import { loadCheckpoint, saveCheckpoint, type OptimizerName, type TrainingState } from './checkpoint.js';
+import { checkCheckpointDir, loadCheckpoint, saveCheckpoint, type OptimizerName, type TrainingState } from './checkpoint.js';
 import { softCrossEntropy } from './loss.js';
 import { STUDENT_NAMES, createStudent, expectPositiveInteger, type StudentName } from './students.js';
 import { batchToTensors } from './tensors.js';
@@ -98,6 +98,7 @@ export async function trainStudent(options: TrainStudentOptions): Promise<TrainR
   const settings = validate(options);
   const { signal } = options;
   throwIfAborted(signal, 'before training started');
+  if (options.checkpointDir !== undefined) await checkCheckpointDir(options.checkpointDir);
   const tf = options.tf ?? (await loadTf('training')).tf;
 
   const start = await prepareStudent(tf, options, settings);
@@ -186,6 +187,13 @@ async function runEpoch(context: StepContext, epoch: number, options: TrainStude
     throwIfAborted(options.signal, `in epoch ${epoch} after ${steps} steps`);
     checkBatch(batch, options);
     const { loss, correct } = await trainStep(context, batch);
+    // One NaN makes every weight NaN: stop at the first, before a checkpoint saves the wreck.
+    if (!Number.isFinite(loss)) {
+      throw new FkdError(
+        'E_DIVERGED',
+        `The loss became ${loss} at step ${context.steps + 1} (epoch ${epoch}, its step ${steps + 1}): training diverged. Lower the learning rate (--lr, learningRate ${options.learningRate})${options.checkpointDir === undefined ? '' : `; the checkpoint in ${options.checkpointDir} is from the last finished epoch`}.`,
+      );
+    }
     steps += 1;
     samples += batch.size;
     lossSum += loss * batch.size;

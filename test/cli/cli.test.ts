@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +154,28 @@ describe('fkd CLI', () => {
     const noStore = await runCli(['info', join(work, 'nothing-here')]);
     expect(noStore.code).toBe(1);
     expect(noStore.stderr).toMatch(/error E_\w+/);
+  });
+
+  it('says a store that does not exist does not exist, rather than "has not finished"', async () => {
+    const missing = join(work, 'no-such-store');
+    for (const command of [['verify', missing], ['info', missing], ['finalize', missing]]) {
+      const result = await runCli(command);
+      expect(result.code, command[0]).toBe(1);
+      expect(result.stderr).toMatch(/error E_IO: .*no-such-store does not exist, so there is no label store there/);
+      expect(result.stderr).not.toMatch(/has not finished/);
+    }
+  });
+
+  it('exits non-zero, without "store complete", when no image of the tree could be labelled', async () => {
+    const data = join(work, 'all-unreadable');
+    for (const name of ['a', 'b', 'c', 'd']) {
+      await mkdir(join(data, name), { recursive: true });
+      await writeFile(join(data, name, 'x.jpg'), 'version https://git-lfs.github.com/spec/v1\n');
+    }
+    const result = await runCli(['label', '--data', data, '--teacher', FIXTURE_ONNX, '--out', join(work, 'all-unreadable-out'), '--threads', '1']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error E_TOO_FEW_IMAGES: Only 0 of 4 images could be labelled, fewer than --min-images 1/);
+    expect(result.stdout).not.toMatch(/store complete/);
   });
 
   it('has complete help for every command', async () => {

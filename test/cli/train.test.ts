@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,19 @@ describe('fkd train recipes', () => {
     const losses = [...result.stdout.matchAll(/^epoch \d+: loss ([\d.]+)/gm)].map((match) => Number(match[1]));
     expect(losses).toHaveLength(6);
     expect(losses.at(-1)!).toBeLessThan(0.9 * losses[0]!);
+  });
+
+  it('exits non-zero with E_DIVERGED at the first non-finite loss, and refuses a --checkpoint that is a file', async () => {
+    const diverged = await runCli([...train, '--labels', store, '--epochs', '1', '--lr', '1e308']);
+    expect(diverged.code).toBe(1);
+    expect(diverged.stderr).toMatch(/error E_DIVERGED: The loss became (NaN|Infinity)/);
+    expect(diverged.stdout).not.toMatch(/final loss/);
+    const file = join(work, 'checkpoint-file');
+    await writeFile(file, 'x');
+    const refused = await runCli([...train, '--labels', store, '--epochs', '1', '--checkpoint', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/error E_USAGE: The checkpoint folder .* exists and is not a folder/);
+    expect(refused.stderr).not.toMatch(/unexpected error/);
   });
 
   it('shows the recipe flags with their ranges in --help, and refuses a calibrated target without a threshold', async () => {

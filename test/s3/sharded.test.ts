@@ -105,7 +105,7 @@ describe('sharded label generation on S3', () => {
 
     const refused = await runCli(['finalize', url(prefix)], { env: env() });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/error E_MISSING_SLICES: .*4 of 12 shards are missing \(1, 4, 7, 10\)\. Re-run worker slices 1\/3\./);
+    expect(refused.stderr).toMatch(/error E_MISSING_SLICES: .*4 of 12 shards are missing \(1, 4, 7, 10\)\. They belong to worker slices 1\/3: wait for those still running, re-run any that stopped, then finalize again\./);
     expect(await keys(prefix)).not.toContain('manifest.json');
 
     const second = await worker(prefix, ['--shard', '1/3']);

@@ -92,7 +92,7 @@ describe('a --like store (boxes-from)', () => {
     const manifest = JSON.parse(await readFile(join(copy, 'manifest.json'), 'utf8')) as { boxesFrom: { store: string } };
     manifest.boxesFrom.store = join(work, 'where-it-was');
     await writeFile(join(copy, 'manifest.json'), sealManifest(manifest));
-    await expect(openLabels(copy)).rejects.toMatchObject({ code: 'E_INCOMPLETE_STORE', message: expect.stringMatching(/takes its boxes from .*where-it-was.*If it moved, pass its new location/) });
+    await expect(openLabels(copy)).rejects.toMatchObject({ code: 'E_IO', message: expect.stringMatching(/takes its boxes from .*where-it-was.*does not exist.*If it moved, pass its new location/) });
     const reopened = await openLabels(copy, { boxes: moved });
     expect((await records(reopened)).map((r) => r.box)).toEqual((await records(await openLabels(a))).map((r) => r.box));
   });

@@ -1,4 +1,7 @@
 import type { Tensor } from '@tensorflow/tfjs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/loader/batch.js';
 import { loadTf } from '../../src/tf/runtime.js';
@@ -127,6 +130,22 @@ describe('trainStudent', () => {
     await expect(trainStudent(base({ batchesForEpoch: empty }))).rejects.toMatchObject({ code: 'E_EMPTY_DATASET' });
     // Students built inside trainStudent are disposed when it fails.
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('stops at the first non-finite loss with E_DIVERGED instead of training on NaN', async () => {
+    const steps: StepLog[] = [];
+    const error = await trainStudent(base({ learningRate: 1e308, batchesForEpoch: () => syntheticBatches(6, { size: 4, imageSize: 8, seed: 1 }), onStep: (step) => steps.push(step) })).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'E_DIVERGED', message: expect.stringMatching(/^The loss became (NaN|Infinity) at step \d+ .*Lower the learning rate \(--lr, learningRate 1e\+308\)/) });
+    expect(steps.every((step) => Number.isFinite(step.loss))).toBe(true);
+  });
+
+  it('refuses a checkpoint path that is a file before the first step', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'fkd-loop-')), 'checkpoint');
+    await writeFile(file, 'not a folder');
+    let stepped = false;
+    const error = await trainStudent(base({ checkpointDir: file, onStep: () => (stepped = true) })).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/exists and is not a folder/) });
+    expect(stepped).toBe(false);
   });
 
   it('produces logits for the right number of classes', async () => {

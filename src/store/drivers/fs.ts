@@ -2,6 +2,7 @@ import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../../errors.js';
 import { createFileExclusive, writeFileAtomic } from '../../io/atomic-file.js';
+import { ioError } from '../../io/io-error.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 
@@ -129,10 +130,4 @@ async function removeStaleTemps(path: string): Promise<void> {
     const info = await stat(temp).catch(() => null);
     if (info && Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(temp, { force: true });
   }
-}
-
-function ioError(error: unknown, action: string, path: string): FkdError {
-  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
-  const hint = code === 'ENOENT' ? 'It does not exist.' : code === 'EACCES' ? 'Check its permissions.' : `(${code})`;
-  return new FkdError('E_IO', `Cannot ${action} ${path}. ${hint}`, { cause: error, path });
 }
