@@ -188,7 +188,8 @@ class Scan {
           this.exclude(relative, 'link-loop', 'a symlink to one of its own parent folders');
           continue;
         }
-        found.push(...(await this.walk(join(directory, item.name), relative, [...ancestors, id])));
+        // A loop, not push(...): a folder of a million images would overflow the call stack.
+        for (const image of await this.walk(join(directory, item.name), relative, [...ancestors, id])) found.push(image);
         continue;
       }
       const extension = extname(item.name).toLowerCase();
