@@ -4,7 +4,7 @@
 // before the strict decoder, alternated in one run. Separate from bench/run.js (owned by the
 // benchmark harness); run it alone.
 //
-// Usage: npm run build && node bench/format-checks.js <dist-of-the-old-build> [--shards 8] [--rounds 5]
+// Usage: npm run build && node --expose-gc bench/format-checks.js <dist-of-the-old-build> [--shards 64] [--rounds 9]
 //   e.g. git worktree/archive 47be659 into /tmp/fkd-before, build it, then
 //   node bench/format-checks.js /tmp/fkd-before/dist
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,15 +13,17 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { codecDescription } from '../dist/labels/codec.js';
 import { serializeManifest } from '../dist/store/manifest.js';
-import { seededRandom } from '../scripts/lib/onnx-graph.js';
+import { mulberry32 as seededRandom } from '../scripts/lib/onnx-graph.js';
 import { simulateShard } from './lib/records.js';
 
 const args = process.argv.slice(2);
 const oldDist = args[0];
 if (!oldDist) throw new Error('usage: node bench/format-checks.js <dist of the build to compare with> [--shards N] [--rounds N]');
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
-const shards = option('--shards', 8);
-const rounds = option('--rounds', 5);
+// 64 shards: with fewer, a round is a few ms and JIT warm-up and GC timing decide the ratio.
+const shards = option('--shards', 64);
+const rounds = option('--rounds', 9);
+const warmup = 3;
 const images = 1000;
 const epochs = 4;
 const crops = 4;
@@ -74,18 +76,20 @@ const tasks = {
 };
 
 const times = { before: {}, now: {} };
-for (let round = 0; round < rounds + 1; round++) {
+for (let round = 0; round < rounds + warmup; round++) {
   for (const [name, task] of Object.entries(tasks)) {
     for (const [arm, fkd] of round % 2 === 0 ? [['before', before], ['now', now]] : [['now', now], ['before', before]]) {
+      // Each arm starts from a collected heap, so neither pays for the other's garbage.
+      globalThis.gc?.();
       const started = performance.now();
       await task(fkd);
       const ms = performance.now() - started;
-      if (round > 0) (times[arm][name] ??= []).push(ms); // round 0 warms both arms
+      if (round >= warmup) (times[arm][name] ??= []).push(ms); // the first rounds warm both arms
     }
   }
 }
 const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-console.log(`fkd strict-decoder cost: ${shards} shards × ${images} images × ${epochs} label epochs × ${crops} crops, top-${k} of ${classes}; ${rounds} alternated rounds, medians; node ${process.version}`);
+console.log(`fkd strict-decoder cost: ${shards} shards × ${images} images × ${epochs} label epochs × ${crops} crops, top-${k} of ${classes}; ${rounds} alternated rounds after ${warmup} warm-up rounds, medians; node ${process.version}`);
 for (const name of Object.keys(tasks)) {
   const b = median(times.before[name]);
   const n = median(times.now[name]);

@@ -73,12 +73,18 @@ export function checkImageBlock(images: ImageBlock, fail: Fail): void {
   }
 }
 
+/** Any of the rules below: NUL, backslash, lone surrogate, or an empty, "." or ".." segment (a leading "/" is an empty one). */
+const PATH_TROUBLE = /[\0\\\p{Cs}]|(?:^|\/)\.{0,2}(?:\/|$)/u;
+
 /**
  * What makes a path unfit to name a file under the dataset root, or undefined. The
  * dataset listing produces none of these (short of a POSIX file name holding a backslash);
  * rejecting them on decode keeps a forged shard from naming a file outside the root.
  */
 export function pathProblem(path: unknown): string | undefined {
+  // One scan for the common, valid path (every image of every shard read comes through here);
+  // only a path it flags is looked at rule by rule, for the message.
+  if (typeof path === 'string' && !PATH_TROUBLE.test(path)) return undefined;
   if (typeof path !== 'string') return 'is not a string';
   if (path === '') return 'is empty';
   if (path.includes(PATH_SEPARATOR)) return 'contains NUL';
