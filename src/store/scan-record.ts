@@ -26,8 +26,10 @@ export function scanRecordOf(log: ExclusionLog): ManifestScan {
  * last one stands.
  */
 export async function writeScanRecord(store: StoreDriver, record: ManifestScan): Promise<void> {
-  if (record.excluded === 0) await store.delete(SCAN_KEY);
-  else await store.put(SCAN_KEY, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`));
+  // Head first: a DELETE on every clean run would need delete permission for nothing.
+  if (record.excluded === 0) {
+    if (await store.head(SCAN_KEY)) await store.delete(SCAN_KEY);
+  } else await store.put(SCAN_KEY, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`));
 }
 
 /** `scan.json`, validated; `null` for stores written before it existed. */

@@ -218,6 +218,20 @@ describe('label pass on bad input', () => {
     await expect(label(base(join(work, 'messy-strict'), { data, onBadEntry: 'fail' }))).rejects.toSatisfy((error) => isFkdError(error, 'E_BAD_ENTRY'));
   });
 
+  it('drops the record of what the scan passed over once the tree is clean again', async () => {
+    const data = await spoilable('cleaned-data');
+    const link = join(data, 'class-a-red', 'dangling.jpg');
+    await symlink(join(data, 'nothing.jpg'), link);
+    const out = join(work, 'cleaned-out');
+    await label(base(out, { data }));
+    expect(existsSync(join(out, 'scan.json'))).toBe(true);
+    await rm(link);
+    const again = await label(base(out, { data }));
+    expect(again.shardsReused).toBe(5);
+    expect(existsSync(join(out, 'scan.json'))).toBe(false);
+    expect(parseManifest(await readFile(join(out, 'manifest.json'), 'utf8'), out).scan).toBeUndefined();
+  });
+
   it('counts a symlinked class folder as the class it is, so the teacher\'s class count matches', async () => {
     const data = join(work, 'linked-class');
     await mkdir(data);
