@@ -7,13 +7,16 @@ import type { Layout } from '../crop/tensor.js';
 import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
 import type { Batch } from './batch.js';
 import type { RenderSettings } from './job.js';
-import { planEpoch, rowPath } from './plan.js';
+import { planEpoch, rowImage, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
 import { validateLoaderOptions } from './options.js';
 import { prepareTargets, wrapTargets, type TargetOptions } from './targets.js';
 import { MixStage, mixWidth, type MixOptions } from './mix.js';
 import { MIX_DEFAULTS, TARGET_DEFAULTS } from './options.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
+import { OrderedBudget } from '../pipeline/ordered-budget.js';
+import { DECODE_BYTES_PER_PIXEL } from '../dataset/decode.js';
+import { memoryBudget } from '../options/memory.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
 
 export interface LoaderOptions {
@@ -47,6 +50,8 @@ export interface LoaderOptions {
   onError?: 'throw' | 'skip';
   /** Sharpen (< 1) or soften (> 1) the stored top-k probabilities. */
   temperature?: number;
+  /** MiB the loader may plan for (default: half of the machine's or container's memory). A quarter of it bounds the pixels being decoded at once. */
+  memory?: number;
   /**
    * Mixup / CutMix within each batch, after the targets stage and before `transforms`:
    * `batch.meta[i].mix` says what was done, and targets become λ·t_i + (1 − λ)·t_partner.
@@ -79,6 +84,8 @@ export interface LoaderStats {
    * before its crops are replayed; false for a format 1 store, where only its decoded size is.
    */
   contentChecked: boolean;
+  /** Most pixels being decoded at once in the last pass (bounded by a quarter of `memory`, or one image larger than that alone). */
+  peakPixelsInFlight: number;
 }
 
 export interface Loader extends AsyncIterable<Batch> {
@@ -102,7 +109,7 @@ export function createLoader(options: LoaderOptions): Loader {
   refuseUntrustedStore(options);
   const contentChecked = options.labels.manifest.version >= 2;
   if (!contentChecked) noticeUncheckedContent(options.labels.location);
-  const fresh = (): LoaderStats => ({ batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [], contentChecked });
+  const fresh = (): LoaderStats => ({ batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [], contentChecked, peakPixelsInFlight: 0 });
   const stats = fresh();
   return {
     stats,
@@ -207,9 +214,28 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const width = Math.max(1, Math.min(window, Math.floor(((ring.count - 2) * batchSize + 1) / crops) - 1));
   let stage: RenderStage | undefined;
   const rendering = new Set<Promise<unknown>>();
+  // Decodes in flight are bounded by pixels too, not only by `width`: a few huge images would
+  // otherwise take gigabytes. Sizes come from the store, so no image is probed first. Renders
+  // finish on their own (not when consumed), so admitting in order cannot deadlock.
+  const pixels = new OrderedBudget(Math.max(1, Math.floor(memoryBudget(options.memory).bytes / 4 / DECODE_BYTES_PER_PIXEL)), options.signal);
+  let pixelsInFlight = 0;
   try {
     stage = renderStage(dataset, plan, ring, threads);
     const render = stage;
+    const decodeAdmitted = (position: number, row: number, places: number[]): Promise<void> => {
+      const { width: imageWidth, height } = rowImage(plan, row);
+      const area = imageWidth * height;
+      return pixels.admit(position, area).then(async () => {
+        pixelsInFlight += area;
+        stats.peakPixelsInFlight = Math.max(stats.peakPixelsInFlight, pixelsInFlight);
+        try {
+          await render.render(row, places);
+        } finally {
+          pixelsInFlight -= area;
+          pixels.release(area);
+        }
+      });
+    };
     /** First sample of each started position (shifted down when a skipped image leaves a gap). */
     const firstSample = new Uint32Array(order.length);
     let nextSample = 0;
@@ -230,7 +256,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
       started = position + 1;
       nextSample += crops;
       stats.decodes++;
-      const done = render.render(row, places);
+      const done = decodeAdmitted(position, row, places);
       rendering.add(done);
       // Errors come back as values, so the skip policy can decide in order.
       return done.then(
@@ -278,7 +304,9 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
       yielded++;
     }
   } finally {
-    // Every render has settled before the ring is let go, so no thread writes into it later.
+    // Renders still waiting for pixels will not start; every render has settled before the
+    // ring is let go, so no thread writes into it later.
+    pixels.close();
     await Promise.allSettled(rendering);
     if (stage) stage.close();
     else ring.release();

@@ -22,6 +22,7 @@ export const LOADER_SCHEMA = {
   worldSize: integer({ flag: '--world-size', summary: 'processes sharing an epoch', min: 1, max: 100_000 }),
   onError: choice({ flag: '--on-error', value: '<policy>', summary: 'missing or unreadable images and damaged shards', choices: ['throw', 'skip'] as const }),
   temperature: decimal({ flag: '--temperature', value: '<t>', summary: 'sharpen (<1) or soften (>1) the stored labels', min: 0.001, max: 1000 }),
+  memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the loader may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
 };
 
 /** The loader's `mix` option: Mixup and CutMix within each batch (fields of one object). */
@@ -95,7 +96,7 @@ export function validateLoaderOptions(options: LoaderOptionValues, naming: Namin
       'The loader batches',
       values.batchSize! * values.size * values.size * 3 * perValue * buffers,
       `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (prefetch + 1${options.mix === undefined ? '' : ' + the mix copy'})`,
-      memoryBudget(),
+      memoryBudget(values.memory),
       'Lower batchSize, size or prefetch.',
     );
   }

@@ -1,4 +1,6 @@
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { tinyOnnx } from '../teacher/helpers.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,5 +66,27 @@ describe('loader options', () => {
       }
     }
     expect(seen).toBe(24 * 2);
+  });
+
+  it('bounds the pixels being decoded at once by a quarter of memory, not by concurrency', async () => {
+    const data = join(work, 'large');
+    const side = 2000;
+    for (const name of ['a', 'b']) {
+      await mkdir(join(data, name), { recursive: true });
+      for (const i of [0, 1, 2]) await sharp({ create: { width: side, height: side, channels: 3, background: { r: 80 * i, g: 90, b: 30 } } }).jpeg().toFile(join(data, name, `${i}.jpg`));
+    }
+    const teacher = join(work, 'two-classes.onnx');
+    await writeFile(teacher, tinyOnnx(['batch', 3, 64, 64], { classes: 2 }));
+    await label({ data, teacher, out: join(work, 'large-labels'), epochs: 1, crops: 1, topK: 1, threads: 1 });
+    const large = await openLabels(join(work, 'large-labels'));
+    const peak = async (memory: number): Promise<number> => {
+      const loader = createLoader({ data, labels: large, epoch: 0, batchSize: 6, size: 16, workers: 0, concurrency: 8, memory });
+      for await (const batch of loader) expect(batch.size).toBe(6);
+      return loader.stats.peakPixelsInFlight;
+    };
+    const image = side * side;
+    // 64 MiB: a quarter holds 5.2 million pixels at 3.2 B each, one 4-million-pixel image at a time.
+    expect(await peak(64)).toBe(image);
+    expect(await peak(16_384)).toBeGreaterThan(2 * image);
   });
 });
