@@ -4,10 +4,13 @@
 // before the strict decoder, alternated in one run. Separate from bench/run.js (owned by the
 // benchmark harness); run it alone.
 //
-// Usage: npm run build && node --expose-gc bench/format-checks.js <dist-of-the-old-build> [--shards 64] [--rounds 9]
-//   e.g. git worktree/archive 47be659 into /tmp/fkd-before, build it, then
-//   node bench/format-checks.js /tmp/fkd-before/dist
+// npm run bench runs it (section `format`) against a build of 47be659 it makes itself
+// (bench/lib/build-at.js). Alone:
+//   npm run build && node --expose-gc bench/format-checks.js <dist-of-the-old-build> [--shards 64] [--rounds 9] [--photos DIR] [--json FILE]
+// --photos adds a loader epoch over real photos at 224 px with 2 render threads: this build
+// reads a format 2 store of them (content hashes checked), the old one its format 1 twin.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFormat1Twin } from './lib/format1.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,7 +22,10 @@ import { simulateShard } from './lib/records.js';
 const args = process.argv.slice(2);
 const oldDist = args[0];
 if (!oldDist) throw new Error('usage: node bench/format-checks.js <dist of the build to compare with> [--shards N] [--rounds N]');
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+const text = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const option = (name, fallback) => (args.includes(name) ? Number(text(name)) : fallback);
+const photos = text('--photos');
+const json = text('--json');
 // 64 shards: with fewer, a round is a few ms and JIT warm-up and GC timing decide the ratio.
 const shards = option('--shards', 64);
 const rounds = option('--rounds', 9);
@@ -60,6 +66,14 @@ writeFileSync(
 const v1Store = join(root, 'test', 'fixtures', 'v1-store');
 const fixtureImages = join(root, 'fixtures', 'images');
 
+// The photo arm's stores: format 2 written by this build, and its format 1 twin for the old one.
+const photoStores = {};
+if (photos) {
+  photoStores.now = join(work, 'photos-v2');
+  await now.label({ data: photos, teacher: join(root, 'fixtures', 'teacher', 'tiny.onnx'), out: photoStores.now, epochs: 1, crops: 4, interpolation: 'bilinear', threads: 1 });
+  photoStores.before = await writeFormat1Twin(photoStores.now, join(work, 'photos-v1'));
+}
+
 const tasks = {
   verify: (fkd) => fkd.verifyStore(store).then((report) => { if (!report.ok) throw new Error(report.problems.join('; ')); }),
   'openLabels + one label epoch': async (fkd) => {
@@ -73,6 +87,12 @@ const tasks = {
     const labels = await fkd.openLabels(v1Store);
     for await (const batch of fkd.createLoader({ data: fixtureImages, labels, epoch: 0, batchSize: 32, size: 64, workers: 0 })) void batch;
   },
+  ...(photos && {
+    'openLabels + loader epoch (photos, 384 crops at 224 px, 2 threads)': async (fkd) => {
+      const labels = await fkd.openLabels(fkd === now ? photoStores.now : photoStores.before);
+      for await (const batch of fkd.createLoader({ data: photos, labels, epoch: 0, batchSize: 128, size: 224, layout: 'nchw', workers: 2 })) void batch;
+    },
+  }),
 };
 
 const times = { before: {}, now: {} };
@@ -89,10 +109,13 @@ for (let round = 0; round < rounds + warmup; round++) {
   }
 }
 const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+const results = {};
 console.log(`fkd strict-decoder cost: ${shards} shards × ${images} images × ${epochs} label epochs × ${crops} crops, top-${k} of ${classes}; ${rounds} alternated rounds after ${warmup} warm-up rounds, medians; node ${process.version}`);
 for (const name of Object.keys(tasks)) {
   const b = median(times.before[name]);
   const n = median(times.now[name]);
-  console.log(`${name.padEnd(44)} before ${b.toFixed(1).padStart(8)} ms   now ${n.toFixed(1).padStart(8)} ms   throughput now/before ${(b / n).toFixed(3)}×`);
+  results[name] = { beforeMs: b, nowMs: n, ratio: b / n };
+  console.log(`${name.padEnd(Math.max(...Object.keys(tasks).map((task) => task.length)))} before ${b.toFixed(1).padStart(8)} ms   now ${n.toFixed(1).padStart(8)} ms   throughput now/before ${(b / n).toFixed(3)}×`);
 }
+if (json) writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
 rmSync(work, { recursive: true, force: true });

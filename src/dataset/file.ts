@@ -35,6 +35,12 @@ export function contentHash(bytes: Uint8Array): Uint8Array {
  * const { bytes, hash } = await readImageFile('train/n01440764/x.JPEG', 'n01440764/x.JPEG');
  */
 export async function readImageFile(file: string, name: string): Promise<ImageFile> {
+  const bytes = await readImageBytes(file, name);
+  return { bytes, hash: contentHash(bytes) };
+}
+
+/** An image file's bytes, for a reader with no hash to compare them with (a format 1 store). */
+export async function readImageBytes(file: string, name: string): Promise<Uint8Array> {
   let buffer: Buffer;
   try {
     buffer = await readFile(file);
@@ -42,8 +48,7 @@ export async function readImageFile(file: string, name: string): Promise<ImageFi
     const reason = error instanceof Error ? error.message : String(error);
     throw new FkdError('E_IO', `${name}: cannot read the file (${reason}).`, { path: name, cause: error });
   }
-  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  return { bytes, hash: contentHash(bytes) };
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /** The hash as lower-case hex, for messages and manifests. */

@@ -1,6 +1,6 @@
 import { FkdError } from '../errors.js';
 import { decodeImage } from './decode.js';
-import { hashHex, readImageFile } from './file.js';
+import { contentHash, hashHex, readImageBytes } from './file.js';
 import type { RgbImage } from './image.js';
 
 /** What a label store says an image file is: its decoded size and, in format 2, its content hash. */
@@ -22,9 +22,9 @@ const REMEDY = "Its stored crops no longer match its pixels: restore the labelle
  * const image = await decodeLabelledImage('train/a/x.jpg', 'a/x.jpg', { width: 500, height: 375, hash: '0f3c…' }, 268_402_689);
  */
 export async function decodeLabelledImage(file: string, name: string, expected: LabelledImage, maxPixels: number): Promise<RgbImage> {
-  const { bytes, hash } = await readImageFile(file, name);
+  const bytes = await readImageBytes(file, name);
   if (expected.hash !== undefined) {
-    const actual = hashHex(hash);
+    const actual = hashHex(contentHash(bytes));
     if (actual !== expected.hash) {
       throw new FkdError('E_IMAGE_CHANGED', `${name}: the file changed after it was labelled (its content hash is ${actual}, the labels say ${expected.hash}). ${REMEDY}`, { path: name });
     }

@@ -108,6 +108,16 @@ export function encodeProbabilities(probs: ArrayLike<number>, out = new Uint16Ar
 
 let decodeTable: Float32Array | undefined;
 
+/** Every code's float32 probability (index = code), built once: what the loader decodes through. */
+export function probabilityTable(): Float32Array {
+  if (decodeTable === undefined) {
+    decodeTable = new Float32Array(ZERO_CODE + 1);
+    for (let code = 0; code < ZERO_CODE; code++) decodeTable[code] = Math.exp(-code * PROBABILITY_STEP_LN);
+    decodeTable[ZERO_CODE] = 0;
+  }
+  return decodeTable;
+}
+
 /**
  * Decode many codes at once through a 64 Ki-entry float32 table, which is what the
  * student loader does for every record it reads.
@@ -119,12 +129,7 @@ export function decodeProbabilities(codes: Uint16Array, out = new Float32Array(c
   if (out.length !== codes.length) {
     throw new FkdError('E_USAGE', `Expected an output of length ${codes.length} but received ${out.length}.`);
   }
-  if (decodeTable === undefined) {
-    decodeTable = new Float32Array(ZERO_CODE + 1);
-    for (let code = 0; code < ZERO_CODE; code++) decodeTable[code] = Math.exp(-code * PROBABILITY_STEP_LN);
-    decodeTable[ZERO_CODE] = 0;
-  }
-  const table = decodeTable;
+  const table = probabilityTable();
   for (let i = 0; i < codes.length; i++) out[i] = table[codes[i] as number] as number;
   return out;
 }

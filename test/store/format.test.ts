@@ -6,6 +6,7 @@ import { PROBABILITY_STEP_LN, encodeProbability } from '../../src/labels/codec.j
 import { MAX_EPOCH_RAW_BYTES, MAX_PATHS_RAW_BYTES, SHARD_MAGIC, presentImages, type EpochRecords, type ImageBlock } from '../../src/store/format/columns.js';
 import { decodeEpochBlock, decodeImageBlock, decodeShard } from '../../src/store/format/decode.js';
 import { encodeShard } from '../../src/store/format/encode.js';
+import { checkRecordValues } from '../../src/store/format/validate.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { seededRandom as random } from '../helpers/random.js';
 
@@ -494,6 +495,22 @@ describe('hostile blocks', () => {
     const overflow = raw.slice();
     overflow.set([0xff, 0xff, 0xff, 0xff], 29); // every delta gains 0xff00: the sum passes 65535
     expectCorrupt(() => decodeEpochBlock(block(overflow)), /above 65535/);
+  });
+
+  it('finds a class repeated within a record, with a known class count or without, and never across records', () => {
+    // Three top-3 records: the first two share classes across records (fine); the third repeats 7.
+    const records = (classes: number[]): EpochRecords => {
+      const n = classes.length / 3;
+      const ones = new Uint16Array(n).fill(1);
+      return { epoch: 0, crops: 1, topK: 3, count: n, top: new Uint16Array(n), left: new Uint16Array(n), height: ones, width: ones, flip: new Uint8Array(n), classes: Uint32Array.from(classes), codes: new Uint16Array(classes.length).fill(200) };
+    };
+    const clean = records([7, 3, 9, 9, 7, 3, 1, 2, 0]);
+    const repeated = records([7, 3, 9, 9, 7, 3, 7, 2, 7]);
+    for (const numClasses of [10, undefined, 2 ** 21]) {
+      expect(checkRecordValues(clean, numClasses)).toBeUndefined();
+      expect(checkRecordValues(repeated, numClasses)).toBe('record 2: class 7 twice');
+    }
+    expect(checkRecordValues(clean, 9)).toBe('record 0: class 9 ≥ 9 classes');
   });
 
   it('refuses image blocks with bad sizes or skipped lists', () => {

@@ -9,7 +9,7 @@ import { finalizeStore } from '../../src/generate/finalize.js';
 import { createLoader } from '../../src/loader/loader.js';
 import { FsStore } from '../../src/store/drivers/fs.js';
 import { openStore } from '../../src/store/drivers/open.js';
-import { JsonFloat, parseStrictJson } from '../../src/store/format/json.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from '../../src/store/format/json.js';
 import { openLabels } from '../../src/store/labels.js';
 import { MAX_MANIFEST_BYTES, loadManifest } from '../../src/store/manifest.js';
 import { FIXTURE_IMAGES } from '../helpers/cli.js';
@@ -36,6 +36,18 @@ describe('strict JSON', () => {
     ['a leading zero', '{"a": 01}', /expected "," or "}"/],
   ])('refuses %s', (_, text, rule) => {
     expect(() => parseStrictJson(text)).toThrow(rule);
+  });
+
+  it('reads every integer and float form as JSON.parse does, on either side of the 15-digit fast path', () => {
+    const forms = ['0', '-0', '7', '-42', '123456789012345', '-123456789012345', '1234567890123456', '9007199254740991', '1.5', '-0.25e1', '12E-1', '0.0001'];
+    for (const form of forms) {
+      const value = parseStrictJson(form);
+      expect(value instanceof JsonFloat ? value.value : value).toBe(JSON.parse(form));
+    }
+  });
+
+  it.each(['-', '-a', '--1', '1.', '.5'])('refuses the malformed number %s', (text) => {
+    expect(() => parseStrictJson(text)).toThrow(StrictJsonError);
   });
 
   it('keeps a "__proto__" key an ordinary key', () => {

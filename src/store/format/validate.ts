@@ -1,5 +1,5 @@
 import { FkdError } from '../../errors.js';
-import { MAX_TOPK_SUM, decodeProbabilities } from '../../labels/codec.js';
+import { MAX_TOPK_SUM, probabilityTable } from '../../labels/codec.js';
 import { sha256Hex } from '../hash.js';
 import { CONTENT_HASH_BYTES } from '../../dataset/file.js';
 import {
@@ -143,20 +143,34 @@ export function checkEpochInput(
   if (problem !== undefined) throw usage(`${at}: ${problem}`);
 }
 
+/** Up to this many classes (4 MiB of stamps) the duplicate-class check uses a stamp table. */
+const MAX_STAMPED_CLASSES = 1 << 20;
+
 /** Checks on decoded values that hold for any valid epoch; returns the first problem. */
 export function checkRecordValues(records: EpochRecords, numClasses: number | undefined): string | undefined {
-  const { count: n, topK: k, classes } = records;
-  const probs = decodeProbabilities(records.codes);
-  for (let i = 0; i < n; i++) {
+  const { count: n, topK: k, classes, codes } = records;
+  // Read through the decode table, not a decoded copy: every block a reader opens passes here.
+  const table = probabilityTable();
+  const limit = numClasses ?? Infinity;
+  // A class seen twice in a record: stamp each class with its record's number, O(k) per
+  // record, not k² comparisons (half this check's time at top-5). Without a known class
+  // count (or a huge one) the pairwise test stands in.
+  const stamps = limit <= MAX_STAMPED_CLASSES ? new Uint32Array(limit) : undefined;
+  for (let i = 0, base = 0; i < n; i++, base += k) {
     if (!records.boxless && (records.height[i] === 0 || records.width[i] === 0)) return `record ${i}: an empty box`;
     let sum = 0;
     for (let j = 0; j < k; j++) {
-      const cls = classes[i * k + j] as number;
-      if (numClasses !== undefined && cls >= numClasses) return `record ${i}: class ${cls} ≥ ${numClasses} classes`;
-      for (let other = 0; other < j; other++) {
-        if (classes[i * k + other] === cls) return `record ${i}: class ${cls} twice`;
+      const cls = classes[base + j] as number;
+      if (cls >= limit) return `record ${i}: class ${cls} ≥ ${numClasses} classes`;
+      if (stamps !== undefined) {
+        if (stamps[cls] === i + 1) return `record ${i}: class ${cls} twice`;
+        stamps[cls] = i + 1;
+      } else {
+        for (let other = base; other < base + j; other++) {
+          if (classes[other] === cls) return `record ${i}: class ${cls} twice`;
+        }
       }
-      sum += probs[i * k + j] as number;
+      sum += table[codes[base + j] as number] as number;
     }
     // Top-k probabilities of one distribution cannot sum above 1 (plus rounding).
     if (sum > MAX_TOPK_SUM) return `record ${i}: top-${k} probabilities summing to ${sum.toFixed(4)} > ${MAX_TOPK_SUM.toFixed(5)}`;
