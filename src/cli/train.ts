@@ -1,10 +1,14 @@
 import { Command } from 'commander';
+import { FkdError } from '../errors.js';
 import { loadTf } from '../tf/runtime.js';
 import { distill, trainingDtype } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
-import { recipeOptions, TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
+import { checkRecipeDependencies, recipeOptions, TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
 import { choice } from '../options/schema.js';
 import { optionOf } from './options.js';
+
+/** Commander's attribute for each recipe field (its flag, camel-cased). */
+const RECIPE_ATTRIBUTES = { mixMode: 'mix', mixAlpha: 'mixAlpha', mixProb: 'mixProb', targetMode: 'target', calibrateThreshold: 'calibrateThreshold', smoothing: 'smoothing' } as const;
 
 export function trainCommand(context: CommandContext): Command {
   return new Command('train')
@@ -40,8 +44,13 @@ export function trainCommand(context: CommandContext): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .addOption(optionOf(choice({ flag: '--dtype', value: '<type>', summary: 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32', choices: ['auto', 'float32', 'uint8'] as const }), 'auto'))
     .option('--json', 'print epoch lines as JSON')
-    .action(async (flags) => {
+    .action(async (flags, command: Command) => {
       const recipe = { mixMode: flags.mix, mixAlpha: flags.mixAlpha, mixProb: flags.mixProb, targetMode: flags.target, calibrateThreshold: flags.calibrateThreshold, smoothing: flags.smoothing };
+      const given = new Set(Object.keys(recipe).filter((key) => command.getOptionValueSource(RECIPE_ATTRIBUTES[key as keyof typeof recipe]) === 'cli'));
+      checkRecipeDependencies(given, recipe, 'cli');
+      if (flags.teacherWeights !== undefined && flags.withLabels.length === 0) {
+        throw new FkdError('E_USAGE', '--teacher-weights needs --with-labels: it weighs several teachers of the same crops, and --labels alone is one.');
+      }
       validateTrainOptions({ ...flags, learningRate: flags.lr, checkpointDir: flags.checkpoint, ...recipe }, 'cli');
       const runtime = await loadTf('training');
       const dtype: 'float32' | 'uint8' = flags.dtype === 'auto' ? trainingDtype(runtime) : flags.dtype;

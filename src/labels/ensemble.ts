@@ -1,4 +1,5 @@
-import { leftoverShare, toExplicit } from './explicit.js';
+import { toExplicit } from './explicit.js';
+import { writeMeanRow } from './mean.js';
 import type { TargetMode } from './targets.js';
 
 /** One teacher's stored rows: `k` classes and probabilities per row, read by its codec `mode`. */
@@ -36,26 +37,10 @@ export function mergeTeachers(teachers: readonly TeacherRows[], weights: readonl
     toExplicit(copy, t.k, rows, t.mode);
     return copy;
   });
-  const values = new Map<number, number>();
+  const sources = teachers.map((teacher, t) => ({ classes: teacher.classes, probs: explicit[t]!, start: 0, k: teacher.k, weight: weights[t]! }));
   for (let row = 0; row < rows; row++) {
-    values.clear();
-    let leftover = 0;
-    teachers.forEach((teacher, t) => {
-      const share = leftoverShare(explicit[t]!, row * teacher.k, teacher.k, numClasses);
-      leftover += weights[t]! * share;
-      for (let j = 0; j < teacher.k; j++) {
-        const c = teacher.classes[row * teacher.k + j]!;
-        // A class another teacher did not name gets that teacher's leftover share, added below.
-        values.set(c, (values.get(c) ?? 0) + weights[t]! * (explicit[t]![row * teacher.k + j]! - share));
-      }
-    });
-    const entries = [...values].map(([c, v]) => [c, v + leftover] as [number, number]);
-    for (let c = 0; entries.length < k; c++) if (!values.has(c)) entries.push([c, leftover]);
-    entries.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    entries.forEach(([c, v], j) => {
-      classes[row * k + j] = c;
-      probs[row * k + j] = v;
-    });
+    for (const source of sources) source.start = row * source.k;
+    writeMeanRow(sources, numClasses, classes, probs, row * k, k);
   }
   return { classes, probs, k };
 }

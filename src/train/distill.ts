@@ -1,3 +1,4 @@
+import { FkdError } from '../errors.js';
 import { scanDataset } from '../dataset/scan.js';
 import { createLoader, type LoaderOptions, type LoaderStats } from '../loader/loader.js';
 import { openEnsemble } from '../store/ensemble.js';
@@ -57,6 +58,9 @@ export interface DistillOptions {
 export async function distill(options: DistillOptions): Promise<TrainResult> {
   validateTrainOptions({ ...options, ...options.loader });
   checkOptions(LOADER_SCHEMA, options.loader ?? {}, 'api');
+  if (options.teacherWeights !== undefined && !Array.isArray(options.labels)) {
+    throw new FkdError('E_USAGE', 'teacherWeights needs labels to be a list of stores (one teacher each); a single store has one teacher.');
+  }
   const labels =
     typeof options.labels === 'string'
       ? await openLabels(options.labels, options.open)

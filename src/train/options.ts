@@ -62,6 +62,31 @@ export function validateTrainOptions(options: Partial<Record<keyof typeof TRAIN_
   if (options.targetMode !== undefined && options.calibrateThreshold === undefined) throw new FkdError('E_USAGE', `${name('targetMode')} ${typeof options.targetMode === 'string' ? options.targetMode : ''} needs ${name('calibrateThreshold')}: ${TRAIN_SCHEMA.calibrateThreshold.summary}.`);
 }
 
+/** Settings that mean nothing without another: each refused alone rather than ignored. */
+const NEEDS: ReadonlyArray<readonly [keyof typeof TRAIN_SCHEMA, keyof typeof TRAIN_SCHEMA, string]> = [
+  ['mixAlpha', 'mixMode', 'mixup, cutmix or both'],
+  ['mixProb', 'mixMode', 'mixup, cutmix or both'],
+  ['calibrateThreshold', 'targetMode', 'calibrated'],
+  ['smoothing', 'targetMode', 'calibrated'],
+];
+
+/**
+ * Refuses a recipe setting given without the mode it tunes (`--mix-alpha 1` without `--mix`),
+ * which would otherwise be dropped in silence. `given` holds the fields set explicitly, not by
+ * default.
+ *
+ * @example
+ * checkRecipeDependencies(new Set(['mixAlpha']), {}, 'cli'); // throws E_USAGE: --mix-alpha needs --mix (mixup, cutmix or both)
+ */
+export function checkRecipeDependencies(given: ReadonlySet<string>, options: Partial<Record<keyof typeof TRAIN_SCHEMA, unknown>>, naming: Naming = 'api'): void {
+  const name = (key: keyof typeof TRAIN_SCHEMA): string => (naming === 'cli' ? TRAIN_SCHEMA[key].flag : key);
+  for (const [setting, mode, modes] of NEEDS) {
+    if (given.has(setting) && options[mode] === undefined) {
+      throw new FkdError('E_USAGE', `${name(setting)} needs ${name(mode)} (${modes}); without it the setting would be ignored.`);
+    }
+  }
+}
+
 /**
  * The loader's `mix` and `target` options from the flat train fields (`--mix cutmix
  * --mix-alpha 1`...); absent when their mode is not set. The mix seed is the train seed.

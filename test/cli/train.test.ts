@@ -63,4 +63,16 @@ describe('fkd train recipes', () => {
     expect(badAlpha.code).toBe(2);
     expect(badAlpha.stderr).toMatch(/for --mix-alpha but received "?0"?/);
   });
+
+  it.each([
+    [['--mix-alpha', '1'], /--mix-alpha needs --mix \(mixup, cutmix or both\)/],
+    [['--mix-prob', '0.5'], /--mix-prob needs --mix/],
+    [['--smoothing', '0.1'], /--smoothing needs --target \(calibrated\)/],
+    [['--calibrate-threshold', '0.2'], /--calibrate-threshold needs --target/],
+    [['--teacher-weights', '1,2'], /--teacher-weights needs --with-labels/],
+  ])('refuses %j without the setting it tunes instead of ignoring it', async (extra, rule) => {
+    const refused = await runCli([...train, '--labels', store, ...extra]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(rule);
+  });
 });

@@ -27,6 +27,10 @@ describe('distillation on the fixture', () => {
     expect(result.history.at(-1)!.accuracy).toBeGreaterThan(0.5);
   });
 
+  it('refuses teacherWeights for a single store instead of ignoring them', async () => {
+    await expect(distill({ data: FIXTURE_IMAGES, labels: store, teacherWeights: [1, 2], epochs: 1, size: 32 })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/teacherWeights needs labels to be a list/) });
+  });
+
   it('uses uint8 pixels on tfjs-node-gpu only (that package cannot be installed here, so only the choice is tested)', () => {
     expect(trainingDtype({ packageName: '@tensorflow/tfjs-node-gpu' })).toBe('uint8');
     expect(trainingDtype({ packageName: '@tensorflow/tfjs-node' })).toBe('float32');
