@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { CropSpec } from './box.js';
 import type { RgbImage } from '../dataset/image.js';
 import { coefficients, type Coefficients, type Interpolation } from './render-reference.js';
 import { normalizationCoefficients, type Layout, type Normalization } from './tensor.js';
+import { compileWasm, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-api.js';
 
 /**
  * The WebAssembly (SIMD128) build of the reference renderer, wasm/render.c. Coefficients
@@ -22,18 +22,6 @@ import { normalizationCoefficients, type Layout, type Normalization } from './te
  * instance is replaced by a fresh one and the old memory is left to the garbage collector.
  */
 
-// The project compiles without lib.dom, which is where TypeScript declares WebAssembly; these
-// are the few members used here.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
 interface RenderExports {
   memory: WasmMemory;
   __heap_base: { value: number };
@@ -44,7 +32,7 @@ interface RenderExports {
 
 /** Bytes of slack after the image (8-byte pixel loads) and after row buffers (16-byte vectors). */
 const PAD = 16;
-const PAGE = 65536;
+const PAGE = WASM_PAGE;
 /** Offsets are passed to wasm as i32; stay below 2 GiB so they are never negative. */
 const MAX_MEMORY = 2 ** 31 - PAGE;
 /** Memoised coefficients per thread: about 500 box sides at 224 px. */
@@ -231,16 +219,10 @@ export type WasmStatus = { renderer: WasmRenderer; reason?: undefined } | { rend
  */
 export function loadWasmRenderer(options: WasmRendererOptions = {}): WasmStatus {
   const url = new URL('./wasm/render.wasm', import.meta.url);
-  let bytes: Buffer;
+  const compiled = compileWasm(url);
+  if (compiled.reason !== undefined) return { renderer: null, reason: compiled.reason };
   try {
-    bytes = readFileSync(url);
-  } catch (error) {
-    return { renderer: null, reason: `cannot read ${url.pathname} (${(error as Error).message})` };
-  }
-  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-  if (!api || !api.validate(bytes)) return { renderer: null, reason: 'this engine cannot run WebAssembly SIMD128' };
-  try {
-    return { renderer: new WasmRenderer(api, new api.Module(bytes), options) };
+    return { renderer: new WasmRenderer(compiled.api, compiled.module, options) };
   } catch (error) {
     return { renderer: null, reason: `cannot instantiate ${url.pathname} (${(error as Error).message})` };
   }

