@@ -1,9 +1,10 @@
 import { FkdError } from '../errors.js';
 import { decodeProbabilities, encodeProbability } from '../labels/codec.js';
 import { ensembleTopK, mergeTeachers } from '../labels/ensemble.js';
+import { cropsDigest } from './boxes-from.js';
 import { configDifferences } from './config.js';
 import type { DecodedShard, EpochRecords, ImageBlock } from './format/columns.js';
-import { LabelSet, openLabels, type OpenLabelsOptions } from './labels.js';
+import { LabelSet, openLabels, remember, RETAINED_EPOCHS, type OpenLabelsOptions } from './labels.js';
 import type { Manifest, ManifestTeacher, ShardEntry } from './manifest.js';
 
 export interface OpenEnsembleOptions extends OpenLabelsOptions {
@@ -17,6 +18,9 @@ export interface OpenEnsembleOptions extends OpenLabelsOptions {
  * as the teachers name together. The loader, `fkd train` and `distill` take it like any set.
  */
 export class EnsembleLabels extends LabelSet {
+  /** Merged blocks of the current and the prefetched epoch, so a merge runs once per block. */
+  private readonly merged = new Map<number, Map<string, Promise<EpochRecords>>>();
+
   constructor(
     readonly members: LabelSet[],
     readonly weights: number[],
@@ -34,7 +38,17 @@ export class EnsembleLabels extends LabelSet {
     return this.members[0]!.readImages(shard);
   }
 
-  override async readEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
+  override readEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
+    let blocks = this.merged.get(epoch);
+    if (!blocks) {
+      blocks = new Map();
+      this.merged.set(epoch, blocks);
+      while (this.merged.size > RETAINED_EPOCHS) this.merged.delete(this.merged.keys().next().value!);
+    }
+    return remember(blocks, shard.key, () => this.mergeEpoch(shard, epoch));
+  }
+
+  private async mergeEpoch(shard: ShardEntry, epoch: number): Promise<EpochRecords> {
     const blocks = await Promise.all(this.members.map((member) => member.readEpoch(memberShard(member, shard), epoch)));
     const first = blocks[0]!;
     blocks.forEach((block, t) => {
@@ -55,8 +69,11 @@ export class EnsembleLabels extends LabelSet {
     return { ...first, topK: merged.k, classes: merged.classes, codes, probs: merged.probs };
   }
 
+  /** Prefetches the members' blocks and merges them as they arrive, while the current epoch runs. */
   override prefetchEpoch(epoch: number): void {
+    if (epoch < 0 || epoch >= this.epochs || this.merged.has(epoch)) return;
     for (const member of this.members) member.prefetchEpoch(epoch);
+    for (const shard of this.manifest.shards) this.readEpoch(shard, epoch).catch(() => undefined);
   }
 
   override async verifyShard(shard: ShardEntry): Promise<DecodedShard> {
@@ -105,7 +122,14 @@ export async function openEnsemble(locations: string[], options: OpenEnsembleOpt
     throw new FkdError('E_USAGE', `Expected one weight > 0 per store (${locations.length}) but received [${weights.join(', ')}].`);
   }
   const total = weights.reduce((sum, w) => sum + w, 0);
-  const members = await Promise.all(locations.map((location) => openLabels(location, open)));
+  const opened = await Promise.all(locations.map((location) => openLabels(location, open)));
+  // A --like member whose base is another member takes its boxes from that very set, so the
+  // base's blocks are read, verified and decoded once, not once per role.
+  const members = await Promise.all(opened.map(async (member, i) => {
+    const digest = member.manifest.boxesFrom?.digest;
+    const base = digest === undefined ? undefined : opened.find((other, j) => j !== i && cropsDigest(other.manifest) === digest);
+    return base ? openLabels(locations[i]!, { ...open, boxes: base }) : member;
+  }));
   const base = cropIdentity(members[0]!.manifest);
   members.slice(1).forEach((member, i) => {
     const differences = configDifferences(base, cropIdentity(member.manifest));

@@ -30,7 +30,7 @@ export interface OpenLabelsOptions extends OpenStoreOptions {
   boxes?: string | LabelSet;
 }
 
-const RETAINED_EPOCHS = 2;
+export const RETAINED_EPOCHS = 2;
 const PREFETCH_CONCURRENCY = 16;
 const DEFAULT_DECODE_BYTES = 256 * 1024 * 1024;
 
@@ -60,7 +60,7 @@ class MemoryBudget {
 }
 
 /** Shares one in-flight or finished read per key; a failed read is forgotten so it can be retried. */
-function remember<T>(cache: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+export function remember<T>(cache: Map<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
   let promise = cache.get(key);
   if (!promise) {
     promise = read();

@@ -125,6 +125,30 @@ describe('openEnsemble', () => {
     }
   });
 
+  it("reads the base's blocks once when the base is a member, and merges each block once per epoch", async () => {
+    const mean = await openEnsemble([a, b]);
+    const [base, like] = mean.members as [LabelSet, LabelSet];
+    expect(like.boxes).toBe(base);
+    const reads = { base: 0, like: 0 };
+    const count = (set: LabelSet, name: keyof typeof reads) => {
+      const read = set.readEpoch.bind(set);
+      set.readEpoch = (shard, epoch) => (reads[name]++, read(shard, epoch));
+    };
+    count(base, 'base');
+    count(like, 'like');
+    const shard = mean.manifest.shards[0]!;
+    const [once, again] = [await mean.readEpoch(shard, 1), await mean.readEpoch(shard, 1)];
+    expect(again).toBe(once);
+    // The like member asks its base for the boxes: the same set, whose block is cached.
+    expect(reads).toEqual({ base: 2, like: 1 });
+    const alone = await openLabels(a);
+    expect([...once.top]).toEqual([...(await alone.readEpoch(alone.manifest.shards[0]!, 1)).top]);
+    // A prefetched epoch is merged ahead: reading it later merges nothing more.
+    mean.prefetchEpoch(0);
+    const ahead = await mean.readEpoch(shard, 0);
+    expect(await mean.readEpoch(shard, 0)).toBe(ahead);
+  });
+
   it('refuses stores whose crops differ, naming the setting, and bad weights', async () => {
     const other = join(work, 'other-seed');
     await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: other, epochs: 2, crops: 3, topK: 2, seed: 8, shardImages: 10, threads: 1 });
