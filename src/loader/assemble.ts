@@ -68,6 +68,8 @@ export class BatchRing implements RingViews {
   readonly id = nextRing++;
   readonly slots: Slot[];
   readonly images: Float32Array | Uint8Array;
+  /** One batch of pixels beside the ring's, in the same memory, for the mix stage (null without mix). */
+  readonly mixScratch: Float32Array | Uint8Array | null;
   readonly boxes: Uint32Array;
   private readonly classes: Uint32Array;
   private readonly probs: Float32Array;
@@ -84,9 +86,16 @@ export class BatchRing implements RingViews {
     const places = count * batchSize;
     const perCrop = 3 * settings.size * settings.size;
     const kind = shared ? 'shared' : 'plain';
-    // With Mixup on, the pixels go into wasm memory, where its kernel blends them in place.
-    const pixels = (bytes: number) => ringMemory(bytes, shared && extras.mixWidth !== undefined ? 'wasm' : kind);
-    this.images = settings.dtype === 'float32' ? new Float32Array(pixels(places * perCrop * 4), 0, places * perCrop) : new Uint8Array(pixels(places * perCrop), 0, places * perCrop);
+    // With mix on, the pixels go into wasm memory, where the Mixup kernel blends them in
+    // place, and one batch more of it is the mix stage's scratch for crops it copies aside,
+    // so the kernel reads those too.
+    const values = places * perCrop;
+    const scratch = extras.mixWidth === undefined ? 0 : batchSize * perCrop;
+    const bytes = settings.dtype === 'float32' ? 4 : 1;
+    const pixels = ringMemory((values + scratch) * bytes, shared && scratch > 0 ? 'wasm' : kind);
+    const view = (from: number, length: number) => (bytes === 4 ? new Float32Array(pixels, from * 4, length) : new Uint8Array(pixels, from, length));
+    this.images = view(0, values);
+    this.mixScratch = scratch > 0 ? view(values, scratch) : null;
     this.boxes = new Uint32Array(ringMemory(places * BOX_FIELDS * 4, kind), 0, places * BOX_FIELDS);
     this.classes = new Uint32Array(places * topK);
     this.probs = new Float32Array(places * topK);

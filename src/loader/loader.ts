@@ -206,6 +206,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
         settings.dtype,
         topK,
         labels.numClasses,
+        ring.mixScratch!,
       )
     : null;
   // Render: images in flight, in order. When image i is taken the consumer has asked for the

@@ -41,17 +41,18 @@ export function blendCrop(batch: CropArray, source: Float32Array | Uint8Array, i
   const own = index * per;
   const other = from * per;
   const images = batch.images;
-  const kernel = source === images ? mixKernel(images.buffer) : undefined;
+  // The kernel addresses one memory: both crops must be in the ring's (its scratch included).
+  const kernel = source.buffer === images.buffer ? mixKernel(images.buffer) : undefined;
   if (images instanceof Uint8Array) {
     const w = Math.round(lambda * BYTE_LAMBDA_STEPS);
     const rest = BYTE_LAMBDA_STEPS - w;
-    if (kernel !== undefined) return kernel.blend_u8(images.byteOffset + own, images.byteOffset + other, per, w);
+    if (kernel !== undefined) return kernel.blend_u8(images.byteOffset + own, source.byteOffset + other, per, w);
     for (let v = 0; v < per; v++) images[own + v] = (w * images[own + v]! + rest * source[other + v]! + BYTE_LAMBDA_STEPS / 2) >> 8;
     return;
   }
   const weight = Math.fround(lambda);
   const rest = Math.fround(1 - lambda);
-  if (kernel !== undefined) return kernel.blend_f32(images.byteOffset + 4 * own, images.byteOffset + 4 * other, per, weight, rest);
+  if (kernel !== undefined) return kernel.blend_f32(images.byteOffset + 4 * own, source.byteOffset + 4 * other, per, weight, rest);
   // Each product is exact in float64 and rounded once; so is their sum, by the store.
   for (let v = 0; v < per; v++) images[own + v] = Math.fround(weight * images[own + v]!) + Math.fround(rest * source[other + v]!);
 }

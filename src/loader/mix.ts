@@ -31,13 +31,16 @@ export function mixWidth(topK: number, numClasses: number): number {
  * there too, so every row of a batch has one width.
  */
 export class MixStage {
-  private readonly saved: Float32Array | Uint8Array;
   /** Per sample: mixed samples still to read it; where its copy is (−1: none); done. */
   private readonly readers: Int32Array;
   private readonly savedAt: Int32Array;
   private readonly done: Uint8Array;
   private readonly queue: Int32Array;
 
+  /**
+   * `saved` holds a batch of crops (the ring's `mixScratch`: in the ring's own memory, so the
+   * Mixup kernel reads the copies too); only the pages of the few cycle copies are touched.
+   */
   constructor(
     private readonly settings: MixDrawSettings,
     private readonly crops: Omit<CropArray, 'images'>,
@@ -45,10 +48,8 @@ export class MixStage {
     private readonly dtype: 'float32' | 'uint8',
     private readonly topK: number,
     private readonly numClasses: number,
+    private readonly saved: Float32Array | Uint8Array,
   ) {
-    // Allocated for a whole batch, but only the pages of the few cycle copies are ever touched.
-    const values = batchSize * 3 * crops.side * crops.side;
-    this.saved = dtype === 'float32' ? new Float32Array(values) : new Uint8Array(values);
     this.readers = new Int32Array(batchSize);
     this.savedAt = new Int32Array(batchSize);
     this.done = new Uint8Array(batchSize);
