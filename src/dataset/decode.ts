@@ -46,12 +46,16 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
     const pipeline = sharp(input, { failOn: 'truncated', limitInputPixels: maxPixels });
-    // The header alone: the format as detected from the bytes, whatever the file is named.
-    const header = await pipeline.metadata();
-    if (header.format === 'svg' && !options.allowSvg) {
-      throw new FkdError('E_BAD_IMAGE', `${path}: ${SVG_REFUSED}`, { path });
+    // The header alone: the format as detected from the bytes, whatever the file is named. Bytes
+    // that open as a JPEG or PNG cannot be an SVG, so without an `admit` callback the header is
+    // not read twice (a separate libvips job: ~0.2–0.4 ms of a ~3 ms decode of a 500×375 photo).
+    if (options.admit || !(input instanceof Uint8Array && isJpegOrPng(input))) {
+      const header = await pipeline.metadata();
+      if (header.format === 'svg' && !options.allowSvg) {
+        throw new FkdError('E_BAD_IMAGE', `${path}: ${SVG_REFUSED}`, { path });
+      }
+      if (options.admit) await options.admit((header.width ?? 0) * (header.height ?? 0));
     }
-    if (options.admit) await options.admit((header.width ?? 0) * (header.height ?? 0));
     const { data, info } = await pipeline
       .rotate()
       .toColourspace('srgb')
@@ -69,6 +73,13 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
     if (error instanceof FkdError) throw error;
     throw classifyDecodeError(error, path, maxPixels);
   }
+}
+
+/** JPEG (FF D8 FF) and PNG (89 'PNG' CR LF 1A LF) signatures, which libvips detects the same way. */
+function isJpegOrPng(bytes: Uint8Array): boolean {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return true;
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  return bytes.length >= png.length && png.every((byte, index) => bytes[index] === byte);
 }
 
 const SVG_REFUSED = 'an SVG image (detected from its bytes); refused because librsvg can read other files it references. Pass --allow-svg (allowSvg) to render SVGs.';

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,5 +87,32 @@ describe('image decoding rules', () => {
 
   it('reports unreadable paths as I/O errors', async () => {
     await expectFailure(join(dir, 'missing.jpg'), 'E_IO', /cannot read/);
+  });
+});
+
+describe('decoding bytes without reading the header first', () => {
+  // JPEG and PNG bytes skip the separate header read unless `admit` asks for the pixel count;
+  // the pixels must be exactly those of the path that reads it.
+  const withHeader = (bytes: Uint8Array) => decodeImage(bytes, 'case', { admit: async () => {} });
+  it('gives the same pixels as the header path for every kind of JPEG and PNG', async () => {
+    const writers = [images.writeCmykJpeg, images.writeGreyJpeg, images.writeAlphaPng, images.writeRgb16Png, images.writeExifRotatedJpeg, images.writePngNamedJpeg];
+    for (const write of writers) {
+      const bytes = new Uint8Array(await readFile(await write(dir)));
+      const direct = await decodeImage(bytes, 'case');
+      const checked = await withHeader(bytes);
+      expect([direct.width, direct.height], write.name).toEqual([checked.width, checked.height]);
+      expect(Buffer.compare(Buffer.from(direct.data), Buffer.from(checked.data)), write.name).toBe(0);
+    }
+  });
+  it('still refuses SVG bytes and truncated JPEG bytes', async () => {
+    for (const [file, pattern] of [[await images.writeSvgNamedJpeg(dir), /SVG/], [await images.writeTruncatedJpeg(dir), /truncated|premature|cannot decode/i]] as const) {
+      try {
+        await decodeImage(new Uint8Array(await readFile(file)), 'case/x.jpg');
+        expect.unreachable(`${file} should not decode`);
+      } catch (error) {
+        expect(isFkdError(error, 'E_BAD_IMAGE'), String(error)).toBe(true);
+        expect((error as Error).message).toMatch(pattern);
+      }
+    }
   });
 });
