@@ -7,9 +7,6 @@ import { checkRecipeDependencies, recipeOptions, TRAIN_DEFAULTS, TRAIN_SCHEMA, v
 import { choice } from '../options/schema.js';
 import { optionOf } from './options.js';
 
-/** Commander's attribute for each recipe field (its flag, camel-cased). */
-const RECIPE_ATTRIBUTES = { mixMode: 'mix', mixAlpha: 'mixAlpha', mixProb: 'mixProb', targetMode: 'target', calibrateThreshold: 'calibrateThreshold', smoothing: 'smoothing' } as const;
-
 export function trainCommand(context: CommandContext): Command {
   return new Command('train')
     .summary('train a TF.js student on stored soft labels (the teacher is never run)')
@@ -46,7 +43,12 @@ export function trainCommand(context: CommandContext): Command {
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags, command: Command) => {
       const recipe = { mixMode: flags.mix, mixAlpha: flags.mixAlpha, mixProb: flags.mixProb, targetMode: flags.target, calibrateThreshold: flags.calibrateThreshold, smoothing: flags.smoothing };
-      const given = new Set(Object.keys(recipe).filter((key) => command.getOptionValueSource(RECIPE_ATTRIBUTES[key as keyof typeof recipe]) === 'cli'));
+      // Set on the command line, not by default: commander knows each option by its flag.
+      const fromCli = (key: keyof typeof recipe) => {
+        const option = command.options.find((candidate) => candidate.long === TRAIN_SCHEMA[key].flag);
+        return option !== undefined && command.getOptionValueSource(option.attributeName()) === 'cli';
+      };
+      const given = new Set((Object.keys(recipe) as Array<keyof typeof recipe>).filter(fromCli));
       checkRecipeDependencies(given, recipe, 'cli');
       if (flags.teacherWeights !== undefined && flags.withLabels.length === 0) {
         throw new FkdError('E_USAGE', '--teacher-weights needs --with-labels: it weighs several teachers of the same crops, and --labels alone is one.');

@@ -146,25 +146,48 @@ export function checkEpochInput(
 /** Up to this many classes (4 MiB of stamps) the duplicate-class check uses a stamp table. */
 const MAX_STAMPED_CLASSES = 1 << 20;
 
+/**
+ * The stamp table, one per process and reused by every block: a class's entry holds the
+ * stamp of the last record that named it. Stamps only grow, so no block clears the table;
+ * it is cleared when they would pass 2^32.
+ */
+let stamps = new Uint32Array(0);
+let lastStamp = 0;
+
+/** The stamp before the first of `records` new ones, with a table of at least `numClasses`. */
+function reserveStamps(numClasses: number, records: number): number {
+  if (stamps.length < numClasses) {
+    stamps = new Uint32Array(numClasses);
+    lastStamp = 0;
+  } else if (lastStamp + records > 0xffffffff) {
+    stamps.fill(0);
+    lastStamp = 0;
+  }
+  const first = lastStamp;
+  lastStamp += records;
+  return first;
+}
+
 /** Checks on decoded values that hold for any valid epoch; returns the first problem. */
 export function checkRecordValues(records: EpochRecords, numClasses: number | undefined): string | undefined {
   const { count: n, topK: k, classes, codes } = records;
   // Read through the decode table, not a decoded copy: every block a reader opens passes here.
   const table = probabilityTable();
   const limit = numClasses ?? Infinity;
-  // A class seen twice in a record: stamp each class with its record's number, O(k) per
-  // record, not k² comparisons (half this check's time at top-5). Without a known class
-  // count (or a huge one) the pairwise test stands in.
-  const stamps = limit <= MAX_STAMPED_CLASSES ? new Uint32Array(limit) : undefined;
+  // A class seen twice in a record: stamp each class with its record's stamp, O(k) per
+  // record, not k² comparisons (half this check's time at top-5), in a table no block has to
+  // allocate or clear. Without a known class count (or a huge one) the pairwise test stands in.
+  const stamped = limit <= MAX_STAMPED_CLASSES;
+  const first = stamped ? reserveStamps(limit, n) : 0;
   for (let i = 0, base = 0; i < n; i++, base += k) {
     if (!records.boxless && (records.height[i] === 0 || records.width[i] === 0)) return `record ${i}: an empty box`;
     let sum = 0;
     for (let j = 0; j < k; j++) {
       const cls = classes[base + j] as number;
       if (cls >= limit) return `record ${i}: class ${cls} ≥ ${numClasses} classes`;
-      if (stamps !== undefined) {
-        if (stamps[cls] === i + 1) return `record ${i}: class ${cls} twice`;
-        stamps[cls] = i + 1;
+      if (stamped) {
+        if (stamps[cls] === first + i + 1) return `record ${i}: class ${cls} twice`;
+        stamps[cls] = first + i + 1;
       } else {
         for (let other = base; other < base + j; other++) {
           if (classes[other] === cls) return `record ${i}: class ${cls} twice`;
