@@ -14,7 +14,6 @@ import { exportBoxes, pytorchUnavailable, runPytorchLoader } from './lib/pytorch
 import { writeFormat1Twin } from './lib/format1.js';
 import { hashSeconds } from './lib/hash-cost.js';
 import { buildAt } from './lib/build-at.js';
-import { decodeSystemShare } from './lib/decode-sys.js';
 import { recordSize } from './lib/records.js';
 import { ensureResnet18 } from './make-resnet18.js';
 
@@ -80,9 +79,10 @@ if (want('loader')) {
   log(`float32: loader ${main.cropsPerSec.toFixed(1)} crops/s (${main.imagesPerSec.toFixed(1)} images/s, ${main.decodesPerImage.toFixed(2)} decodes/image); baseline ${main.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${main.ratio.toFixed(3)} (target ≥ 3.0); peak RSS ${main.peakRssMB.toFixed(0)} MB; ${main.workers} render threads`);
   const rss = Object.entries(main.rssAfterEpochMB).map(([epoch, mb]) => `${epoch}: ${mb.toFixed(0)} MB`).join(', ');
   log(`  main thread busy ${(100 * main.mainThreadBusy).toFixed(1)}% of the epoch (target < 15%); system time ${(100 * main.systemShare).toFixed(1)}% of CPU time (target < 10%); RSS after epochs ${rss} (target: flat)`);
-  const decodeSys = await decodeSystemShare(data);
-  main.decodeAloneSystemShare = decodeSys.systemShare;
-  log(`  the decoder's floor: sharp decoding these photos alone (${decodeSys.decodes} decodes, main thread) spends ${(100 * decodeSys.systemShare).toFixed(1)}% of its CPU time in the kernel (libvips thread hand-offs)`);
+  // The same arm with every JPEG decoded by sharp: what the in-thread decoder changes.
+  const viaSharp = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, decoder: 'sharp' });
+  results.loaderSharpDecoder = viaSharp;
+  log(`  with --decoder sharp (libvips on libuv's pool): ${viaSharp.cropsPerSec.toFixed(1)} crops/s → in-thread ÷ sharp ${(main.cropsPerSec / viaSharp.cropsPerSec).toFixed(3)}; system time ${(100 * viaSharp.systemShare).toFixed(1)}% of CPU time, main thread busy ${(100 * viaSharp.mainThreadBusy).toFixed(1)}%`);
   const bytes = await benchLoader({ data, labels: stores[4], size: 224, epochs: 4, workers: 2, dtype: 'uint8' });
   results.loaderUint8 = bytes;
   log(`uint8:   loader ${bytes.cropsPerSec.toFixed(1)} crops/s; baseline ${bytes.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${bytes.ratio.toFixed(3)}; uint8 ÷ float32 loader ${(bytes.cropsPerSec / main.cropsPerSec).toFixed(2)}`);

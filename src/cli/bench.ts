@@ -51,11 +51,13 @@ export function benchCommand(context: CommandContext): Command {
     .addOption(optionOf(LOADER_SCHEMA.workers))
     .addOption(optionOf(integer({ flag: '--epochs', summary: 'epochs per arm', min: 1, max: 1000 }), 1))
     .addOption(optionOf(LOADER_SCHEMA.dtype, 'float32'))
+    .addOption(optionOf(LOADER_SCHEMA.decoder, 'auto'))
     .addOption(optionOf(integer({ flag: '--memory-epochs', value: '<n>', summary: 'epochs of an extra arm recording RSS after epochs 1, 5 and 20 (0 skips it)', min: 0, max: 1000 }), 20))
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const result = await benchLoader({
         dtype: flags.dtype,
+        decoder: flags.decoder,
         memoryEpochs: flags.memoryEpochs,
         data: flags.data,
         labels: flags.labels,

@@ -102,7 +102,7 @@ export function coefficients(inSize: number, outSize: number, interpolation: Int
 }
 
 /** Throws E_DATASET_MISMATCH unless the box lies inside the image. */
-export function checkCropBox(image: RgbImage, crop: CropSpec): void {
+export function checkCropBox(image: { width: number; height: number }, crop: CropSpec): void {
   const { top, left, height, width } = crop;
   if (top < 0 || left < 0 || height < 1 || width < 1 || top + height > image.height || left + width > image.width) {
     throw new FkdError('E_DATASET_MISMATCH', `Crop box (top ${top}, left ${left}, height ${height}, width ${width}) lies outside the ${image.width}×${image.height} image. The labels were made from a different image.`);

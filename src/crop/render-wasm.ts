@@ -1,8 +1,8 @@
 import type { CropSpec } from './box.js';
-import type { RgbImage } from '../dataset/image.js';
+import type { DecodedImage } from '../dataset/image.js';
 import { coefficients, type Coefficients, type Interpolation } from './render-reference.js';
 import { normalizationCoefficients, type Layout, type Normalization } from './tensor.js';
-import { compileWasm, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-api.js';
+import { compileWasm, WASM_PAGE, type WasmApi, type WasmMemory } from '../wasm-api.js';
 
 /**
  * The WebAssembly (SIMD128) build of the reference renderer, wasm/render.c. Coefficients
@@ -15,7 +15,7 @@ import { compileWasm, WASM_PAGE, type WasmApi, type WasmMemory } from './wasm-ap
  * linear memory; rendering is synchronous, so one instance is never used concurrently.
  *
  * Memory layout, chosen here per call: [C data + stack | image | coefficients, scratch, output].
- * The decoded image stays in linear memory and is reused while the same `RgbImage` (same
+ * The decoded image stays in linear memory and is reused while the same `DecodedImage` (same
  * object, same `data` array, same size) is rendered again: images are treated as immutable
  * once rendered. Memory grows to fit the largest image and crop seen; wasm memory cannot
  * shrink, so once it exceeds `shrinkAbove` (256 MiB) and a much smaller image comes, the
@@ -28,6 +28,7 @@ interface RenderExports {
   horizontal(src: number, stride: number, rows: number, first: number, weights: number, taps: number, size: number, flip: number, temp: number, splat: number): void;
   vertical(temp: number, rowLow: number, first: number, weights: number, taps: number, size: number, out: number): void;
   normalize(pixels: number, size: number, coefficients: number, dst: number, nchw: number): void;
+  compact(pixels: number, count: number): void;
 }
 
 /** Bytes of slack after the image (8-byte pixel loads) and after row buffers (16-byte vectors). */
@@ -52,7 +53,7 @@ export class WasmRenderer {
   private u8 = new Uint8Array(0);
   private i32 = new Int32Array(0);
   private f32 = new Float32Array(0);
-  private cachedImage: WeakRef<RgbImage> | null = null;
+  private cachedImage: WeakRef<DecodedImage> | null = null;
   private cachedData: WeakRef<Uint8Array> | null = null;
   private cachedWidth = 0;
   private cachedHeight = 0;
@@ -83,7 +84,7 @@ export class WasmRenderer {
    * `extra` scratch bytes; null when linear memory cannot grow that far. The caller has
    * checked the inputs (integers, box inside the image, enough image data).
    */
-  private render(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, extra: number): { out: number; extraAt: number } | null {
+  private render(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, extra: number): { out: number; extraAt: number } | null {
     const horizontal = this.coefficients(crop.width, size, interpolation);
     const vertical = this.coefficients(crop.height, size, interpolation);
     if (!this.loadImage(image)) return null;
@@ -115,7 +116,7 @@ export class WasmRenderer {
   }
 
   /** `renderCrop`; false (nothing written) when linear memory cannot grow enough. */
-  renderCrop(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, result: Uint8Array): boolean {
+  renderCrop(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, result: Uint8Array): boolean {
     const bytes = size * size * 3;
     const done = this.render(image, crop, size, interpolation, 0);
     if (!done) return false;
@@ -124,7 +125,7 @@ export class WasmRenderer {
   }
 
   /** `renderNormalized`; false (nothing written) when linear memory cannot grow enough. */
-  renderNormalized(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): boolean {
+  renderNormalized(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): boolean {
     const values = size * size * 3;
     const done = this.render(image, crop, size, interpolation, 16 * 4 + values * 4);
     if (!done) return false;
@@ -162,16 +163,20 @@ export class WasmRenderer {
   }
 
   /** Copies the image into linear memory unless it is the one already there. */
-  private loadImage(image: RgbImage): boolean {
+  private loadImage(image: DecodedImage): boolean {
     if (this.cachedImage?.deref() === image && this.cachedData?.deref() === image.data && this.cachedWidth === image.width && this.cachedHeight === image.height) return true;
-    const bytes = image.width * image.height * 3;
+    const pixels = image.width * image.height;
+    const bytes = pixels * 3;
+    // RGBX is copied as it is and compacted to RGB in place: one SIMD pass instead of a JavaScript loop.
+    const copied = image.layout === 'rgbx' ? pixels * 4 : bytes;
     this.cachedImage = null;
     this.imageEnd = this.imageAt;
-    if (this.memoryBytes > this.shrinkAbove && this.imageAt + bytes < this.shrinkAbove / 4) {
+    if (this.memoryBytes > this.shrinkAbove && this.imageAt + copied < this.shrinkAbove / 4) {
       this.exports = new this.api.Instance(this.module, {}).exports as RenderExports;
     }
-    if (!this.reserve(this.imageAt + bytes + PAD)) return false;
-    this.u8.set(image.data.subarray(0, bytes), this.imageAt);
+    if (!this.reserve(this.imageAt + Math.max(copied, bytes + PAD))) return false;
+    this.u8.set(image.data.subarray(0, copied), this.imageAt);
+    if (copied !== bytes) this.exports.compact(this.imageAt, pixels);
     this.u8.fill(0, this.imageAt + bytes, this.imageAt + bytes + PAD);
     this.imageEnd = align(this.imageAt + bytes + PAD);
     this.cachedImage = new WeakRef(image);

@@ -1,5 +1,5 @@
 import type { CropSpec } from './box.js';
-import type { RgbImage } from '../dataset/image.js';
+import { toRgb, type DecodedImage } from '../dataset/image.js';
 import { checkCropBox, renderCropReference, type Interpolation } from './render-reference.js';
 import { loadWasmRenderer, type WasmRenderer } from './render-wasm.js';
 import { writeNormalized, type Layout, type Normalization } from './tensor.js';
@@ -50,7 +50,7 @@ export function rendererBackend(): RendererBackend {
  * @example
  * const pixels = renderCrop(image, { top: 10, left: 20, height: 100, width: 120, flip: true }, 224, 'bilinear');
  */
-export function renderCrop(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, out?: Uint8Array): Uint8Array {
+export function renderCrop(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, out?: Uint8Array): Uint8Array {
   const fast = renderer();
   if (fast && accepts(image, crop, size)) {
     checkCropBox(image, crop);
@@ -59,7 +59,7 @@ export function renderCrop(image: RgbImage, crop: CropSpec, size: number, interp
     const result = out ?? new Uint8Array(bytes);
     if (fast.renderCrop(image, crop, size, interpolation, result)) return result;
   }
-  return renderCropReference(image, crop, size, interpolation, out);
+  return renderCropReference(toRgb(image), crop, size, interpolation, out);
 }
 
 let scratch = new Uint8Array(0);
@@ -72,7 +72,7 @@ let scratch = new Uint8Array(0);
  * const batch = new Float32Array(n * 3 * 224 * 224);
  * renderNormalized(image, spec, 224, 'bilinear', batch, 0, 'nchw', imagenetNormalization);
  */
-export function renderNormalized(image: RgbImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): void {
+export function renderNormalized(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): void {
   const values = size * size * 3;
   if (!Number.isInteger(index) || index < 0 || (index + 1) * values > target.length) {
     throw new RangeError(`renderNormalized: slot ${index} of ${values} floats does not fit a batch of ${target.length} floats.`);
@@ -83,14 +83,14 @@ export function renderNormalized(image: RgbImage, crop: CropSpec, size: number, 
     if (fast.renderNormalized(image, crop, size, interpolation, target, index, layout, norm)) return;
   }
   if (scratch.length < values) scratch = new Uint8Array(values);
-  renderCropReference(image, crop, size, interpolation, scratch);
+  renderCropReference(toRgb(image), crop, size, interpolation, scratch);
   writeNormalized(scratch, size, target, index, layout, norm);
 }
 
 /** Whether the wasm path takes these inputs; odd ones (non-integers, short data) go to the reference as they are. */
-function accepts(image: RgbImage, crop: CropSpec, size: number): boolean {
+function accepts(image: DecodedImage, crop: CropSpec, size: number): boolean {
   return (
     Number.isInteger(size) && size >= 1 && Number.isInteger(crop.top) && Number.isInteger(crop.left) && Number.isInteger(crop.height) && Number.isInteger(crop.width) &&
-    Number.isInteger(image.width) && Number.isInteger(image.height) && image.data.length >= image.width * image.height * 3
+    Number.isInteger(image.width) && Number.isInteger(image.height) && image.data.length >= image.width * image.height * (image.layout === 'rgbx' ? 4 : 3)
   );
 }

@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { FkdError } from '../errors.js';
-import type { RgbImage } from './image.js';
+import { decodeJpegWasm, wasmRefusal } from './decode-wasm.js';
+import type { DecodedImage, RgbImage } from './image.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (decompression bombs). */
@@ -73,6 +75,24 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
     if (error instanceof FkdError) throw error;
     throw classifyDecodeError(error, path, maxPixels);
   }
+}
+
+/**
+ * `decodeImage`, except that JPEGs whose pixels are provably sharp's (decode-wasm.ts,
+ * `wasmRefusal`) are decoded synchronously on this thread, to RGBX. For threads that do
+ * nothing but render (the loader's): elsewhere sharp's decode keeps the thread free while
+ * libuv decodes. The pixels are the same either way (test/dataset/decode-wasm.test.ts).
+ *
+ * @example
+ * const image = await decodeForRender(bytes, 'a/x.jpg', { maxPixels });
+ */
+export async function decodeForRender(bytes: Uint8Array, path: string, options: Omit<DecodeOptions, 'admit'> = {}): Promise<DecodedImage> {
+  const header = readJpegHeader(bytes);
+  if (header && wasmRefusal(header, options.maxPixels ?? DEFAULT_MAX_PIXELS) === undefined) {
+    const image = await decodeJpegWasm(bytes);
+    if (image) return image;
+  }
+  return decodeImage(bytes, path, options);
 }
 
 /** JPEG (FF D8 FF) and PNG (89 'PNG' CR LF 1A LF) signatures, which libvips detects the same way. */

@@ -1,7 +1,7 @@
 import { FkdError } from '../errors.js';
-import { decodeImage } from './decode.js';
+import { decodeForRender, decodeImage } from './decode.js';
 import { contentHash, hashHex, readImageBytes } from './file.js';
-import type { RgbImage } from './image.js';
+import type { DecodedImage } from './image.js';
 
 /** What a label store says an image file is: its decoded size and, in format 2, its content hash. */
 export interface LabelledImage {
@@ -16,12 +16,12 @@ const REMEDY = "Its stored crops no longer match its pixels: restore the labelle
 /**
  * Decodes an image file and checks it is the one that was labelled, before a crop of it is
  * replayed: the content hash of the bytes read (when the store has one), then the decoded
- * size. Either mismatch is `E_IMAGE_CHANGED` naming the file.
+ * size. Either mismatch is `E_IMAGE_CHANGED` naming the file. With `inThread`, it decodes with `decodeForRender`.
  *
  * @example
  * const image = await decodeLabelledImage('train/a/x.jpg', 'a/x.jpg', { width: 500, height: 375, hash: '0f3c…' }, 268_402_689);
  */
-export async function decodeLabelledImage(file: string, name: string, expected: LabelledImage, maxPixels: number): Promise<RgbImage> {
+export async function decodeLabelledImage(file: string, name: string, expected: LabelledImage, maxPixels: number, inThread = false): Promise<DecodedImage> {
   const bytes = await readImageBytes(file, name);
   if (expected.hash !== undefined) {
     const actual = hashHex(contentHash(bytes));
@@ -29,7 +29,7 @@ export async function decodeLabelledImage(file: string, name: string, expected: 
       throw new FkdError('E_IMAGE_CHANGED', `${name}: the file changed after it was labelled (its content hash is ${actual}, the labels say ${expected.hash}). ${REMEDY}`, { path: name });
     }
   }
-  const image = await decodeImage(bytes, name, { maxPixels });
+  const image = inThread ? await decodeForRender(bytes, name, { maxPixels }) : await decodeImage(bytes, name, { maxPixels });
   if (image.width !== expected.width || image.height !== expected.height) {
     throw new FkdError('E_IMAGE_CHANGED', `${name}: decodes to ${image.width}×${image.height}, but it was labelled at ${expected.width}×${expected.height}. ${REMEDY}`, { path: name });
   }

@@ -1,5 +1,5 @@
 import type { CropSpec } from '../crop/box.js';
-import type { RgbImage } from '../dataset/image.js';
+import type { DecodedImage } from '../dataset/image.js';
 import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
 import { writeBytes, type Layout, type Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
@@ -13,10 +13,12 @@ export interface RenderSettings {
   dtype: 'float32' | 'uint8';
   normalization: Normalization;
   maxPixels: number;
+  /** `LoaderOptions.decoder`: whether render threads decode JPEGs themselves. */
+  decoder: 'auto' | 'sharp';
 }
 
 /** Everything needed to turn one image file into its batch-ready crops; plain data, so it can cross to a worker thread. */
-export interface ImageJob extends RenderSettings {
+export interface ImageJob extends Omit<RenderSettings, 'decoder'> {
   file: string;
   /** Name used in error messages: the path relative to the dataset root. */
   name: string;
@@ -57,10 +59,11 @@ export const BOX_FIELDS = 5;
 /**
  * Decodes one image, checks it is the file that was labelled (content hash and size), and
  * renders its crops straight into their final places in the batch ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
- * there. Nothing is returned and no pixel buffer is allocated.
+ * there. No pixel buffer is allocated; the answer is whether the image was decoded in-thread. Render threads pass `inThread`
+ * (they do nothing else, so decoding synchronously on them costs no overlap).
  */
-export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<void> {
-  const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels);
+export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>, inThread = false): Promise<boolean> {
+  const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, inThread);
   for (let c = 0; c < places.length; c++) {
     const place = places[c]!;
     const at = place * BOX_FIELDS;
@@ -68,12 +71,13 @@ export async function renderIntoRing(ring: RingViews, file: string, name: string
     const crop = { top: boxes[at]!, left: boxes[at + 1]!, height: boxes[at + 2]!, width: boxes[at + 3]!, flip: boxes[at + 4] === 1 };
     renderInto(image, crop, ring.settings, ring.images, place);
   }
+  return image.layout === 'rgbx';
 }
 
 let scratch = new Uint8Array(0);
 
 /** Renders one crop into sample `index` of `target`, in the settings' layout and dtype. */
-function renderInto(image: RgbImage, crop: CropSpec, settings: RenderSettings, target: Float32Array | Uint8Array, index: number): void {
+function renderInto(image: DecodedImage, crop: CropSpec, settings: Omit<RenderSettings, 'decoder'>, target: Float32Array | Uint8Array, index: number): void {
   const { size, interpolation, layout } = settings;
   if (target instanceof Float32Array) {
     renderNormalized(image, crop, size, interpolation, target, index, layout, settings.normalization);

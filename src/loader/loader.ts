@@ -50,6 +50,13 @@ export interface LoaderOptions {
   onError?: 'throw' | 'skip';
   /** Sharpen (< 1) or soften (> 1) the stored top-k probabilities. */
   temperature?: number;
+  /**
+   * JPEG decoding on render threads. `auto` (default) decodes on the thread itself, with MozJPEG
+   * compiled to WebAssembly, every JPEG it reads exactly as sharp does (plain baseline or
+   * progressive YCbCr or grey, no rotation or colour profile), and hands the rest to sharp;
+   * the pixels are the same either way. `sharp` always decodes with libvips.
+   */
+  decoder?: 'auto' | 'sharp';
   /** MiB the loader may plan for (default: half of the machine's or container's memory). A quarter of it bounds the pixels being decoded at once. */
   memory?: number;
   /**
@@ -77,6 +84,8 @@ export interface LoaderStats {
   images: number;
   crops: number;
   decodes: number;
+  /** Of `decodes`, those a render thread made itself (`decoder: 'auto'`); the rest went to sharp. */
+  inThreadDecodes: number;
   skippedImages: Array<{ path: string; reason: string }>;
   skippedShards: Array<{ key: string; reason: string }>;
   /**
@@ -109,7 +118,7 @@ export function createLoader(options: LoaderOptions): Loader {
   refuseUntrustedStore(options);
   const contentChecked = options.labels.manifest.version >= 2;
   if (!contentChecked) noticeUncheckedContent(options.labels.location);
-  const fresh = (): LoaderStats => ({ batches: 0, images: 0, crops: 0, decodes: 0, skippedImages: [], skippedShards: [], contentChecked, peakPixelsInFlight: 0 });
+  const fresh = (): LoaderStats => ({ batches: 0, images: 0, crops: 0, decodes: 0, inThreadDecodes: 0, skippedImages: [], skippedShards: [], contentChecked, peakPixelsInFlight: 0 });
   const stats = fresh();
   return {
     stats,
@@ -163,6 +172,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     dtype: options.dtype ?? 'float32',
     normalization: { mean: m.teacher.mean, std: m.teacher.std },
     maxPixels: m.sampler.maxPixels,
+    decoder: options.decoder ?? 'auto',
   };
   const batchSize = options.batchSize;
   const prefetch = options.prefetch ?? 2;
@@ -230,7 +240,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
         pixelsInFlight += area;
         stats.peakPixelsInFlight = Math.max(stats.peakPixelsInFlight, pixelsInFlight);
         try {
-          await render.render(row, places);
+          if (await render.render(row, places)) stats.inThreadDecodes++;
         } finally {
           pixelsInFlight -= area;
           pixels.release(area);

@@ -1,4 +1,4 @@
-import { compileWasm, WASM_PAGE, type WasmModuleStatus } from '../crop/wasm-api.js';
+import { compileWasm, WASM_PAGE, type WasmModuleStatus } from '../wasm-api.js';
 
 /** wasm/mix.c's exports: byte offsets into the ring's memory, value counts, Mixup weights. */
 export interface MixKernel {

@@ -18,6 +18,8 @@ export interface WorkerReply {
   id: number;
   result?: ImageJobResult;
   rings?: number[];
+  /** A render job's image was decoded by the thread itself, not by sharp. */
+  inThread?: boolean;
   error?: { code: FkdErrorCode; message: string; path?: string };
 }
 
@@ -99,9 +101,10 @@ export class RenderPool {
     for (const slot of this.slots) slot.worker.postMessage({ kind: 'ring', ring, settings, images, boxes } satisfies WorkerRequest);
   }
 
-  /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`. */
-  async render(ring: number, file: string, name: string, expected: LabelledImage, places: number[]): Promise<void> {
-    await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, expected, places }));
+  /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`; true when the thread decoded it itself. */
+  async render(ring: number, file: string, name: string, expected: LabelledImage, places: number[]): Promise<boolean> {
+    const reply = await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, expected, places }));
+    return reply.inThread === true;
   }
 
   /** Every thread drops its views of ring `ring`, so the memory can be freed. */

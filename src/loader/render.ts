@@ -6,8 +6,8 @@ import { sharedRenderPool } from './pool.js';
 
 /** The render stage: decodes an image once, checks it is the labelled file, and renders its crops into their ring places. */
 export interface RenderStage {
-  /** Renders plan row `row`'s crops into ring places `places` (crop c → places[c]). */
-  render(row: number, places: number[]): Promise<void>;
+  /** Renders plan row `row`'s crops into ring places `places` (crop c → places[c]); true when the render thread decoded the image itself. */
+  render(row: number, places: number[]): Promise<boolean>;
   /** Stops using the ring (after every render has settled). */
   close(): void;
 }

@@ -19,6 +19,8 @@ export interface LoaderBenchOptions {
   dtype?: 'float32' | 'uint8';
   /** Epochs to stream in each arm; more gives steadier figures. */
   epochs?: number;
+  /** `LoaderOptions.decoder` in the loader arm (the baseline always decodes with sharp). Default 'auto'. */
+  decoder?: 'auto' | 'sharp';
   /** Epochs of a further arm that records RSS after epochs 1, 5 and 20 (when reached); 0 skips it. Default 0. */
   memoryEpochs?: number;
 }
@@ -66,7 +68,7 @@ export async function benchLoader(options: LoaderBenchOptions): Promise<LoaderBe
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
 
-  const loaderFor = (epoch: number) => createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype, workers });
+  const loaderFor = (epoch: number) => createLoader({ data: dataset, labels, epoch, batchSize, size, layout: 'nchw', dtype, workers, decoder: options.decoder ?? 'auto' });
 
   // Warm-up, untimed: starts the shared render threads and reads the files once, for both arms.
   for await (const _ of loaderFor(0)) break;

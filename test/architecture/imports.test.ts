@@ -11,8 +11,8 @@ import { describe, expect, it } from 'vitest';
  * test, so every new folder gets a place on purpose. README "Architecture" shows the same order.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'io', 'pipeline', 'node-support', 'options'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions, option fields and the memory budget
-  ['dataset'], // ImageFolder scan, decoding, the RgbImage type
+  ['errors', 'io', 'pipeline', 'node-support', 'options', 'wasm-api'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions, option fields and the memory budget, compiling committed WebAssembly
+  ['dataset'], // ImageFolder scan, decoding (sharp, and the in-thread JPEG decoder), the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training
   ['teacher'], // engines that run a model: onnx, tfjs

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CropSpec } from '../../src/crop/box.js';
-import type { RgbImage } from '../../src/dataset/image.js';
+import { toRgb, type RgbImage } from '../../src/dataset/image.js';
 import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
 import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
 import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
@@ -235,6 +235,36 @@ describe('wasm crop renderer', () => {
           expect(same(actual, expected), `${size} px ${layout}`).toBe(true);
         }
       }
+    }
+  });
+
+  it('takes RGBX images (the in-thread JPEG decoder\'s) and renders the bytes of their RGB twin, in both renderers', () => {
+    const next = generator(41);
+    // Pixel counts on and off the 4-pixel step of the in-place compaction.
+    for (const [width, height] of [[37, 23], [64, 48], [5, 3], [1, 1]] as const) {
+      const rgb = makeImage(width, height, 'noise', width);
+      const rgbx = new Uint8Array(width * height * 4);
+      for (let p = 0; p < width * height; p++) {
+        rgbx.set(rgb.data.subarray(3 * p, 3 * p + 3), 4 * p);
+        rgbx[4 * p + 3] = next(256); // the padding byte is meaningless and must stay unread
+      }
+      const padded = { data: rgbx, width, height, layout: 'rgbx' as const };
+      for (let trial = 0; trial < 6; trial++) {
+        const boxWidth = 1 + next(width);
+        const boxHeight = 1 + next(height);
+        const crop = { top: next(height - boxHeight + 1), left: next(width - boxWidth + 1), width: boxWidth, height: boxHeight, flip: trial % 2 === 1 };
+        const size = 1 + next(40);
+        const expected = renderCropReference(rgb, crop, size, 'bilinear');
+        expect(Buffer.compare(Buffer.from(renderCrop(padded, crop, size, 'bilinear')), Buffer.from(expected)), `${width}×${height}`).toBe(0);
+        const floats = new Float32Array(3 * size * size);
+        const reference = new Float32Array(3 * size * size);
+        renderNormalized(padded, crop, size, 'bilinear', floats, 0, 'nchw', imagenetNormalization);
+        writeNormalized(expected, size, reference, 0, 'nchw', imagenetNormalization);
+        expect(floats).toEqual(reference);
+      }
+      // The reference renderer (no SIMD) takes it through toRgb.
+      const crop = { top: 0, left: 0, height, width, flip: false };
+      expect(Buffer.compare(Buffer.from(renderCropReference(toRgb(padded), crop, 7, 'bicubic')), Buffer.from(renderCropReference(rgb, crop, 7, 'bicubic')))).toBe(0);
     }
   });
 

@@ -70,4 +70,22 @@ describe('loader output against the reference loader', () => {
     const want = JSON.parse(await readFile(REFERENCE, 'utf8')) as Record<string, unknown>;
     for (const name of Object.keys(CASES)) expect(got[name], name).toEqual(want[name]);
   });
+  it('decodes the fixture JPEGs on the render threads, and streams the bytes sharp-decoded batches have', async () => {
+    const stats = async (extra: Partial<LoaderOptions>) => {
+      const loader = createLoader({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 8, ...extra });
+      const digests = [];
+      for await (const batch of loader) digests.push(digest(batch));
+      return { digests, decodes: loader.stats.decodes, inThread: loader.stats.inThreadDecodes };
+    };
+    for (const name of ['nchwFloatThreads', 'uint8Rank'] as const) {
+      const auto = await stats(CASES[name]!);
+      const viaSharp = await stats({ ...CASES[name], decoder: 'sharp' });
+      expect(auto.decodes, name).toBeGreaterThan(0);
+      expect(auto.inThread, `${name}: every fixture JPEG is a plain 4:2:0 one`).toBe(auto.decodes);
+      expect(viaSharp.inThread, name).toBe(0);
+      expect(viaSharp.digests, name).toEqual(auto.digests);
+    }
+    // On the calling thread (workers: 0) sharp decodes, so the thread stays free while libuv works.
+    expect((await stats(CASES.nhwcFloat!)).inThread).toBe(0);
+  });
 });

@@ -218,3 +218,24 @@ void normalize(const uint8_t *pixels, int size, const double *coef, float *dst, 
     }
   }
 }
+
+/*
+ * RGBX (a padding byte after every pixel, as the in-thread JPEG decoder writes) to RGB, in
+ * place at `pixels`: the renderer's image format. Forward is safe in place: step i reads
+ * bytes 16i..16i+15 before its store covers 12i..12i+15, and 12i + 16 <= 16(i + 1). The
+ * store's last four bytes are garbage that the next step (or the caller's padding) replaces;
+ * the caller provides 16 writable bytes after the RGB image.
+ */
+EXPORT("compact")
+void compact(uint8_t *pixels, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const v128_t v = wasm_v128_load(pixels + i * 4);
+    wasm_v128_store(pixels + i * 3, wasm_i8x16_shuffle(v, v, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 0, 0, 0, 0));
+  }
+  for (; i < count; i++) {
+    pixels[i * 3] = pixels[i * 4];
+    pixels[i * 3 + 1] = pixels[i * 4 + 1];
+    pixels[i * 3 + 2] = pixels[i * 4 + 2];
+  }
+}
