@@ -29,6 +29,7 @@ interface RenderExports {
   vertical(temp: number, rowLow: number, first: number, weights: number, taps: number, size: number, out: number): void;
   normalize(pixels: number, size: number, coefficients: number, dst: number, nchw: number): void;
   compact(pixels: number, count: number): void;
+  planar(pixels: number, size: number, dst: number): void;
 }
 
 /** Bytes of slack after the image (8-byte pixel loads) and after row buffers (16-byte vectors). */
@@ -121,6 +122,20 @@ export class WasmRenderer {
     const done = this.render(image, crop, size, interpolation, 0);
     if (!done) return false;
     result.set(this.u8.subarray(done.out, done.out + bytes));
+    return true;
+  }
+
+  /** `renderBytes`; false (nothing written) when linear memory cannot grow enough. */
+  renderBytes(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Uint8Array, index: number, layout: Layout): boolean {
+    const values = size * size * 3;
+    const done = this.render(image, crop, size, interpolation, layout === 'nchw' ? values : 0);
+    if (!done) return false;
+    let from = done.out;
+    if (layout === 'nchw') {
+      this.exports.planar(done.out, size, done.extraAt);
+      from = done.extraAt;
+    }
+    target.set(this.u8.subarray(from, from + values), index * values);
     return true;
   }
 

@@ -2,7 +2,7 @@ import type { CropSpec } from './box.js';
 import { toRgb, type DecodedImage } from '../dataset/image.js';
 import { checkCropBox, renderCropReference, type Interpolation } from './render-reference.js';
 import { loadWasmRenderer, type WasmRenderer } from './render-wasm.js';
-import { writeNormalized, type Layout, type Normalization } from './tensor.js';
+import { writeBytes, writeNormalized, type Layout, type Normalization } from './tensor.js';
 
 export { renderCropReference, type Interpolation } from './render-reference.js';
 
@@ -73,18 +73,41 @@ let scratch = new Uint8Array(0);
  * renderNormalized(image, spec, 224, 'bilinear', batch, 0, 'nchw', imagenetNormalization);
  */
 export function renderNormalized(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): void {
+  renderIntoSlot('renderNormalized', image, crop, size, target, index, (fast) => fast.renderNormalized(image, crop, size, interpolation, target, index, layout, norm), (pixels) => {
+    renderCropReference(toRgb(image), crop, size, interpolation, pixels);
+    writeNormalized(pixels, size, target, index, layout, norm);
+  });
+}
+
+/**
+ * `renderCrop` followed by `writeBytes` into slot `index` of a uint8 batch, in one step (the
+ * wasm renderer also writes the NCHW planes, with SIMD shuffles); bit-identical to the two calls.
+ *
+ * @example
+ * const batch = new Uint8Array(n * 3 * 224 * 224);
+ * renderBytes(image, spec, 224, 'bilinear', batch, 0, 'nchw');
+ */
+export function renderBytes(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Uint8Array, index: number, layout: Layout): void {
+  renderIntoSlot('renderBytes', image, crop, size, target, index, (fast) => fast.renderBytes(image, crop, size, interpolation, target, index, layout), (pixels) => {
+    renderCropReference(toRgb(image), crop, size, interpolation, pixels);
+    writeBytes(pixels, size, target, index, layout);
+  });
+}
+
+/** Checks the batch slot, then renders with the wasm renderer when it takes the inputs, else with the reference into a scratch crop. */
+function renderIntoSlot(name: string, image: DecodedImage, crop: CropSpec, size: number, target: Float32Array | Uint8Array, index: number, viaWasm: (fast: WasmRenderer) => boolean, viaReference: (pixels: Uint8Array) => void): void {
   const values = size * size * 3;
   if (!Number.isInteger(index) || index < 0 || (index + 1) * values > target.length) {
-    throw new RangeError(`renderNormalized: slot ${index} of ${values} floats does not fit a batch of ${target.length} floats.`);
+    const unit = target instanceof Float32Array ? 'floats' : 'bytes';
+    throw new RangeError(`${name}: slot ${index} of ${values} ${unit} does not fit a batch of ${target.length} ${unit}.`);
   }
   const fast = renderer();
   if (fast && accepts(image, crop, size)) {
     checkCropBox(image, crop);
-    if (fast.renderNormalized(image, crop, size, interpolation, target, index, layout, norm)) return;
+    if (viaWasm(fast)) return;
   }
   if (scratch.length < values) scratch = new Uint8Array(values);
-  renderCropReference(toRgb(image), crop, size, interpolation, scratch);
-  writeNormalized(scratch, size, target, index, layout, norm);
+  viaReference(scratch);
 }
 
 /** Whether the wasm path takes these inputs; odd ones (non-integers, short data) go to the reference as they are. */

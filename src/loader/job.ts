@@ -1,7 +1,7 @@
 import type { CropSpec } from '../crop/box.js';
 import type { DecodedImage } from '../dataset/image.js';
-import { renderCrop, renderNormalized, type Interpolation } from '../crop/render.js';
-import { writeBytes, type Layout, type Normalization } from '../crop/tensor.js';
+import { renderBytes, renderNormalized, type Interpolation } from '../crop/render.js';
+import type { Layout, Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
 import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
 
@@ -74,8 +74,6 @@ export async function renderIntoRing(ring: RingViews, file: string, name: string
   return image.layout === 'rgbx';
 }
 
-let scratch = new Uint8Array(0);
-
 /** Renders one crop into sample `index` of `target`, in the settings' layout and dtype. */
 function renderInto(image: DecodedImage, crop: CropSpec, settings: Omit<RenderSettings, 'decoder'>, target: Float32Array | Uint8Array, index: number): void {
   const { size, interpolation, layout } = settings;
@@ -83,12 +81,5 @@ function renderInto(image: DecodedImage, crop: CropSpec, settings: Omit<RenderSe
     renderNormalized(image, crop, size, interpolation, target, index, layout, settings.normalization);
     return;
   }
-  const per = 3 * size * size;
-  if (layout === 'nhwc') {
-    // Already the batch layout: the renderer writes the sample in place.
-    renderCrop(image, crop, size, interpolation, target.subarray(index * per, (index + 1) * per));
-    return;
-  }
-  if (scratch.length < per) scratch = new Uint8Array(per);
-  writeBytes(renderCrop(image, crop, size, interpolation, scratch), size, target, index, layout);
+  renderBytes(image, crop, size, interpolation, target, index, layout);
 }

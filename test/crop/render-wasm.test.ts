@@ -3,9 +3,9 @@ import type { CropSpec } from '../../src/crop/box.js';
 import { toRgb, type RgbImage } from '../../src/dataset/image.js';
 import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
 import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
-import { renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
+import { renderBytes, renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
 import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
-import { imagenetNormalization, normalizationCoefficients, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
+import { imagenetNormalization, normalizationCoefficients, writeBytes, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
 import { isFkdError } from '../../src/errors.js';
 import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from '../helpers/random.js';
@@ -236,6 +236,25 @@ describe('wasm crop renderer', () => {
         }
       }
     }
+  });
+
+  it('renderBytes writes renderCrop + writeBytes\'s bytes in both layouts, into any slot, plane sizes on and off the 16-pixel vectors', () => {
+    const next = generator(77);
+    for (const size of [1, 5, 16, 17, 23, 31, 224]) {
+      const image = pool[next(pool.length)]!;
+      const width = 1 + next(image.width);
+      const height = 1 + next(image.height);
+      const crop = { top: next(image.height - height + 1), left: next(image.width - width + 1), width, height, flip: next(2) === 1 };
+      const values = 3 * size * size;
+      for (const layout of ['nchw', 'nhwc'] as const) {
+        const expected = new Uint8Array(3 * values);
+        writeBytes(renderCropReference(image, crop, size, 'bilinear'), size, expected, 1, layout);
+        const actual = new Uint8Array(3 * values);
+        renderBytes(image, crop, size, 'bilinear', actual, 1, layout);
+        expect(same(actual, expected), `${describeCase(image, crop, size, 'bilinear')} ${layout}`).toBe(true);
+      }
+    }
+    expect(() => renderBytes(pool[0]!, { top: 0, left: 0, width: 1, height: 1, flip: false }, 4, 'bilinear', new Uint8Array(47), 0, 'nchw')).toThrow(/does not fit/);
   });
 
   it('takes RGBX images (the in-thread JPEG decoder\'s) and renders the bytes of their RGB twin, in both renderers', () => {
