@@ -1,5 +1,6 @@
 #!/bin/sh
-# Rebuilds the committed WebAssembly: src/crop/wasm/render.wasm from render.c (the renderer)
+# Rebuilds the committed WebAssembly: src/crop/wasm/render.wasm and render-shared.wasm from
+# render.c (the renderer, on its own memory and on a batch ring's)
 # and src/loader/wasm/mix.wasm from mix.c (Mixup's blend, on the batch ring's memory).
 #
 # DEV ONLY. The compiled .wasm files are committed, and neither CI nor `npm run build` ever
@@ -29,6 +30,11 @@ build() {
 
 src="$here/src/crop/wasm/render.c"
 build "$src" "$here/src/crop/wasm/render.wasm" -Wl,--export=__heap_base
+# The same renderer on a batch ring's shared memory, so render threads write each crop's
+# values straight into its ring slot. Like the blend below: no stack, no data segments, one
+# page of minimum memory that it never writes; every buffer is an offset the caller gives.
+build "$src" "$here/src/crop/wasm/render-shared.wasm" -matomics -mbulk-memory \
+  -Wl,--import-memory -Wl,--shared-memory -Wl,--max-memory=4294967296 -Wl,-z,stack-size=0 -Wl,--initial-memory=65536
 
 # The blend imports the ring's shared memory (up to 4 GiB) and must not touch any of it but
 # the crops it is given: no stack (stack-size=0) and no data segments, so the module's one

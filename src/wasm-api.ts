@@ -12,7 +12,7 @@ export interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
   /** fkd only makes shared memories (the batch ring's), whose buffer is a SharedArrayBuffer. */
-  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => { readonly buffer: SharedArrayBuffer };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => WasmMemory & { readonly buffer: SharedArrayBuffer };
 }
 
 /** Bytes in a WebAssembly page. */

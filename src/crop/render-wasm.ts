@@ -23,8 +23,9 @@ import { compileWasm, WASM_PAGE, type WasmApi, type WasmMemory } from '../wasm-a
  */
 
 interface RenderExports {
-  memory: WasmMemory;
-  __heap_base: { value: number };
+  /** Absent in the ring build (render-shared.wasm), which imports its memory. */
+  memory?: WasmMemory;
+  __heap_base?: { value: number };
   horizontal(src: number, stride: number, rows: number, first: number, weights: number, taps: number, size: number, flip: number, temp: number, splat: number): void;
   vertical(temp: number, rowLow: number, first: number, weights: number, taps: number, size: number, out: number): void;
   normalize(pixels: number, size: number, coefficients: number, dst: number, nchw: number): void;
@@ -46,6 +47,18 @@ export interface WasmRendererOptions {
   shrinkAbove?: number;
 }
 
+/**
+ * Bytes [start, end) of a batch ring's shared wasm memory that one render thread owns: its
+ * image, coefficients and scratch live there, and its crops' values go straight into their
+ * ring slots, in the same memory. The ring build of the renderer (render-shared.wasm) runs on it.
+ */
+export interface RingRegion {
+  /** The ring's shared WebAssembly.Memory. */
+  memory: WasmMemory;
+  start: number;
+  end: number;
+}
+
 export class WasmRenderer {
   private exports: RenderExports;
   private readonly imageAt: number;
@@ -63,21 +76,25 @@ export class WasmRenderer {
   private f64 = new Float64Array(0);
 
   private readonly shrinkAbove: number;
+  private memory: WasmMemory;
 
+  /** With `region`, `module` must be the ring build and the renderer never grows or replaces its memory. */
   constructor(
     private readonly api: WasmApi,
     private readonly module: object,
     options: WasmRendererOptions = {},
+    private readonly region?: RingRegion,
   ) {
-    this.exports = new api.Instance(module, {}).exports as RenderExports;
-    this.imageAt = align(this.exports.__heap_base.value);
+    this.exports = new api.Instance(module, region ? { env: { memory: region.memory } } : {}).exports as RenderExports;
+    this.memory = region ? region.memory : this.exports.memory!;
+    this.imageAt = align(region ? region.start : this.exports.__heap_base!.value);
     this.imageEnd = this.imageAt;
     this.shrinkAbove = options.shrinkAbove ?? 256 * 2 ** 20;
   }
 
   /** Current size of linear memory, in bytes. */
   get memoryBytes(): number {
-    return this.exports.memory.buffer.byteLength;
+    return this.memory.buffer.byteLength;
   }
 
   /**
@@ -139,6 +156,28 @@ export class WasmRenderer {
     return true;
   }
 
+  /**
+   * Ring builds only: renders a crop and writes its normalised float32 values (`layout`) at
+   * byte offset `dst` of the ring's memory, a ring slot, with no copy. False (nothing written)
+   * when the region is too small for this image.
+   */
+  renderNormalizedAt(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, dst: number, layout: Layout, norm: Normalization): boolean {
+    const done = this.render(image, crop, size, interpolation, 16 * 4);
+    if (!done) return false;
+    this.f64.set(normalizationCoefficients(norm), done.extraAt >> 3);
+    this.exports.normalize(done.out, size, done.extraAt, dst, layout === 'nchw' ? 1 : 0);
+    return true;
+  }
+
+  /** Ring builds only: `renderNormalizedAt` for uint8 values. */
+  renderBytesAt(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, dst: number, layout: Layout): boolean {
+    const done = this.render(image, crop, size, interpolation, 0);
+    if (!done) return false;
+    if (layout === 'nchw') this.exports.planar(done.out, size, dst);
+    else this.u8.copyWithin(dst, done.out, done.out + size * size * 3);
+    return true;
+  }
+
   /** `renderNormalized`; false (nothing written) when linear memory cannot grow enough. */
   renderNormalized(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, target: Float32Array, index: number, layout: Layout, norm: Normalization): boolean {
     const values = size * size * 3;
@@ -186,8 +225,9 @@ export class WasmRenderer {
     const copied = image.layout === 'rgbx' ? pixels * 4 : bytes;
     this.cachedImage = null;
     this.imageEnd = this.imageAt;
-    if (this.memoryBytes > this.shrinkAbove && this.imageAt + copied < this.shrinkAbove / 4) {
+    if (!this.region && this.memoryBytes > this.shrinkAbove && this.imageAt + copied < this.shrinkAbove / 4) {
       this.exports = new this.api.Instance(this.module, {}).exports as RenderExports;
+      this.memory = this.exports.memory!;
     }
     if (!this.reserve(this.imageAt + Math.max(copied, bytes + PAD))) return false;
     this.u8.set(image.data.subarray(0, copied), this.imageAt);
@@ -211,7 +251,8 @@ export class WasmRenderer {
    * them). False when it cannot (past wasm32's 4 GiB, or the engine refuses).
    */
   private reserve(end: number): boolean {
-    const memory = this.exports.memory;
+    const memory = this.memory;
+    if (this.region && end > this.region.end) return false;
     if (memory.buffer.byteLength < end) {
       try {
         if (end > MAX_MEMORY) throw new RangeError('past the wasm32 address space');
@@ -232,6 +273,35 @@ export class WasmRenderer {
 }
 
 export type WasmStatus = { renderer: WasmRenderer; reason?: undefined } | { renderer: null; reason: string };
+
+/**
+ * Bytes of ring region a thread needs to render `size`-pixel crops of images up to
+ * `width` × `height` (RGBX, the larger layout): the image plus the coefficient, row and crop
+ * buffers `render` lays out after it, for bicubic's widest tap windows. A region that turns
+ * out too small only sends that image to the copying path.
+ */
+export function ringRegionBytes(width: number, height: number, size: number): number {
+  const taps = (side: number) => Math.ceil(4 * Math.max(side / size, 1)) + 3;
+  const buffers = [4 * width * height + PAD, size * 4, size * taps(width) * 4, size * 4, size * taps(height) * 4, size * taps(width) * 16, height * size * 3 + PAD, size * size * 3 + PAD, 16 * 4];
+  return buffers.reduce((sum, bytes) => sum + align(bytes), 16);
+}
+
+let ringBuild: ReturnType<typeof compileWasm> | undefined;
+
+/**
+ * A renderer of the ring build (wasm/render-shared.wasm) working in `region` of a ring's
+ * memory; null when this engine cannot (the caller then renders with its own renderer and
+ * copies). Compiled once per thread.
+ */
+export function loadRingRenderer(region: RingRegion): WasmRenderer | null {
+  ringBuild ??= compileWasm(new URL('./wasm/render-shared.wasm', import.meta.url));
+  if (ringBuild.reason !== undefined) return null;
+  try {
+    return new WasmRenderer(ringBuild.api, ringBuild.module, {}, region);
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Compiles and instantiates wasm/render.wasm (beside this module, in src/ and in dist/),

@@ -1,7 +1,7 @@
 import type { CropSpec } from './box.js';
 import { toRgb, type DecodedImage } from '../dataset/image.js';
 import { checkCropBox, renderCropReference, type Interpolation } from './render-reference.js';
-import { loadWasmRenderer, type WasmRenderer } from './render-wasm.js';
+import { loadRingRenderer, loadWasmRenderer, type RingRegion, type WasmRenderer } from './render-wasm.js';
 import { writeBytes, writeNormalized, type Layout, type Normalization } from './tensor.js';
 
 export { renderCropReference, type Interpolation } from './render-reference.js';
@@ -108,6 +108,37 @@ function renderIntoSlot(name: string, image: DecodedImage, crop: CropSpec, size:
   }
   if (scratch.length < values) scratch = new Uint8Array(values);
   viaReference(scratch);
+}
+
+/** Renders crops straight into a batch ring's shared wasm memory, from one thread's region of it. */
+export interface RingRenderer {
+  /**
+   * Renders `crop` into the ring slot at byte offset `dst`, as normalised float32 or uint8 in
+   * `layout`: the bytes `renderNormalized` / `renderBytes` would write there. False when it
+   * cannot (odd inputs, or an image too large for the region): render into the slot's view
+   * with those instead. A box outside the image throws E_DATASET_MISMATCH, as they do.
+   */
+  render(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, dtype: 'float32' | 'uint8', dst: number, layout: Layout, norm: Normalization): boolean;
+}
+
+/**
+ * A `RingRenderer` on `region`, or null where the wasm renderer does not run (then render
+ * into the slot's view with `renderNormalized` / `renderBytes`).
+ *
+ * @example
+ * const ring = ringRenderer({ memory, start: regionStart, end: regionEnd });
+ */
+export function ringRenderer(region: RingRegion): RingRenderer | null {
+  if (!renderer()) return null;
+  const fast = loadRingRenderer(region);
+  if (!fast) return null;
+  return {
+    render(image, crop, size, interpolation, dtype, dst, layout, norm) {
+      if (!accepts(image, crop, size)) return false;
+      checkCropBox(image, crop);
+      return dtype === 'float32' ? fast.renderNormalizedAt(image, crop, size, interpolation, dst, layout, norm) : fast.renderBytesAt(image, crop, size, interpolation, dst, layout);
+    },
+  };
 }
 
 /** Whether the wasm path takes these inputs; odd ones (non-integers, short data) go to the reference as they are. */

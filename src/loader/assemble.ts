@@ -1,9 +1,11 @@
 import type { Normalization } from '../crop/tensor.js';
+import type { WasmMemory } from '../wasm-api.js';
 import { decodeProbability } from '../labels/codec.js';
 import type { Layout } from '../crop/tensor.js';
 import { cloneBatch, type Batch, type BatchTargets, type MixMeta, type SampleMeta } from './batch.js';
 import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
 import { rowPath, type EpochPlan } from './plan.js';
+import { ringWasmMemory } from './mix-kernel.js';
 import { keepForReuse, ringMemory } from './ring-memory.js';
 
 /** The memory of one batch in the ring: pixels, top-k labels and provenance, `batchSize` samples. */
@@ -46,7 +48,12 @@ export interface RingExtras {
   mixWidth?: number;
   /** Keep each sample's teacher confidence (calibrated targets). */
   confidence?: boolean;
+  /** One region of the ring's memory per render thread, `bytes` each, where the thread renders straight into the ring. */
+  renderRegions?: { count: number; bytes: number };
 }
+
+/** Render regions beyond this many bytes in all are not worth their address space: those rings copy instead. */
+const MAX_REGION_BYTES = 2 ** 30;
 
 const live = new Set<number>();
 let nextRing = 1;
@@ -71,6 +78,8 @@ export class BatchRing implements RingViews {
   /** One batch of pixels beside the ring's, in the same memory, for the mix stage (null without mix). */
   readonly mixScratch: Float32Array | Uint8Array | null;
   readonly boxes: Uint32Array;
+  /** The pixels' shared WebAssembly.Memory and each render thread's region of it; null when the ring is not in wasm memory or has no regions. */
+  readonly renderRegions: { memory: WasmMemory; regions: Array<{ start: number; end: number }> } | null;
   private readonly classes: Uint32Array;
   private readonly probs: Float32Array;
   private readonly columns: Uint32Array[];
@@ -92,7 +101,15 @@ export class BatchRing implements RingViews {
     const values = places * perCrop;
     const scratch = extras.mixWidth === undefined ? 0 : batchSize * perCrop;
     const bytes = settings.dtype === 'float32' ? 4 : 1;
-    const pixels = ringMemory((values + scratch) * bytes, shared && scratch > 0 ? 'wasm' : kind);
+    // Render threads get regions of the same memory, so they write crops into their slots with no copy.
+    const regions = shared && extras.renderRegions && extras.renderRegions.count * extras.renderRegions.bytes <= MAX_REGION_BYTES ? extras.renderRegions : undefined;
+    const regionsAt = Math.ceil(((values + scratch) * bytes) / 16) * 16;
+    const regionStride = regions ? Math.ceil(regions.bytes / 16) * 16 : 0;
+    const pixelBytes = regions ? regionsAt + regions.count * regionStride : (values + scratch) * bytes;
+    const pixels = ringMemory(pixelBytes, shared && (scratch > 0 || regions) ? 'wasm' : kind);
+    const memory = regions ? ringWasmMemory(pixels) : undefined;
+    this.renderRegions =
+      regions && memory ? { memory, regions: Array.from({ length: regions.count }, (_, i) => ({ start: regionsAt + i * regionStride, end: regionsAt + (i + 1) * regionStride })) } : null;
     const view = (from: number, length: number) => (bytes === 4 ? new Float32Array(pixels, from * 4, length) : new Uint8Array(pixels, from, length));
     this.images = view(0, values);
     this.mixScratch = scratch > 0 ? view(values, scratch) : null;

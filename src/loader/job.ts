@@ -1,6 +1,6 @@
 import type { CropSpec } from '../crop/box.js';
 import type { DecodedImage } from '../dataset/image.js';
-import { renderBytes, renderNormalized, type Interpolation } from '../crop/render.js';
+import { renderBytes, renderNormalized, type Interpolation, type RingRenderer } from '../crop/render.js';
 import type { Layout, Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
 import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
@@ -51,6 +51,8 @@ export interface RingViews {
   images: Float32Array | Uint8Array;
   /** `BOX_FIELDS` (top, left, height, width, flip) per sample. */
   boxes: Uint32Array;
+  /** Renders straight into the ring's memory from this thread's region of it; null or absent: render into `images` (a copy). */
+  renderer?: RingRenderer | null;
 }
 
 /** Box columns per sample in the ring: top, left, height, width, flip. */
@@ -69,7 +71,9 @@ export async function renderIntoRing(ring: RingViews, file: string, name: string
     const at = place * BOX_FIELDS;
     const boxes = ring.boxes;
     const crop = { top: boxes[at]!, left: boxes[at + 1]!, height: boxes[at + 2]!, width: boxes[at + 3]!, flip: boxes[at + 4] === 1 };
-    renderInto(image, crop, ring.settings, ring.images, place);
+    const { settings } = ring;
+    const dst = place * 3 * settings.size * settings.size * ring.images.BYTES_PER_ELEMENT + ring.images.byteOffset;
+    if (!ring.renderer?.render(image, crop, settings.size, settings.interpolation, settings.dtype, dst, settings.layout, settings.normalization)) renderInto(image, crop, settings, ring.images, place);
   }
   return image.layout === 'rgbx';
 }

@@ -2,12 +2,13 @@ import { availableParallelism } from 'node:os';
 import { scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import type { Interpolation } from '../crop/render.js';
+import { ringRegionBytes } from '../crop/render-wasm.js';
 import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
 import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
 import type { Batch } from './batch.js';
 import type { RenderSettings } from './job.js';
-import { planEpoch, rowImage, rowPath } from './plan.js';
+import { largestImage, planEpoch, rowImage, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
 import { validateLoaderOptions } from './options.js';
 import { prepareTargets, wrapTargets, type TargetOptions } from './targets.js';
@@ -207,6 +208,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const ring = new BatchRing(settings, batchSize, topK, Math.max(prefetch + 2, 2 + Math.ceil((2 * crops - 1) / batchSize)), threads > 0, {
     ...(options.mix ? { mixWidth: mixWidth(topK, labels.numClasses) } : {}),
     ...(target ? { confidence: true } : {}),
+    ...(threads > 0 ? { renderRegions: { count: threads, bytes: ringRegionBytes(...largestImage(plan), settings.size) } } : {}),
   });
   const mixer = options.mix
     ? new MixStage(

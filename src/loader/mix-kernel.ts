@@ -1,4 +1,4 @@
-import { compileWasm, WASM_PAGE, type WasmModuleStatus } from '../wasm-api.js';
+import { compileWasm, WASM_PAGE, type WasmMemory, type WasmModuleStatus } from '../wasm-api.js';
 
 /** wasm/mix.c's exports: byte offsets into the ring's memory, value counts, Mixup weights. */
 export interface MixKernel {
@@ -11,6 +11,7 @@ const MAX_BYTES = 2 ** 31 - WASM_PAGE;
 
 let compiled: WasmModuleStatus | undefined;
 const kernels = new WeakMap<SharedArrayBuffer, MixKernel>();
+const memories = new WeakMap<SharedArrayBuffer, WasmMemory>();
 
 /** Bytes a ring of `bytes` takes as wasm memory: whole pages. */
 export function mixMemoryBytes(bytes: number): number {
@@ -30,11 +31,17 @@ export function mixMemory(bytes: number): SharedArrayBuffer | undefined {
     const pages = bytes / WASM_PAGE;
     const memory = new compiled.api.Memory({ initial: pages, maximum: pages, shared: true });
     kernels.set(memory.buffer, new compiled.api.Instance(compiled.module, { env: { memory } }).exports as MixKernel);
+    memories.set(memory.buffer, memory);
     return memory.buffer;
   } catch {
     // Address space or a memory limit: the JavaScript blend gives the same values.
     return undefined;
   }
+}
+
+/** The WebAssembly.Memory whose buffer is `buffer`, when it is a ring's wasm memory (render threads instantiate the ring renderer on it). */
+export function ringWasmMemory(buffer: ArrayBufferLike): WasmMemory | undefined {
+  return buffer instanceof SharedArrayBuffer ? memories.get(buffer) : undefined;
 }
 
 /** The Mixup kernel running on `buffer`, when it is a ring's wasm memory. */

@@ -165,6 +165,17 @@ function identity(count: number): Uint32Array {
   return rows;
 }
 
+/** The largest width and height among the plan's images (zero for none): what a render region must hold. */
+export function largestImage(plan: EpochPlan): [width: number, height: number] {
+  let width = 0;
+  let height = 0;
+  for (const block of plan.images) {
+    for (let i = 0; i < block.widths.length; i++) width = Math.max(width, block.widths[i]!);
+    for (let i = 0; i < block.heights.length; i++) height = Math.max(height, block.heights[i]!);
+  }
+  return [width, height];
+}
+
 /** The stored relative path of a plan row. */
 export function rowPath(plan: EpochPlan, row: number): string {
   return plan.images[plan.shard[row]!]!.paths[plan.local[row]!]!;

@@ -3,12 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelledImage } from '../dataset/labelled.js';
 import { FkdError, type FkdErrorCode } from '../errors.js';
+import type { WasmMemory } from '../wasm-api.js';
 import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 
 /** Messages to a render thread. */
 export type WorkerRequest =
   | { kind: 'job'; id: number; job: ImageJob }
-  | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer }
+  | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer; region?: { memory: WasmMemory; start: number; end: number } }
   | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
   | { kind: 'rings'; id: number };
@@ -18,6 +19,8 @@ export interface WorkerReply {
   id: number;
   result?: ImageJobResult;
   rings?: number[];
+  /** Of `rings`, those the thread renders into straight from its region of the ring's memory. */
+  direct?: number[];
   /** A render job's image was decoded by the thread itself, not by sharp. */
   inThread?: boolean;
   error?: { code: FkdErrorCode; message: string; path?: string };
@@ -95,10 +98,16 @@ export class RenderPool {
     return reply.result!;
   }
 
-  /** Shares a batch ring's pixel and box memory with every thread, under the id `ring`. */
-  register(ring: number, settings: RenderSettings, images: SharedArrayBuffer, boxes: SharedArrayBuffer): void {
+  /**
+   * Shares a batch ring's pixel and box memory with every thread, under the id `ring`; with
+   * `regions` (one per thread), thread i renders in region i of the ring's wasm memory.
+   */
+  register(ring: number, settings: RenderSettings, images: SharedArrayBuffer, boxes: SharedArrayBuffer, regions: { memory: WasmMemory; regions: Array<{ start: number; end: number }> } | null = null): void {
     this.assertUsable();
-    for (const slot of this.slots) slot.worker.postMessage({ kind: 'ring', ring, settings, images, boxes } satisfies WorkerRequest);
+    this.slots.forEach((slot, i) => {
+      const region = regions?.regions[i];
+      slot.worker.postMessage({ kind: 'ring', ring, settings, images, boxes, ...(regions && region ? { region: { memory: regions.memory, ...region } } : {}) } satisfies WorkerRequest);
+    });
   }
 
   /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`; true when the thread decoded it itself. */
@@ -115,7 +124,16 @@ export class RenderPool {
 
   /** The rings each thread still holds (for tests and diagnostics). */
   async heldRings(): Promise<number[][]> {
-    return Promise.all(this.slots.map(async (slot) => (await this.request(slot, 'a ring query', (id) => ({ kind: 'rings', id }))).rings!));
+    return (await this.ringQuery()).map((reply) => reply.rings!);
+  }
+
+  /** The rings each thread renders into straight from its region of their memory (for tests and diagnostics). */
+  async directRings(): Promise<number[][]> {
+    return (await this.ringQuery()).map((reply) => reply.direct!);
+  }
+
+  private ringQuery(): Promise<WorkerReply[]> {
+    return Promise.all(this.slots.map((slot) => this.request(slot, 'a ring query', (id) => ({ kind: 'rings', id }))));
   }
 
   /** Number of threads. */

@@ -30,7 +30,7 @@ export function renderStage(dataset: Dataset, plan: EpochPlan, ring: BatchRing, 
     };
   }
   const pool = sharedRenderPool(threads);
-  pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer);
+  pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer, ring.renderRegions);
   return {
     render: (row, places) => pool.render(ring.id, file(row), rowPath(plan, row), rowImage(plan, row), places),
     close: () => {

@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import { ringRenderer } from '../crop/render.js';
 import { isFkdError } from '../errors.js';
 import { renderIntoRing, runImageJob, type RingViews } from './job.js';
 import type { WorkerReply, WorkerRequest } from './pool.js';
@@ -28,13 +29,14 @@ parentPort?.on('message', (message: WorkerRequest) => {
         settings: message.settings,
         images: message.settings.dtype === 'float32' ? new Float32Array(message.images) : new Uint8Array(message.images),
         boxes: new Uint32Array(message.boxes),
+        renderer: message.region ? ringRenderer(message.region) : null,
       });
       return;
     case 'release':
       rings.delete(message.ring);
       return;
     case 'rings':
-      reply({ id: message.id, rings: [...rings.keys()] });
+      reply({ id: message.id, rings: [...rings.keys()], direct: [...rings].filter(([, views]) => views.renderer).map(([ring]) => ring) });
       return;
     case 'render': {
       const ring = rings.get(message.ring);

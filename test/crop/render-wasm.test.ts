@@ -3,10 +3,11 @@ import type { CropSpec } from '../../src/crop/box.js';
 import { toRgb, type RgbImage } from '../../src/dataset/image.js';
 import { coefficients, PRECISION_BITS } from '../../src/crop/render-reference.js';
 import { loadWasmRenderer } from '../../src/crop/render-wasm.js';
-import { renderBytes, renderCrop, renderCropReference, renderNormalized, rendererBackend, type Interpolation } from '../../src/crop/render.js';
+import { renderBytes, renderCrop, renderCropReference, renderNormalized, rendererBackend, ringRenderer, type Interpolation } from '../../src/crop/render.js';
 import { defaultSamplerOptions, sampleCrop } from '../../src/crop/sampler.js';
 import { imagenetNormalization, normalizationCoefficients, writeBytes, writeNormalized, type Normalization } from '../../src/crop/tensor.js';
 import { isFkdError } from '../../src/errors.js';
+import type { WasmApi } from '../../src/wasm-api.js';
 import type { Layout } from '../../src/crop/tensor.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -255,6 +256,42 @@ describe('wasm crop renderer', () => {
       }
     }
     expect(() => renderBytes(pool[0]!, { top: 0, left: 0, width: 1, height: 1, flip: false }, 4, 'bilinear', new Uint8Array(47), 0, 'nchw')).toThrow(/does not fit/);
+  });
+
+  it('ringRenderer writes into a shared ring memory the values renderNormalized and renderBytes write, and declines an image its region cannot hold', () => {
+    const { Memory } = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const memory = new Memory({ initial: 64, maximum: 64, shared: true });
+    const slotAt = 4096; // a ring slot, before the region
+    const region = { memory, start: 2 ** 20, end: 4 * 2 ** 20 };
+    const ring = ringRenderer(region)!;
+    expect(ring).not.toBeNull();
+    const next = generator(5);
+    for (let trial = 0; trial < 12; trial++) {
+      const image = pool[next(pool.length)]!;
+      if (image.width * image.height * 4 > 2 ** 20) continue;
+      const width = 1 + next(image.width);
+      const height = 1 + next(image.height);
+      const crop = { top: next(image.height - height + 1), left: next(image.width - width + 1), width, height, flip: next(2) === 1 };
+      const size = 1 + next(64);
+      const values = 3 * size * size;
+      const layout = next(2) === 0 ? 'nchw' : 'nhwc';
+      const interpolation = next(2) === 0 ? 'bilinear' : 'bicubic';
+      const floats = new Float32Array(values);
+      renderNormalized(image, crop, size, interpolation, floats, 0, layout, imagenetNormalization);
+      expect(ring.render(image, crop, size, interpolation, 'float32', slotAt, layout, imagenetNormalization)).toBe(true);
+      expect(same(new Float32Array(memory.buffer, slotAt, values), floats), describeCase(image, crop, size, interpolation)).toBe(true);
+      const bytes = new Uint8Array(values);
+      renderBytes(image, crop, size, interpolation, bytes, 0, layout);
+      expect(ring.render(image, crop, size, interpolation, 'uint8', slotAt, layout, imagenetNormalization)).toBe(true);
+      expect(same(new Uint8Array(memory.buffer, slotAt, values), bytes), `${describeCase(image, crop, size, interpolation)} uint8 ${layout}`).toBe(true);
+    }
+    // 640×480 RGB does not fit a 64 KiB region: nothing is written, and the caller copies instead.
+    const small = ringRenderer({ memory, start: 2 ** 20, end: 2 ** 20 + 65536 })!;
+    const big = pool.find((image) => image.width === 640)!;
+    new Uint8Array(memory.buffer, slotAt, 64).fill(7);
+    expect(small.render(big, { top: 0, left: 0, width: 640, height: 480, flip: false }, 8, 'bilinear', 'uint8', slotAt, 'nhwc', imagenetNormalization)).toBe(false);
+    expect(new Uint8Array(memory.buffer, slotAt, 64).every((v) => v === 7)).toBe(true);
+    expect(() => ring.render(big, { top: 400, left: 0, width: 10, height: 100, flip: false }, 8, 'bilinear', 'uint8', slotAt, 'nhwc', imagenetNormalization)).toThrow(/outside/);
   });
 
   it('takes RGBX images (the in-thread JPEG decoder\'s) and renders the bytes of their RGB twin, in both renderers', () => {

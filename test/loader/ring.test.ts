@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { label } from '../../src/generate/label.js';
-import { liveRings } from '../../src/loader/assemble.js';
+import { imagenetNormalization } from '../../src/crop/tensor.js';
+import { BatchRing, liveRings } from '../../src/loader/assemble.js';
 import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
 import { sharedRenderPool } from '../../src/loader/pool.js';
@@ -144,6 +145,34 @@ describe('batch ring', () => {
     // Another shape gets memory of its own.
     const other = await memoryOf({ epoch: 0, size: 16 });
     expect(other.buffer).not.toBe(first.buffer);
+  });
+
+  it('has each render thread render straight into the ring from its own region of the ring\'s wasm memory, past the pixels and the mix scratch', async () => {
+    for (const extra of [{}, { dtype: 'uint8' as const }, { mix: { mode: 'mixup' as const } }, { layout: 'nhwc' as const, dtype: 'uint8' as const }]) {
+      const loader = createLoader(options(extra));
+      const iterator = loader[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      expect(first.done).toBe(false);
+      const [ring] = liveRings().slice(-1);
+      // Both threads hold this ring with a region renderer.
+      for (const direct of await sharedRenderPool(2).directRings()) expect(direct, JSON.stringify(extra)).toContain(ring);
+      await iterator.return?.();
+    }
+    const settings = { size: 24, interpolation: 'bilinear' as const, layout: 'nchw' as const, dtype: 'float32' as const, normalization: imagenetNormalization, maxPixels: 1e6, decoder: 'auto' as const };
+    const ring = new BatchRing(settings, 5, 2, 3, true, { mixWidth: 4, renderRegions: { count: 2, bytes: 100_001 } });
+    const pixelsEnd = (ring.images.length + ring.mixScratch!.length) * 4;
+    const regions = ring.renderRegions!.regions;
+    expect(regions).toHaveLength(2);
+    expect(regions[0]!.start).toBeGreaterThanOrEqual(pixelsEnd);
+    expect(regions[1]!.start).toBeGreaterThanOrEqual(regions[0]!.end);
+    for (const region of regions) expect(region.end - region.start).toBeGreaterThanOrEqual(100_001);
+    expect(regions[1]!.end).toBeLessThanOrEqual(ring.renderRegions!.memory.buffer.byteLength);
+    expect(ring.images.buffer).toBe(ring.renderRegions!.memory.buffer);
+    ring.release();
+    // No render threads: no shared memory, no regions.
+    const plain = new BatchRing(settings, 5, 2, 3, false, { renderRegions: { count: 2, bytes: 1000 } });
+    expect(plain.renderRegions).toBeNull();
+    plain.release();
   });
 
   it('fails with a clear FkdError, not a hang, when a render thread dies mid-epoch; the next loader starts fresh threads', async () => {
