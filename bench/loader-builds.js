@@ -6,6 +6,7 @@
 // Usage: node bench/loader-builds.js --data DIR --labels STORE [--rounds 5] [--json FILE] <dist> [<dist>...]
 //   build a commit's dist with bench/lib/build-at.js (npm run bench does, for the loader section).
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -52,7 +53,7 @@ for (const dtype of ['float32', 'uint8']) {
   }));
   const [base] = results[dtype];
   for (const r of results[dtype]) {
-    console.log(`${dtype} ${r.dist}: ${r.cropsPerSec.toFixed(0)} crops/s (${r.rounds.join(', ')}), ${r.cpuMsPerCrop.toFixed(3)} ms CPU/crop, system ${(100 * r.systemShare).toFixed(1)}% → ÷ first ${(r.cropsPerSec / base.cropsPerSec).toFixed(3)} (CPU per crop ${(base.cpuMsPerCrop / r.cpuMsPerCrop).toFixed(3)})`);
+    console.log(`${dtype} ${relative(process.cwd(), r.dist) || '.'}: ${r.cropsPerSec.toFixed(0)} crops/s (${r.rounds.join(', ')}), ${r.cpuMsPerCrop.toFixed(3)} ms CPU/crop, system ${(100 * r.systemShare).toFixed(1)}% → ÷ first ${(r.cropsPerSec / base.cropsPerSec).toFixed(3)} (CPU per crop ${(base.cpuMsPerCrop / r.cpuMsPerCrop).toFixed(3)})`);
   }
 }
 if (json) writeFileSync(json, `${JSON.stringify(results, null, 1)}\n`);

@@ -87,6 +87,19 @@ if (want('loader')) {
   results.loaderUint8 = bytes;
   log(`uint8:   loader ${bytes.cropsPerSec.toFixed(1)} crops/s; baseline ${bytes.baselineCropsPerSec.toFixed(1)} crops/s; ratio ${bytes.ratio.toFixed(3)}; uint8 ÷ float32 loader ${(bytes.cropsPerSec / main.cropsPerSec).toFixed(2)}`);
   log(`reproduce: node bin/fkd.js bench loader --data ${data} --labels ${stores[4]} --epochs 4 --workers 2`);
+  // Before and after the in-thread decoder and rendering straight into the ring: the build they started from, alternated with this one.
+  const before = '8edb664';
+  const prior = buildAt(fileURLToPath(new URL('..', import.meta.url)), before, out);
+  if (prior.reason) {
+    results.loaderBuilds = { ran: false, reason: prior.reason };
+    log(`this build ÷ ${before}: not run (${prior.reason})`);
+  } else {
+    const json = join(out, 'loader-builds.json');
+    const { execFileSync } = await import('node:child_process');
+    log(`this build ÷ ${before} (openLabels + createLoader epochs, 224 px, 4 crops, NCHW, 2 threads; alternated, medians of 7; the first line of each pair is ${before}):`);
+    log(execFileSync(process.execPath, ['--no-warnings', join(here, 'loader-builds.js'), '--data', data, '--labels', stores[4], '--rounds', '7', '--json', json, prior.dist, fileURLToPath(new URL('../dist', import.meta.url))], { encoding: 'utf8' }).trimEnd());
+    results.loaderBuilds = { ran: true, commit: before, ...JSON.parse(readFileSync(json, 'utf8')) };
+  }
   log('\n## fkd loader ÷ a PyTorch loader built the way FKD\'s is (ImageFolder + PIL, resized_crop bilinear antialias + flip, normalise, DataLoader 2 workers; same photos, same stored boxes, 224 px, 4 crops)');
   const missing = pytorchUnavailable();
   if (missing) {
