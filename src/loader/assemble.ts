@@ -5,7 +5,7 @@ import type { Layout } from '../crop/tensor.js';
 import { cloneBatch, type Batch, type BatchTargets, type MixMeta, type SampleMeta } from './batch.js';
 import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
 import { rowPath, type EpochPlan } from './plan.js';
-import { ringWasmMemory } from './mix-kernel.js';
+import { MAX_RING_WASM_BYTES, ringWasmMemory } from './mix-kernel.js';
 import { keepForReuse, ringMemory } from './ring-memory.js';
 
 /** The memory of one batch in the ring: pixels, top-k labels and provenance, `batchSize` samples. */
@@ -52,8 +52,13 @@ export interface RingExtras {
   renderRegions?: { count: number; bytes: number };
 }
 
-/** Render regions beyond this many bytes in all are not worth their address space: those rings copy instead. */
+/**
+ * Render regions take at most this much address space in all (and never push the ring past
+ * wasm's 2 GiB of i32 offsets): a region smaller than its thread's largest image only sends
+ * those images to the copying path. Cut below `MIN_REGION_BYTES`, a thread gets no region.
+ */
 const MAX_REGION_BYTES = 2 ** 30;
+const MIN_REGION_BYTES = 2 ** 20;
 
 const live = new Set<number>();
 let nextRing = 1;
@@ -102,9 +107,11 @@ export class BatchRing implements RingViews {
     const scratch = extras.mixWidth === undefined ? 0 : batchSize * perCrop;
     const bytes = settings.dtype === 'float32' ? 4 : 1;
     // Render threads get regions of the same memory, so they write crops into their slots with no copy.
-    const regions = shared && extras.renderRegions && extras.renderRegions.count * extras.renderRegions.bytes <= MAX_REGION_BYTES ? extras.renderRegions : undefined;
     const regionsAt = Math.ceil(((values + scratch) * bytes) / 16) * 16;
-    const regionStride = regions ? Math.ceil(regions.bytes / 16) * 16 : 0;
+    const wanted = shared ? extras.renderRegions : undefined;
+    const budget = Math.min(MAX_REGION_BYTES, MAX_RING_WASM_BYTES - regionsAt);
+    const regionStride = wanted ? Math.floor(Math.min(wanted.bytes + 15, budget / wanted.count) / 16) * 16 : 0;
+    const regions = wanted && regionStride >= Math.min(wanted.bytes, MIN_REGION_BYTES) ? wanted : undefined;
     const pixelBytes = regions ? regionsAt + regions.count * regionStride : (values + scratch) * bytes;
     const pixels = ringMemory(pixelBytes, shared && (scratch > 0 || regions) ? 'wasm' : kind);
     const memory = regions ? ringWasmMemory(pixels) : undefined;

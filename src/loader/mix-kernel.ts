@@ -7,7 +7,7 @@ export interface MixKernel {
 }
 
 /** Offsets are passed to wasm as i32: stay below 2 GiB so they are never negative. */
-const MAX_BYTES = 2 ** 31 - WASM_PAGE;
+export const MAX_RING_WASM_BYTES = 2 ** 31 - WASM_PAGE;
 
 let compiled: WasmModuleStatus | undefined;
 const kernels = new WeakMap<SharedArrayBuffer, MixKernel>();
@@ -26,7 +26,7 @@ export function mixMemoryBytes(bytes: number): number {
  */
 export function mixMemory(bytes: number): SharedArrayBuffer | undefined {
   compiled ??= compileWasm(new URL('./wasm/mix.wasm', import.meta.url));
-  if (compiled.reason !== undefined || bytes > MAX_BYTES || bytes % WASM_PAGE !== 0) return undefined;
+  if (compiled.reason !== undefined || bytes > MAX_RING_WASM_BYTES || bytes % WASM_PAGE !== 0) return undefined;
   try {
     const pages = bytes / WASM_PAGE;
     const memory = new compiled.api.Memory({ initial: pages, maximum: pages, shared: true });

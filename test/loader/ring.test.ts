@@ -169,6 +169,11 @@ describe('batch ring', () => {
     expect(regions[1]!.end).toBeLessThanOrEqual(ring.renderRegions!.memory.buffer.byteLength);
     expect(ring.images.buffer).toBe(ring.renderRegions!.memory.buffer);
     ring.release();
+    // Regions share a 1 GiB budget: 64 threads asking for 100 MB each get 16 MiB each.
+    const many = new BatchRing(settings, 5, 2, 3, true, { renderRegions: { count: 64, bytes: 100e6 } });
+    expect(many.renderRegions!.regions).toHaveLength(64);
+    for (const region of many.renderRegions!.regions) expect(region.end - region.start).toBe(2 ** 24);
+    many.release();
     // No render threads: no shared memory, no regions.
     const plain = new BatchRing(settings, 5, 2, 3, false, { renderRegions: { count: 2, bytes: 1000 } });
     expect(plain.renderRegions).toBeNull();
