@@ -2,7 +2,7 @@ import { CounterRandom, keyOf } from '../crop/rng.js';
 import { renderCrop } from '../crop/render.js';
 import { writeNormalized } from '../crop/tensor.js';
 import pLimit from 'p-limit';
-import { decodeImage } from '../dataset/decode.js';
+import { decodeAsLabelled } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES, hashHex, readImageFile } from '../dataset/file.js';
 import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
@@ -186,7 +186,7 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
       }
       const imageIndex = images.start + images.present[Math.floor(sample.record / m.sampler.crops)]!;
       const path = paths[imageIndex]!;
-      const image = await decodeImage(imagePath({ root }, { path }), path, { maxPixels: m.sampler.maxPixels });
+      const image = await decodeAsLabelled(imagePath({ root }, { path }), path, m.sampler.decoder, { maxPixels: m.sampler.maxPixels });
       const r = sample.record;
       renderCrop(image, { top: block.top[r]!, left: block.left[r]!, height: block.height[r]!, width: block.width[r]!, flip: block.flip[r] === 1 }, size, m.sampler.interpolation, pixels);
       writeNormalized(pixels, size, batch, row, engine.info.layout, { mean: m.teacher.mean, std: m.teacher.std });

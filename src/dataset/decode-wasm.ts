@@ -6,9 +6,9 @@ import type { JpegHeader } from './jpeg-header.js';
 
 /**
  * JPEG decoding on the calling thread, with the MozJPEG decoder compiled to WebAssembly
- * (the `@jsquash/jpeg` package). sharp's libvips carries the same decoder, so for the files
- * both read the same way the pixels are identical, and this path skips what libvips costs
- * around it: every sharp decode hands work between libuv's pool and libvips' threads
+ * (the `@jsquash/jpeg` package). sharp's libvips carries the same decoder, so on every JPEG
+ * an encoder writes that both read the same way the pixels are identical (a damaged file can
+ * differ: `IN_THREAD_RULE`), and this path skips what libvips costs around it: every sharp decode hands work between libuv's pool and libvips' threads
  * (~200 futex calls and ~30 context switches per photo, measured with strace), which is
  * most of the loader's system time.
  *
@@ -18,6 +18,16 @@ import type { JpegHeader } from './jpeg-header.js';
  * sharp, and so does any file on which the decoder warns (truncated or corrupt data), so
  * sharp's rules for bad input stay the only rules.
  */
+
+/**
+ * The name a label store gives this decoding rule (`sampler.decoder`): the labeler decoded
+ * every JPEG that `wasmRefusal` accepts, and on which the decoder does not warn, with this
+ * decoder, and everything else with sharp. A loader replays such a store exactly by applying
+ * the same rule. On every JPEG an encoder writes the two give the same pixels; they can differ
+ * on damaged or crafted files whose dequantised coefficients leave 16 bits, where libvips'
+ * SIMD IDCT wraps and this C build does not (test/dataset/decode-wasm.test.ts).
+ */
+export const IN_THREAD_RULE = 'fkd-jpeg-1';
 
 /** Larger images go to sharp: the decoder's memory only grows (to RGBA of the largest image). */
 export const WASM_MAX_PIXELS = 4096 * 4096;
@@ -101,6 +111,8 @@ export async function decodeJpegWasm(bytes: Uint8Array): Promise<RgbxImage | und
     }
     if (!result || warnings > 0) return undefined;
     const { data, width, height } = result;
+    // Nothing from the decoder is taken on trust: four bytes per pixel, or sharp decodes it.
+    if (!Number.isInteger(width) || !Number.isInteger(height) || data.length !== width * height * 4) return undefined;
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, layout: 'rgbx' };
   } catch (error) {
     unavailable = `cannot load the WebAssembly JPEG decoder (${(error as Error).message})`;

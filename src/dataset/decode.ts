@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { FkdError } from '../errors.js';
-import { decodeJpegWasm, wasmRefusal } from './decode-wasm.js';
+import { decodeJpegWasm, IN_THREAD_RULE, wasmRefusal } from './decode-wasm.js';
+import { readImageBytes } from './file.js';
 import type { DecodedImage, RgbImage } from './image.js';
 import { readJpegHeader } from './jpeg-header.js';
 
@@ -78,21 +79,37 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
 }
 
 /**
- * `decodeImage`, except that JPEGs whose pixels are provably sharp's (decode-wasm.ts,
- * `wasmRefusal`) are decoded synchronously on this thread, to RGBX. For threads that do
- * nothing but render (the loader's): elsewhere sharp's decode keeps the thread free while
- * libuv decodes. The pixels are the same either way (test/dataset/decode-wasm.test.ts).
+ * `decodeImage` under the rule `IN_THREAD_RULE` (decode-wasm.ts): the JPEGs `wasmRefusal`
+ * accepts are decoded synchronously on this thread, to RGBX, and the rest by sharp. The label
+ * pass of a store with `sampler.decoder: 'fkd-jpeg-1'` decodes this way, and so does a loader
+ * replaying it. The pixels are sharp's on every JPEG an encoder writes.
  *
  * @example
  * const image = await decodeForRender(bytes, 'a/x.jpg', { maxPixels });
  */
-export async function decodeForRender(bytes: Uint8Array, path: string, options: Omit<DecodeOptions, 'admit'> = {}): Promise<DecodedImage> {
+export async function decodeForRender(bytes: Uint8Array, path: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const header = readJpegHeader(bytes);
   if (header && wasmRefusal(header, options.maxPixels ?? DEFAULT_MAX_PIXELS) === undefined) {
+    await options.admit?.(header.width * header.height);
     const image = await decodeJpegWasm(bytes);
-    if (image) return image;
+    if (image && image.width === header.width && image.height === header.height) return image;
+    // Admitted already, at the size sharp will find: it decodes without asking again.
+    const { admit: _admitted, ...rest } = options;
+    return decodeImage(bytes, path, rest);
   }
   return decodeImage(bytes, path, options);
+}
+
+/**
+ * Decodes a file as a store's labeler did: under `IN_THREAD_RULE` when the store names it
+ * (`sampler.decoder`), with sharp alone otherwise (stores written before the rule existed).
+ *
+ * @example
+ * const image = await decodeAsLabelled('train/a/x.jpg', 'a/x.jpg', manifest.sampler.decoder, { maxPixels });
+ */
+export async function decodeAsLabelled(input: string | Uint8Array, path: string, rule: string | undefined, options: DecodeOptions = {}): Promise<DecodedImage> {
+  if (rule !== IN_THREAD_RULE) return decodeImage(input, path, options);
+  return decodeForRender(typeof input === 'string' ? await readImageBytes(input, path) : input, path, options);
 }
 
 /** JPEG (FF D8 FF) and PNG (89 'PNG' CR LF 1A LF) signatures, which libvips detects the same way. */

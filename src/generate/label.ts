@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
 import { renderNormalized, type Interpolation } from '../crop/render.js';
-import type { RgbImage } from '../dataset/image.js';
-import { DECODE_BYTES_PER_PIXEL, decodeImage, reasonOf } from '../dataset/decode.js';
+import type { DecodedImage } from '../dataset/image.js';
+import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
+import { DECODE_BYTES_PER_PIXEL, decodeForRender, reasonOf } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES, readImageFile } from '../dataset/file.js';
 import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
@@ -246,6 +247,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
       crops: options.crops,
       interpolation: options.interpolation,
       maxPixels: options.maxPixels,
+      decoder: IN_THREAD_RULE,
     },
     codec: codecDescription(options.topK ?? defaultTopK(dataset.classes.length), options.target),
     shardImages: options.shardImages,
@@ -255,7 +257,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
 
 /** Decoded image waiting for its crops to be rendered. */
 interface Decoded {
-  image: RgbImage | null;
+  image: DecodedImage | null;
   /** The content hash of the bytes the image was decoded from. */
   hash: Uint8Array | null;
   skipped: SkippedImage | null;
@@ -362,7 +364,7 @@ class LabelRun {
     try {
       // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
       const { bytes, hash } = await readImageFile(path, entry.path);
-      const image = await decodeImage(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
+      const image = await decodeForRender(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
       return { image, hash, skipped: null, pixels: held };
     } catch (error) {
       if (held >= 0) pixels.release(held);
@@ -376,7 +378,7 @@ class LabelRun {
   }
 
   /** Renders and hands to the teacher every crop of one image (image `local` of its shard, the `rank`-th with records). */
-  private async labelImage(image: RgbImage, boxes: ShardCrops, local: number, rank: number, columns: EpochColumns): Promise<void> {
+  private async labelImage(image: DecodedImage, boxes: ShardCrops, local: number, rank: number, columns: EpochColumns): Promise<void> {
     const { epochs, crops, interpolation } = this.config.sampler;
     const teacher = this.teacher.info;
     const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };

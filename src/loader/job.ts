@@ -61,8 +61,8 @@ export const BOX_FIELDS = 5;
 /**
  * Decodes one image, checks it is the file that was labelled (content hash and size), and
  * renders its crops straight into their final places in the batch ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
- * there. No pixel buffer is allocated; the answer is whether the image was decoded in-thread. Render threads pass `inThread`
- * (they do nothing else, so decoding synchronously on them costs no overlap).
+ * there. No pixel buffer is allocated; the answer is whether the image was decoded in-thread. With `inThread` (the
+ * store's rule, `RenderSettings.decoder`), plain JPEGs are decoded on the calling thread.
  */
 export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>, inThread = false): Promise<boolean> {
   const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, inThread);

@@ -3,6 +3,7 @@ import { scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import type { Interpolation } from '../crop/render.js';
 import { ringRegionBytes } from '../crop/render-wasm.js';
+import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
 import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
 import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
@@ -52,10 +53,13 @@ export interface LoaderOptions {
   /** Sharpen (< 1) or soften (> 1) the stored top-k probabilities. */
   temperature?: number;
   /**
-   * JPEG decoding on render threads. `auto` (default) decodes on the thread itself, with MozJPEG
-   * compiled to WebAssembly, every JPEG it reads exactly as sharp does (plain baseline or
-   * progressive YCbCr or grey, no rotation or colour profile), and hands the rest to sharp;
-   * the pixels are the same either way. `sharp` always decodes with libvips.
+   * JPEG decoding on render threads. `auto` (default): a store labelled under the rule
+   * `fkd-jpeg-1` (`sampler.decoder`; every store this fkd writes) is replayed under it, so
+   * each render thread decodes the JPEGs the rule takes itself, with MozJPEG compiled to
+   * WebAssembly (plain baseline or progressive YCbCr or grey, no rotation or colour profile),
+   * and hands the rest to sharp; an older store is decoded with libvips throughout, as it was
+   * labelled. `sharp`: libvips for every file, which differs from the rule only on damaged
+   * JPEGs (README, "JPEG decoding on the render threads").
    */
   decoder?: 'auto' | 'sharp';
   /** MiB the loader may plan for (default: half of the machine's or container's memory). A quarter of it bounds the pixels being decoded at once. */
@@ -173,7 +177,8 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     dtype: options.dtype ?? 'float32',
     normalization: { mean: m.teacher.mean, std: m.teacher.std },
     maxPixels: m.sampler.maxPixels,
-    decoder: options.decoder ?? 'auto',
+    // In-thread decoding replays exactly only the stores labelled under the same rule.
+    decoder: options.decoder !== 'sharp' && m.sampler.decoder === IN_THREAD_RULE ? 'auto' : 'sharp',
   };
   const batchSize = options.batchSize;
   const prefetch = options.prefetch ?? 2;

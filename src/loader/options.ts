@@ -22,7 +22,7 @@ export const LOADER_SCHEMA = {
   worldSize: integer({ flag: '--world-size', summary: 'processes sharing an epoch', min: 1, max: 100_000 }),
   onError: choice({ flag: '--on-error', value: '<policy>', summary: 'missing or unreadable images and damaged shards', choices: ['throw', 'skip'] as const }),
   temperature: decimal({ flag: '--temperature', value: '<t>', summary: 'sharpen (<1) or soften (>1) the stored labels', min: 0.001, max: 1000 }),
-  decoder: choice({ flag: '--decoder', value: '<decoder>', summary: 'JPEG decoding on render threads: auto decodes in the thread (WebAssembly MozJPEG) the JPEGs it reads exactly as sharp does and hands the rest to sharp; sharp always uses libvips', choices: ['auto', 'sharp'] as const }),
+  decoder: choice({ flag: '--decoder', value: '<decoder>', summary: "JPEG decoding: auto follows the store's rule (plain JPEGs decoded in the thread by WebAssembly MozJPEG, the rest by sharp); sharp always uses libvips", choices: ['auto', 'sharp'] as const }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the loader may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
 };
 

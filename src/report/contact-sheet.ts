@@ -3,7 +3,7 @@
 // picture is exactly the student's input. PNG, because a lossy format would alter those pixels.
 import sharp from 'sharp';
 import { renderCrop, type Interpolation } from '../crop/render.js';
-import { decodeImage } from '../dataset/decode.js';
+import { decodeAsLabelled } from '../dataset/decode.js';
 import { imagePath, scanDataset } from '../dataset/scan.js';
 import { FkdError } from '../errors.js';
 import type { SampledRecord } from './sample.js';
@@ -17,6 +17,8 @@ export interface ContactSheetOptions {
   size: number;
   interpolation: Interpolation;
   maxPixels: number;
+  /** The store's `sampler.decoder`: crops are decoded as the labeler decoded them. */
+  decoder: string | undefined;
   location: string;
 }
 
@@ -30,7 +32,7 @@ export interface SheetPicture {
  * Renders the sampled records from the dataset, decoding each image once.
  *
  * @example
- * const pictures = await renderContactSheet(data.sample, { data: 'train/', fingerprint, size: 224, interpolation: 'bicubic', maxPixels, location });
+ * const pictures = await renderContactSheet(data.sample, { data: 'train/', fingerprint, size: 224, interpolation: 'bicubic', maxPixels, decoder: manifest.sampler.decoder, location });
  */
 export async function renderContactSheet(records: readonly SampledRecord[], options: ContactSheetOptions): Promise<SheetPicture[]> {
   const dataset = await scanDataset(options.data);
@@ -41,7 +43,7 @@ export async function renderContactSheet(records: readonly SampledRecord[], opti
   for (const record of records) byPath.set(record.path, [...(byPath.get(record.path) ?? []), record]);
   const pngs = new Map<SampledRecord, Uint8Array>();
   for (const [path, group] of byPath) {
-    const image = await decodeImage(imagePath(dataset, { path }), path, { maxPixels: options.maxPixels });
+    const image = await decodeAsLabelled(imagePath(dataset, { path }), path, options.decoder, { maxPixels: options.maxPixels });
     for (const record of group) {
       const pixels = renderCrop(image, record.box, options.size, options.interpolation);
       const png = await sharp(pixels, { raw: { width: options.size, height: options.size, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();

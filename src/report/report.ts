@@ -44,6 +44,7 @@ export async function writeReport(location: string, options: WriteReportOptions)
           size: report.teacher.inputSize,
           interpolation: report.sampler.interpolation,
           maxPixels: report.sampler.maxPixels,
+          decoder: report.sampler.decoder,
           location: report.info.location,
         });
   await writeFileAtomic(out, new TextEncoder().encode(reportHtml(report, pictures)));

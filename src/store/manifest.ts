@@ -142,6 +142,8 @@ export interface ManifestSampler {
   interpolation: 'bilinear' | 'bicubic';
   /** Images with more pixels than this were skipped rather than decoded. */
   maxPixels: number;
+  /** How the labeler decoded JPEGs: 'fkd-jpeg-1' (decode-wasm.ts, `IN_THREAD_RULE`); absent, libvips for every file. */
+  decoder?: 'fkd-jpeg-1';
 }
 
 export interface ShardEntry {
@@ -553,6 +555,7 @@ function readSampler(value: unknown, check: Checker): ManifestSampler {
     crops: check.integer(input.crops, 'sampler.crops', 1, MANIFEST_LIMITS.crops),
     interpolation: check.oneOf(input.interpolation, 'sampler.interpolation', ['bilinear', 'bicubic'] as const),
     maxPixels: check.integer(input.maxPixels, 'sampler.maxPixels', 1),
+    ...(input.decoder === undefined ? {} : { decoder: check.oneOf(input.decoder, 'sampler.decoder', ['fkd-jpeg-1'] as const) }),
   };
 }
 

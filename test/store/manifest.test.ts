@@ -219,6 +219,7 @@ describe('parseManifest rejects', () => {
     ['a flip probability above 1', (m) => (m.sampler.flip = 2), /sampler\.flip/],
     ['zero crops', (m) => (m.sampler.crops = 0), /sampler\.crops/],
     ['an unknown interpolation', (m) => (m.sampler.interpolation = 'lanczos3'), /sampler\.interpolation/],
+    ['an unknown JPEG decoding rule', (m) => (m.sampler.decoder = 'fkd-jpeg-2'), /"fkd-jpeg-1" for sampler\.decoder/],
     ['an unknown codec', (m) => (m.codec.name = 'topk-fp16'), /codec\.name/],
     ['another probability step', (m) => (m.codec.stepLn = 0.02), /0\.0195 .*codec\.stepLn/],
     ['topK above the class count', (m) => (m.codec.topK = 4), /codec\.topK/],
