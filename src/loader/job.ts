@@ -13,7 +13,7 @@ export interface RenderSettings {
   dtype: 'float32' | 'uint8';
   normalization: Normalization;
   maxPixels: number;
-  /** `LoaderOptions.decoder`: whether render threads decode JPEGs themselves. */
+  /** 'auto': decode by the store's rule `fkd-jpeg-1` (plain JPEGs in-thread); 'sharp': libvips for every file (the store has no rule, or `LoaderOptions.decoder` says so). */
   decoder: 'auto' | 'sharp';
 }
 
@@ -60,9 +60,11 @@ export const BOX_FIELDS = 5;
 
 /**
  * Decodes one image, checks it is the file that was labelled (content hash and size), and
- * renders its crops straight into their final places in the batch ring: crop `c` goes to sample `places[c]` (slot × batch size + index), with the box stored
- * there. No pixel buffer is allocated; the answer is whether the image was decoded in-thread. With `inThread` (the
- * store's rule, `RenderSettings.decoder`), plain JPEGs are decoded on the calling thread.
+ * renders its crops straight into their final places in the batch ring: crop `c` goes to
+ * sample `places[c]` (slot × batch size + index), with the box stored there, through the
+ * ring's renderer when the thread has one (no copy). No pixel buffer is allocated. With
+ * `inThread` (the store's rule) plain JPEGs are decoded on the calling thread; the answer is
+ * whether this one was.
  */
 export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>, inThread = false): Promise<boolean> {
   const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, inThread);
