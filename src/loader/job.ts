@@ -13,8 +13,8 @@ export interface RenderSettings {
   dtype: 'float32' | 'uint8';
   normalization: Normalization;
   maxPixels: number;
-  /** 'auto': decode by the store's rule `fkd-jpeg-1` (plain JPEGs in-thread); 'sharp': libvips for every file (the store has no rule, or `LoaderOptions.decoder` says so). */
-  decoder: 'auto' | 'sharp';
+  /** The JPEG decoding rule to replay by: the store's `sampler.decoder`, or undefined for libvips throughout (a store without one, or `LoaderOptions.decoder: 'sharp'`). */
+  decoder: string | undefined;
 }
 
 /** Everything needed to turn one image file into its batch-ready crops; plain data, so it can cross to a worker thread. */
@@ -62,12 +62,11 @@ export const BOX_FIELDS = 5;
  * Decodes one image, checks it is the file that was labelled (content hash and size), and
  * renders its crops straight into their final places in the batch ring: crop `c` goes to
  * sample `places[c]` (slot × batch size + index), with the box stored there, through the
- * ring's renderer when the thread has one (no copy). No pixel buffer is allocated. With
- * `inThread` (the store's rule) plain JPEGs are decoded on the calling thread; the answer is
- * whether this one was.
+ * ring's renderer when the thread has one (no copy). No pixel buffer is allocated. It decodes
+ * by `settings.decoder`; the answer is whether the image was decoded on this thread.
  */
-export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>, inThread = false): Promise<boolean> {
-  const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, inThread);
+export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
+  const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, ring.settings.decoder);
   for (let c = 0; c < places.length; c++) {
     const place = places[c]!;
     const at = place * BOX_FIELDS;

@@ -3,7 +3,6 @@ import { scanDataset, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import type { Interpolation } from '../crop/render.js';
 import { ringRegionBytes } from '../crop/render-wasm.js';
-import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
 import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
 import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
@@ -89,7 +88,7 @@ export interface LoaderStats {
   images: number;
   crops: number;
   decodes: number;
-  /** Of `decodes`, those a render thread made itself (`decoder: 'auto'`); the rest went to sharp. */
+  /** Of `decodes`, those made on the rendering thread (the store's rule); the rest went to sharp. */
   inThreadDecodes: number;
   skippedImages: Array<{ path: string; reason: string }>;
   skippedShards: Array<{ key: string; reason: string }>;
@@ -177,8 +176,8 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     dtype: options.dtype ?? 'float32',
     normalization: { mean: m.teacher.mean, std: m.teacher.std },
     maxPixels: m.sampler.maxPixels,
-    // In-thread decoding replays exactly only the stores labelled under the same rule.
-    decoder: options.decoder !== 'sharp' && m.sampler.decoder === IN_THREAD_RULE ? 'auto' : 'sharp',
+    // Replay decodes as the labeler did: by the store's rule, if it has one.
+    decoder: options.decoder === 'sharp' ? undefined : m.sampler.decoder,
   };
   const batchSize = options.batchSize;
   const prefetch = options.prefetch ?? 2;

@@ -25,7 +25,7 @@ export function renderStage(dataset: Dataset, plan: EpochPlan, ring: BatchRing, 
   const file = (row: number) => imagePath(dataset, { path: rowPath(plan, row) });
   if (threads === 0) {
     return {
-      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), rowImage(plan, row), places, ring.settings.decoder === 'auto'),
+      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), rowImage(plan, row), places),
       close: () => ring.release(),
     };
   }

@@ -44,7 +44,7 @@ parentPort?.on('message', (message: WorkerRequest) => {
         failure(message.id, message.name)(new Error(`ring ${message.ring} is not registered with this render thread`));
         return;
       }
-      renderIntoRing(ring, message.file, message.name, message.expected, message.places, ring.settings.decoder === 'auto').then((inThread) => reply({ id: message.id, inThread }), failure(message.id, message.name));
+      renderIntoRing(ring, message.file, message.name, message.expected, message.places).then((inThread) => reply({ id: message.id, inThread }), failure(message.id, message.name));
       return;
     }
     case 'job':

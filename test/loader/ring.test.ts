@@ -158,7 +158,7 @@ describe('batch ring', () => {
       for (const direct of await sharedRenderPool(2).directRings()) expect(direct, JSON.stringify(extra)).toContain(ring);
       await iterator.return?.();
     }
-    const settings = { size: 24, interpolation: 'bilinear' as const, layout: 'nchw' as const, dtype: 'float32' as const, normalization: imagenetNormalization, maxPixels: 1e6, decoder: 'auto' as const };
+    const settings = { size: 24, interpolation: 'bilinear' as const, layout: 'nchw' as const, dtype: 'float32' as const, normalization: imagenetNormalization, maxPixels: 1e6, decoder: 'fkd-jpeg-1' };
     const ring = new BatchRing(settings, 5, 2, 3, true, { mixWidth: 4, renderRegions: { count: 2, bytes: 100_001 } });
     const pixelsEnd = (ring.images.length + ring.mixScratch!.length) * 4;
     const regions = ring.renderRegions!.regions;
