@@ -34,6 +34,12 @@ export interface FaultyProxyOptions {
    * from the PUTs and DELETEs this proxy forwarded, so every write must go through it.
    */
   conditionalPuts?: boolean;
+  /**
+   * Refuse the first `count` conditional PUTs with `status` whatever exists: 409 is S3's
+   * answer while another conditional write to the key is in flight (a write that may yet fail),
+   * 412 its answer to a write that lost. A real server gives neither on demand.
+   */
+  refuseConditional?: { status: 409 | 412; count: number };
 }
 
 export interface FaultyProxy {
@@ -44,6 +50,8 @@ export interface FaultyProxy {
   readonly counts: Record<Fault | 'ok', number>;
   /** Conditional PUTs refused with 412 (with `conditionalPuts`). */
   readonly preconditionFailed: number;
+  /** Conditional PUTs refused by `refuseConditional`. */
+  readonly refused: number;
   stop(): Promise<void>;
 }
 
@@ -123,17 +131,29 @@ export async function startFaultyProxy(options: FaultyProxyOptions): Promise<Fau
 
   const written = new Set<string>();
   let preconditionFailed = 0;
-  /** With `conditionalPuts`: answers a conditional PUT to a known object itself; true when it did. */
+  let refused = 0;
+  const refuse = (response: ServerResponse, status: 409 | 412): void => {
+    const [code, message] = status === 412 ? ['PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'] : ['ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource.'];
+    response.writeHead(status, { 'content-type': 'application/xml' });
+    response.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  };
+  /** With `conditionalPuts` or `refuseConditional`: answers a conditional PUT itself; true when it did. */
   const refusedAsExisting = (incoming: IncomingMessage, response: ServerResponse): boolean => {
+    const conditional = incoming.method === 'PUT' && incoming.headers['if-none-match'] === '*';
+    if (conditional && options.refuseConditional !== undefined && refused < options.refuseConditional.count) {
+      refused += 1;
+      incoming.resume();
+      refuse(response, options.refuseConditional.status);
+      return true;
+    }
     if (!options.conditionalPuts) return false;
     const path = (incoming.url ?? '').split('?')[0]!;
     if (incoming.method === 'DELETE') written.delete(path);
     if (incoming.method !== 'PUT') return false;
-    if (incoming.headers['if-none-match'] === '*' && written.has(path)) {
+    if (conditional && written.has(path)) {
       preconditionFailed += 1;
       incoming.resume();
-      response.writeHead(412, { 'content-type': 'application/xml' });
-      response.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`);
+      refuse(response, 412);
       return true;
     }
     // Taken as soon as the PUT arrives, so of two racing conditional PUTs the second is refused.
@@ -207,6 +227,9 @@ export async function startFaultyProxy(options: FaultyProxyOptions): Promise<Fau
     counts,
     get preconditionFailed() {
       return preconditionFailed;
+    },
+    get refused() {
+      return refused;
     },
     stop: () => {
       clearTimeout(lifetime);

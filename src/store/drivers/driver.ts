@@ -21,8 +21,9 @@ export interface StoreDriver {
   put(key: string, data: Uint8Array): Promise<void>;
   /**
    * Writes `data` only if nothing is stored under `key`, atomically: `true` if this call
-   * created the object, `false` if one was there (or another writer's won). Drivers that
-   * lack it make callers fall back to head-then-put, which two writers can both pass.
+   * created the object, `false` if one was there (or another writer's won). Of racing writers
+   * with different bytes at most one gets `true`; writers with identical bytes may each get it.
+   * Drivers that lack it make callers fall back to head-then-put, which two writers can both pass.
    */
   putIfAbsent?(key: string, data: Uint8Array): Promise<boolean>;
   /** Size of an object, or null when it does not exist. */

@@ -24,6 +24,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FkdError } from '../../errors.js';
+import { claimObject } from './claim.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 import { noticeEndOfLife, quietAwsNodeWarning } from '../../node-support.js';
@@ -177,27 +178,25 @@ export class S3Store implements StoreDriver {
   }
 
   /**
-   * A conditional PutObject (`If-None-Match: *`): S3 answers 412 when the key exists (409 when
+   * Exclusive by `claimObject`'s marks, which need only S3's read-after-write consistency, so
+   * it holds on servers that ignore `If-None-Match` (s3rver, older S3-compatible stores). The
+   * final write is still a conditional PutObject: S3 answers 412 when the key exists (409 when
    * another conditional write to it is in flight), and either means another writer has it.
-   *
-   * Servers that ignore the header (s3rver, older S3-compatible stores) overwrite instead. For
-   * them two steps narrow the race without closing it: a HEAD first (a writer that finished
-   * before us is seen), and a read-back after (a writer whose put landed after ours is seen:
-   * the bytes are theirs). Two writers can still both pass if one's HEAD-to-put spans the
-   * other's whole put-and-read; each shard entry records the config's hash, so such a loser's
-   * shards are refused at resume and finalize rather than mixed in.
    */
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
+    return claimObject(this, (created, bytes) => this.putConditional(created, bytes), key, data);
+  }
+
+  private async putConditional(key: string, data: Uint8Array): Promise<boolean> {
     const objectKey = this.objectKey(key);
-    if ((await this.head(key)) !== null) return false;
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: data, IfNoneMatch: '*' }));
+      return true;
     } catch (error) {
       const status = statusOf(error);
       if (status === 412 || status === 409 || nameOf(error) === 'PreconditionFailed' || nameOf(error) === 'ConditionalRequestConflict') return false;
       throw this.failure(error, 'write', objectKey);
     }
-    return Buffer.from(await this.get(key)).equals(data);
   }
 
   async head(key: string): Promise<{ size: number } | null> {
