@@ -32,7 +32,7 @@ function photo(width = 500, height = 375): { data: Buffer; info: { width: number
   return { data, info: { width, height, channels: 3 } };
 }
 
-/** Every encoding the in-thread decoder takes, as sharp (MozJPEG) and Pillow (fixtures/jpeg/) write them. */
+/** Every encoding the in-thread decoder takes, as sharp (MozJPEG), Pillow and cjpeg (fixtures/jpeg/: 4:2:2, restart markers, SOF1) write them. */
 async function acceptedJpegs(): Promise<[string, Buffer][]> {
   const { data, info } = photo();
   const raw = () => sharp(data, { raw: info });
@@ -47,7 +47,7 @@ async function acceptedJpegs(): Promise<[string, Buffer][]> {
     ['EXIF orientation 1', await raw().jpeg().withExif({ IFD0: { Orientation: '1', Copyright: 'fkd' } }).toBuffer()],
     ['quality 100', await raw().jpeg({ quality: 100 }).toBuffer()],
   ];
-  for (const name of await readdir(join(fixtures, 'jpeg'))) cases.push([`Pillow ${name}`, await readFile(join(fixtures, 'jpeg', name))]);
+  for (const name of await readdir(join(fixtures, 'jpeg'))) if (!name.startsWith('refused-')) cases.push([`libjpeg-turbo ${name}`, await readFile(join(fixtures, 'jpeg', name))]);
   for (const name of await readdir(join(fixtures, 'images', 'class-a-red'))) cases.push([`fixture ${name}`, await readFile(join(fixtures, 'images', 'class-a-red', name))]);
   return cases;
 }
@@ -72,12 +72,14 @@ describe('the in-thread JPEG decoder', () => {
     }
   });
 
-  it('leaves to sharp what libvips treats differently: EXIF rotation, CMYK, ICC profiles, PNG', async () => {
+  it('leaves to sharp what libvips treats differently, or it was not built for: EXIF rotation, CMYK, ICC profiles, arithmetic coding, 4:4:0, PNG', async () => {
     const { data, info } = photo(64, 48);
     const refused: [string, Buffer, RegExp][] = [
       ['rotated', await readFile(await images.writeExifRotatedJpeg(dir)), /EXIF orientation 6/],
       ['cmyk', await readFile(await images.writeCmykJpeg(dir)), /4 components|ICC profile, MPF or Adobe/],
       ['icc', await sharp(data, { raw: info }).jpeg().withIccProfile('p3').toBuffer(), /ICC profile/],
+      ['arithmetic', await readFile(join(fixtures, 'jpeg', 'refused-arithmetic.jpg')), /frame type 0xc9/],
+      ['4:4:0', await readFile(join(fixtures, 'jpeg', 'refused-440.jpg')), /sampling 1x2,1x1,1x1/],
     ];
     for (const [name, bytes, reason] of refused) {
       expect(wasmRefusal(readJpegHeader(bytes)!, DEFAULT_MAX_PIXELS), name).toMatch(reason);

@@ -15,6 +15,11 @@ describe('the JPEG header reader', () => {
     expect(progressive!.components.map((c) => [c.h, c.v])).toEqual([[1, 1], [1, 1], [1, 1]]);
     const pillow = readJpegHeader(await readFile(new URL('../../fixtures/jpeg/422.jpg', import.meta.url)));
     expect(pillow!.components.map((c) => [c.h, c.v])).toEqual([[2, 1], [1, 1], [1, 1]]);
+    // A DRI segment (restart markers) is passed over; SOF1 and SOF9 are told apart.
+    const fixture = async (name: string) => readJpegHeader(await readFile(new URL(`../../fixtures/jpeg/${name}`, import.meta.url)));
+    expect(await fixture('restart-every-row.jpg')).toMatchObject({ frame: 0xc0, width: 97, height: 61 });
+    expect(await fixture('sof1-16bit-tables.jpg')).toMatchObject({ frame: 0xc1, precision: 8 });
+    expect(await fixture('refused-arithmetic.jpg')).toMatchObject({ frame: 0xc9 });
   });
 
   it('finds the EXIF orientation and the segments libvips acts on (ICC)', async () => {
