@@ -211,14 +211,14 @@ if (want('loader')) {
 }
 
 if (want('mix')) {
-  log('\n## Loader with Mixup/CutMix on ÷ off (α 1, every crop mixed; 224 px, 4 crops/image, NCHW, 2 render threads, batch 32, median of 4 alternated epochs)');
+  log('\n## Loader with Mixup/CutMix on ÷ off (α 1, every crop mixed; 224 px, 4 crops/image, NCHW, 2 render threads, batch 32, median of 8 alternated epochs)');
   const store = join(tmpdir(), 'fkd-bench-mix');
   rmSync(store, { recursive: true, force: true });
   await label({ data, teacher: fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url)), out: store, epochs: 1, crops: 4, interpolation: 'bilinear', threads: 1 });
   results.mix = [];
   for (const mode of ['cutmix', 'mixup', 'both']) {
     for (const dtype of ['float32', 'uint8']) {
-      const r = await benchMix({ data, labels: store, mix: { mode, alpha: 1 }, size: 224, workers: 2, dtype, batchSize: 32, rounds: 5 });
+      const r = await benchMix({ data, labels: store, mix: { mode, alpha: 1 }, size: 224, workers: 2, dtype, batchSize: 32, rounds: 9 });
       results.mix.push({ mode, ...r });
       log(`${mode.padEnd(6)} ${dtype.padEnd(7)}: mix off ${r.offCropsPerSec.toFixed(1)} crops/s, on ${r.onCropsPerSec.toFixed(1)} crops/s → on ÷ off ${r.ratio.toFixed(3)} (target ≥ 0.9); by CPU time ${r.cpuRatio.toFixed(3)}`);
     }

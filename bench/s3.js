@@ -19,7 +19,8 @@ const BIN = join(REPO_ROOT, 'bin', 'fkd.js');
 const LABEL = { epochs: 4, crops: 4, shardImages: 8, interpolation: 'bilinear' };
 /** Loader options shared by the local and S3 arms. */
 const LOADER = { batchSize: 128, size: 224, layout: 'nchw', dtype: 'float32', prefetch: 2 };
-const ROUNDS = 3;
+// Epochs here last ~0.2 s, so single pairs swing ±5% on a shared machine: take medians of 7.
+const ROUNDS = 7;
 const WORKERS = 4;
 
 /**
