@@ -17,8 +17,19 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // CommonJS run with `node -e`, so `require` resolves s3rver from the repository root (cwd).
 // A key pair other than s3rver's built-in S3RVER/S3RVER is registered before it starts.
 // The server exits when stdin closes, so a crashed parent never leaves one behind.
+//
+// deleteObject is replaced: s3rver's also removes the folders the deletion left empty, and a
+// PUT to a key in such a folder that has made the folder but not yet opened its file then
+// fails with an 'error' event nobody handles, which kills the server (seen when writers put
+// and delete claim marks under one prefix at once). S3 has no folders; empty ones are kept.
 const SERVER_SOURCE = `
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
+const { unlink } = require('node:fs/promises');
+FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
+  const gone = (error) => { if (error.code !== 'ENOENT') throw error; };
+  await Promise.all(['object', 'object.md5', 'metadata.json'].map((kind) => unlink(this.getResourcePath(bucket, key, kind)).catch(gone)));
+};
 const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account');
 const [directory, bucket, accessKeyId, secretAccessKey] = process.argv.slice(1);
 if (accessKeyId !== 'S3RVER') DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
