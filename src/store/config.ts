@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
 import { createIfAbsent, type StoreDriver } from './drivers/driver.js';
@@ -105,18 +104,5 @@ export function assertSameConfig(storedText: string, requested: LabelConfig, loc
  */
 export async function claimConfig(store: StoreDriver, config: LabelConfig): Promise<void> {
   const bytes = new TextEncoder().encode(serializeConfig(config));
-  for (let round = 0; round < CLAIM_ROUNDS; round += 1) {
-    if (await createIfAbsent(store, CONFIG_KEY, bytes)) return;
-    // S3 refuses a conditional put with 409 while another one to the key is in flight, and that
-    // one may still fail: no config.json yet means the claim is open again.
-    if ((await store.head(CONFIG_KEY)) !== null) {
-      assertSameConfig(new TextDecoder().decode(await store.get(CONFIG_KEY)), config, store.location);
-      return;
-    }
-    await sleep(CLAIM_WAIT_MS * 2 ** round);
-  }
-  throw new FkdError('E_STORE', `Cannot claim ${store.location}: ${CONFIG_KEY} was being written by another run ${CLAIM_ROUNDS} times but never appeared. Check the store's permissions and run again.`, { path: `${store.location}/${CONFIG_KEY}` });
+  if (!(await createIfAbsent(store, CONFIG_KEY, bytes))) assertSameConfig(new TextDecoder().decode(await store.get(CONFIG_KEY)), config, store.location);
 }
-
-const CLAIM_ROUNDS = 5;
-const CLAIM_WAIT_MS = 100;

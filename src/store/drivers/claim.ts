@@ -13,7 +13,7 @@ export type ClaimStore = Pick<StoreDriver, 'location' | 'head' | 'put' | 'list' 
 export type CreateObject = (key: string, data: Uint8Array) => Promise<boolean>;
 
 export interface ClaimOptions {
-  /** Rounds before giving up on rivals that never leave; each waits a random time up to `baseDelayMs × 2^round`. */
+  /** Rounds before giving up on rivals that never leave, or on refused creates whose object never appears; each waits a random time up to `baseDelayMs × 2^round`. */
   attempts?: number;
   baseDelayMs?: number;
 }
@@ -31,7 +31,8 @@ export interface ClaimOptions {
  * Writers with identical bytes never block each other (a Job's pods all bring one config), and
  * each returns true unless the conditional put refused it.
  *
- * Returns true when this call wrote the object, false when the object exists.
+ * Returns true when this call wrote the object, false when the object exists (a refused
+ * create counts only once the object is there to be read).
  *
  * @example
  * const created = await claimObject(store, (key, data) => conditionalPut(key, data), 'config.json', bytes);
@@ -55,12 +56,15 @@ export async function claimObject(store: ClaimStore, create: CreateObject, key: 
     } finally {
       await store.delete(mark);
     }
-    if (created !== undefined) return created;
+    if (created === true) return true;
+    // A refused create means another writer has the key, unless its write never lands (S3's 409
+    // answers a conditional put while another is in flight): then the key is open again.
+    if (created === false && (await store.head(key)) !== null) return false;
     await sleep(Math.random() * baseDelayMs * 2 ** round);
   }
-  throw new FkdError(
-    'E_STORE',
-    `Cannot create ${store.location}/${key}: ${attempts} times, another writer was claiming it with other bytes (${rivals.map((rival) => `${store.location}/${rival}`).join(', ')}). If no other run is starting on this store, those marks were left by a run killed while claiming it: delete them and run again.`,
-    { path: `${store.location}/${key}` },
-  );
+  const why =
+    rivals.length > 0
+      ? `another writer was claiming it with other bytes (${rivals.map((rival) => `${store.location}/${rival}`).join(', ')}). If no other run is starting on this store, those marks were left by a run killed while claiming it: delete them and run again.`
+      : `the server refused the write as if another writer had it, but the object never appeared. Check the endpoint's conditional-write support and run again.`;
+  throw new FkdError('E_STORE', `Cannot create ${store.location}/${key}: ${attempts} times, ${why}`, { path: `${store.location}/${key}` });
 }

@@ -180,8 +180,9 @@ export class S3Store implements StoreDriver {
   /**
    * Exclusive by `claimObject`'s marks, which need only S3's read-after-write consistency, so
    * it holds on servers that ignore `If-None-Match` (s3rver, older S3-compatible stores). The
-   * final write is still a conditional PutObject: S3 answers 412 when the key exists (409 when
-   * another conditional write to it is in flight), and either means another writer has it.
+   * final write is still a conditional PutObject: S3 answers 412 when the key exists and 409
+   * when another conditional write to it is in flight; `claimObject` takes either as a lost
+   * claim once the object is there, and retries while it is not.
    */
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
     return claimObject(this, (created, bytes) => this.putConditional(created, bytes), key, data);

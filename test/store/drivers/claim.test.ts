@@ -71,13 +71,31 @@ describe('claimObject: exclusive creation from read-after-write consistency alon
     expect(sameBytes(await target.get('config.json'), data)).toBe(true);
   });
 
-  it('returns false without writing when the object exists, and when the final create is refused', async () => {
+  it('returns false without writing when the object exists, and when the final create is refused for a writer that got there', async () => {
     const target = store();
     await target.put('config.json', testBytes(200, 5));
     await expect(claimObject(target, plainCreate(target), 'config.json', testBytes(200, 1))).resolves.toBe(false);
     expect(sameBytes(await target.get('config.json'), testBytes(200, 5))).toBe(true);
     const refusing = store();
-    await expect(claimObject(refusing, () => Promise.resolve(false), 'config.json', testBytes(200, 1))).resolves.toBe(false);
-    expect(await refusing.list('')).toEqual([]);
+    // Another writer's object lands just as ours is refused (S3's 412).
+    const beaten = async (key: string) => {
+      await refusing.put(key, testBytes(200, 6));
+      return false;
+    };
+    await expect(claimObject(refusing, beaten, 'config.json', testBytes(200, 1))).resolves.toBe(false);
+    expect((await refusing.list('')).map((entry) => entry.key)).toEqual(['config.json']);
+  });
+
+  it('retries a refused create whose object never appears (a 409 for a write that failed), then names the cause', async () => {
+    const target = store();
+    let refusals = 0;
+    const refuse = () => Promise.resolve((refusals += 1) > 2);
+    await expect(claimObject(target, refuse, 'config.json', testBytes(200, 1), { baseDelayMs: 1 })).resolves.toBe(true);
+    expect(refusals).toBe(3);
+    const never = store();
+    const error: unknown = await claimObject(never, () => Promise.resolve(false), 'config.json', testBytes(200, 1), { attempts: 3, baseDelayMs: 1 }).catch((caught: unknown) => caught);
+    expect(isFkdError(error, 'E_STORE')).toBe(true);
+    expect((error as Error).message).toMatch(/3 times, the server refused the write as if another writer had it, but the object never appeared/);
+    expect(await never.list('')).toEqual([]);
   });
 });
