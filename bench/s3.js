@@ -39,14 +39,14 @@ export async function benchS3({ data, teacherFile, log = () => {} }) {
     const local = join(work, 'local');
     await label({ data, teacher: teacherFile, out: local, ...LABEL, threads: availableParallelism() });
     const remoteUrl = `s3://${server.bucket}/loader`;
-    const remote = await openStore(remoteUrl, { endpoint: server.endpoint });
+    const remote = await openStore(remoteUrl, { s3: { endpoint: server.endpoint } });
     opened.push(remote);
     const files = ['config.json', ...readdirSync(join(local, 'shards')).map((name) => `shards/${name}`)];
     for (const key of [...files, 'manifest.json']) await remote.put(key, readFileSync(join(local, key)));
 
     const dataset = await scanDataset(data);
     const localLabels = await openLabels(local);
-    const s3Labels = await openLabels(remoteUrl, { endpoint: server.endpoint });
+    const s3Labels = await openLabels(remoteUrl, { s3: { endpoint: server.endpoint } });
     opened.push(s3Labels.store);
     const runs = { local: [], s3: [] };
     // Alternate the arms so drift on a shared machine hits both alike; one warm-up epoch each.
@@ -62,7 +62,7 @@ export async function benchS3({ data, teacherFile, log = () => {} }) {
     const ratio = s3CropsPerSec / localCropsPerSec;
 
     // What one S3 epoch reads, counted on the wire (an extra, untimed epoch through the proxy).
-    const counted = await openLabels(remoteUrl, { endpoint: proxy.endpoint });
+    const counted = await openLabels(remoteUrl, { s3: { endpoint: proxy.endpoint } });
     opened.push(counted.store);
     proxy.reset();
     await epoch(dataset, counted, 1);
@@ -148,7 +148,7 @@ async function epoch(dataset, labels, number) {
 
 /** Object bytes of a store (config, shards, entries, manifest), its record count and a digest of its shard objects. */
 async function storeBytes(location, endpoint, opened) {
-  const store = await openStore(location, { endpoint });
+  const store = await openStore(location, { s3: { endpoint } });
   opened.push(store);
   const objects = await store.list('');
   const manifest = JSON.parse(new TextDecoder().decode(await store.get('manifest.json')));

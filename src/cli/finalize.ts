@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { finalizeStore } from '../generate/finalize.js';
-import { openStore } from '../store/drivers/open.js';
+import { openStore } from '../storage/open.js';
 import { printJson, type CommandContext } from './context.js';
 import { SHARDS_FIELD, workerCount } from '../generate/plan.js';
 import { optionOf } from './options.js';
@@ -14,7 +14,7 @@ export function finalizeCommand(context: CommandContext): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', 'print the manifest summary as JSON')
     .action(async (location: string, flags) => {
-      const store = await openStore(location, flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {});
+      const store = await openStore(location, flags.s3Endpoint ? { s3: { endpoint: flags.s3Endpoint } } : {});
       const shards = flags.shards ?? workerCount(process.env);
       const manifest = await finalizeStore(store, shards === undefined ? {} : { slices: shards });
       const summary = { location: store.location, shards: manifest.shards.length, records: manifest.totals.records, bytes: manifest.totals.bytes, skipped: manifest.dataset.skipped.length };

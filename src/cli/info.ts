@@ -13,7 +13,7 @@ export function infoCommand(context: CommandContext): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
     .option('--json', "print JSON, with teacherConfidence: the share of records whose stored probability of the folder class is below 0.1, 0.3 and 0.5 (reads every record)")
     .action(async (locations: string[], flags) => {
-      const open = flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {};
+      const open = flags.s3Endpoint ? { s3: { endpoint: flags.s3Endpoint } } : {};
       const describe = async (location: string) => ({ ...(await storeInfo(location, open)), ...(flags.json ? { teacherConfidence: await confidenceShares(await openLabels(location, { ...open, allowIncomplete: true })) } : {}) });
       const infos = await Promise.all(locations.map(describe));
       // Several stores: the teachers of one set of crops. openEnsemble refuses stores whose crops differ, naming the setting.

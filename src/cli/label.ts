@@ -62,7 +62,7 @@ export function labelCommand(context: CommandContext): Command {
         onTeacher: (info) => context.stderr.write(`teacher: ${describeTeacher(info)}\n`),
         onProgress: (p) =>
           progress.update({ done: p.imagesDone, total: p.imagesTotal, fields: { crops: p.cropsDone, shards: `${p.shardsDone}/${p.shardsTotal}`, skipped: p.skipped } }),
-        ...(flags.s3Endpoint === undefined ? {} : { store: { endpoint: flags.s3Endpoint } }),
+        ...(flags.s3Endpoint === undefined ? {} : { store: { s3: { endpoint: flags.s3Endpoint } } }),
       };
       // Refused here, before the progress bar starts, with messages that name the flags.
       resolveLabelOptions(options, 'cli');

@@ -40,7 +40,7 @@ export function reportCommand(context: CommandContext): Command {
         seed: flags.seed,
         signal: context.signal,
         onProgress,
-        ...(flags.s3Endpoint === undefined ? {} : { endpoint: flags.s3Endpoint }),
+        ...(flags.s3Endpoint === undefined ? {} : { s3: { endpoint: flags.s3Endpoint } }),
       };
       let report;
       try {

@@ -61,7 +61,7 @@ export function trainCommand(context: CommandContext): Command {
         data: flags.data,
         labels: flags.withLabels.length === 0 ? flags.labels : [flags.labels, ...flags.withLabels],
         ...(flags.teacherWeights === undefined ? {} : { teacherWeights: String(flags.teacherWeights).split(',').map(Number) }),
-        open: { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), ...(flags.s3Endpoint ? { endpoint: flags.s3Endpoint } : {}) },
+        open: { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), ...(flags.s3Endpoint ? { s3: { endpoint: flags.s3Endpoint } } : {}) },
         epochs: flags.epochs,
         student: flags.student,
         batchSize: flags.batchSize,

@@ -28,7 +28,7 @@ export function verifyCommand(context: CommandContext): Command {
         device: flags.device,
         ...(flags.data === undefined ? {} : { data: flags.data }),
         ...(flags.teacher === undefined ? {} : { teacher: flags.teacher }),
-        ...(flags.s3Endpoint === undefined ? {} : { endpoint: flags.s3Endpoint }),
+        ...(flags.s3Endpoint === undefined ? {} : { s3: { endpoint: flags.s3Endpoint } }),
       });
       if (flags.json) printJson(context, report);
       else {

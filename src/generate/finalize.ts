@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
 import { assembleManifest, type AssembleOptions } from '../store/assemble.js';
-import type { StoreDriver } from '../store/drivers/driver.js';
+import type { StoreDriver } from '../storage/driver.js';
 import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../store/layout.js';
 import { checkManifestFields, serializeManifest, type Manifest } from '../store/manifest.js';
 import { checkShardObject } from '../store/shard-check.js';

@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../errors.js';
-import { localPathOf } from '../store/drivers/open.js';
+import { localPathOf } from '../storage/open.js';
 
 /**
  * Refuses a store inside the dataset tree, or a dataset inside the store, before any work:

@@ -6,3 +6,10 @@ export { cloneBatch, type Batch, type BatchSamples, type BatchTargets, type Samp
 export { transformRandom, type BatchTransform, type TransformContext } from './transforms.js';
 export { denseTarget } from '../labels/codec.js';
 export type { TargetMode } from '../labels/targets.js';
+// The parts the loader is built from, which `fkd bench` measures on their own: an epoch's plan, its
+// image order, and the shared render threads.
+export { planEpoch, type EpochPlan, type PlanOptions } from './plan.js';
+export { epochOrder } from './order.js';
+export { sharedRenderPool, type RenderPool } from './pool.js';
+export type { ImageJob } from './job.js';
+export type { MixOptions } from './mix.js';

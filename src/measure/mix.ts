@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { scanDataset } from '../dataset/scan.js';
-import { createLoader } from '../loader/loader.js';
-import type { MixOptions } from '../loader/mix.js';
+import { createLoader, type MixOptions } from '../loader/index.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
 
 export interface MixBenchOptions {

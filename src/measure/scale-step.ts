@@ -8,7 +8,7 @@ import { verifyStore } from '../check/verify.js';
 import { scanDataset } from '../dataset/scan.js';
 import { planShards } from '../store/shards.js';
 import { openLabels } from '../store/labels.js';
-import { planEpoch } from '../loader/plan.js';
+import { planEpoch } from '../loader/index.js';
 import { makeSyntheticStore, syntheticDataset } from './synthetic-store.js';
 
 const [step, location] = process.argv.slice(2);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { finalizeStore } from '../generate/finalize.js';
-import { openStore } from '../store/drivers/open.js';
+import { openStore } from '../storage/open.js';
 import { MANIFEST_KEY } from '../store/layout.js';
 
 export interface ScaleBenchOptions {

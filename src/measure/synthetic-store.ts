@@ -11,8 +11,8 @@ import { codecDescription, encodeProbability } from '../labels/codec.js';
 import { decodeShard } from '../store/format/decode.js';
 import { encodeShard } from '../store/format/encode.js';
 import type { EncodedShard, EpochRecords, ImageBlock, ShardLayout } from '../store/format/columns.js';
-import { sha256Hex } from '../store/hash.js';
-import { openStore } from '../store/drivers/open.js';
+import { sha256Hex } from '../io/hash.js';
+import { openStore } from '../storage/open.js';
 import { MANIFEST_VERSION } from '../store/manifest.js';
 
 /**

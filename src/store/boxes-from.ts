@@ -1,6 +1,6 @@
 import { FkdError } from '../errors.js';
 import type { EpochRecords } from './format/columns.js';
-import { sha256Hex } from './hash.js';
+import { sha256Hex } from '../io/hash.js';
 import type { Manifest } from './manifest.js';
 
 /**

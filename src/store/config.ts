@@ -1,6 +1,6 @@
 import { FkdError, isFkdError } from '../errors.js';
 import type { CodecDescription } from '../labels/codec.js';
-import { createIfAbsent, type StoreDriver } from './drivers/driver.js';
+import { createIfAbsent, type StoreDriver } from '../storage/driver.js';
 import { CONFIG_KEY } from './layout.js';
 import { BOXES_FROM, serializeManifest, type BoxesFrom, type FormatVersion, type ManifestDataset, type ManifestSampler, type ManifestTeacher } from './manifest.js';
 

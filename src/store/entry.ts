@@ -1,8 +1,8 @@
 import { FkdError } from '../errors.js';
 import { parseStrictJson } from './format/json.js';
 import { serializeConfig, type LabelConfig } from './config.js';
-import type { StoreDriver } from './drivers/driver.js';
-import { sha256Hex } from './hash.js';
+import type { StoreDriver } from '../storage/driver.js';
+import { sha256Hex } from '../io/hash.js';
 import { CONFIG_KEY, shardEntryKey } from './layout.js';
 import type { ShardEntry, SkippedImage } from './manifest.js';
 import type { ShardPlan, Slice } from './shards.js';

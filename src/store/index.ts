@@ -2,10 +2,10 @@
 // block decoders and probability decoding for tools that read shards themselves
 // (docs/FORMAT.md). Writing stays with `label` and `finalizeStore`.
 
-export type { ReadOptions, StoreDriver } from './drivers/driver.js';
-export { openStore, registerStoreDriver, type DriverFactory, type OpenStoreOptions } from './drivers/open.js';
-export { FsStore } from './drivers/fs.js';
-export { CachedStore, type CachedStoreOptions } from './drivers/cache.js';
+export type { ReadOptions, StoreDriver } from '../storage/driver.js';
+export { openStore, registerStoreDriver, type DriverFactory, type OpenStoreOptions } from '../storage/open.js';
+export { FsStore } from '../storage/fs.js';
+export { CachedStore, type CachedStoreOptions } from '../storage/cache.js';
 export { openLabels, LabelSet, type OpenLabelsOptions } from './labels.js';
 export { openEnsemble, EnsembleLabels, type OpenEnsembleOptions } from './ensemble.js';
 export { parseManifest, type Manifest, type ShardEntry, type SkippedImage } from './manifest.js';

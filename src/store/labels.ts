@@ -1,9 +1,9 @@
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
 import { assembleManifest, noLabelRun } from './assemble.js';
-import { CachedStore } from './drivers/cache.js';
-import type { StoreDriver } from './drivers/driver.js';
-import { openStore, type OpenStoreOptions } from './drivers/open.js';
+import { CachedStore } from '../storage/cache.js';
+import type { StoreDriver } from '../storage/driver.js';
+import { openStore, type OpenStoreOptions } from '../storage/open.js';
 import { classBytesFor, columnBytes, type DecodedShard, type EpochRecords, type ImageBlock } from './format/columns.js';
 import { decodeEpochBlock, decodeImageBlock } from './format/decode.js';
 import { CONFIG_KEY, MANIFEST_KEY } from './layout.js';

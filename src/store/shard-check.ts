@@ -1,5 +1,5 @@
 import { FkdError } from '../errors.js';
-import type { StoreDriver } from './drivers/driver.js';
+import type { StoreDriver } from '../storage/driver.js';
 import type { DecodedShard, ImageExpectation, ShardCheckOptions } from './format/columns.js';
 import { decodeShard } from './format/decode.js';
 import type { Manifest, ShardEntry } from './manifest.js';

@@ -7,7 +7,7 @@ import type { Tf } from '../tf/types.js';
 import type { StudentName } from './students.js';
 import { writeFileAtomic } from '../io/atomic-file.js';
 import { ioAdvice } from '../io/io-error.js';
-import { sha256Hex } from '../store/hash.js';
+import { sha256Hex } from '../io/hash.js';
 
 /** Optimizers the training loop offers. */
 export type OptimizerName = 'sgd' | 'adamw';

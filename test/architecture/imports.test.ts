@@ -6,18 +6,21 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The layers of src/, bottom first, in the order the data flows. A module may import from its
- * own layer's folder or from a lower layer, never from a higher one. Files directly in src/
- * are named by their base name (`errors`, `index`). A folder missing from this table fails the
- * test, so every new folder gets a place on purpose. README "Architecture" shows the same order.
+ * own layer or from a lower layer, never from a higher one. A name is a folder (`store`), a
+ * folder inside one (`store/format`), or a file directly in src/ by its base name (`errors`);
+ * a file takes the layer of the longest name that contains it, so a sub-folder can sit lower than
+ * the rest of its folder. A folder missing from this table fails the test, so every new folder
+ * gets a place on purpose. README "Architecture" shows the same order.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'io', 'pipeline', 'node-support', 'options', 'wasm-api'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions, option fields and the memory budget, compiling committed WebAssembly
+  ['errors', 'io', 'pipeline', 'node-support', 'options', 'wasm-api'], // no fkd knowledge: the error type, atomic files and hashing, the ordered async window, supported Node versions, option fields and the memory budget, compiling committed WebAssembly
   ['dataset'], // ImageFolder scan, decoding (sharp, and the in-thread JPEG decoder), the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training
   ['teacher'], // engines that run a model: onnx, tfjs
-  ['labels'], // probabilities, top-k, the probability codec, dense targets
-  ['store'], // drivers, store layout, label format, manifest, reader (openLabels)
+  ['labels', 'store/format'], // probabilities, top-k, the probability codec, dense targets; the label format's bytes (pure: bytes in, bytes out)
+  ['storage'], // byte drivers (fs, s3, disk cache), their registry by URL scheme, claims, key checks: knows nothing of labels
+  ['store'], // store layout, manifest, config and claim, reader (openLabels)
   ['generate'], // the label pass and finalize: the store's writer
   ['check'], // info and verify: read a store, re-run the teacher on samples
   ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML
@@ -29,32 +32,60 @@ const LAYERS: readonly (readonly string[])[] = [
 ];
 
 /**
- * Folders that must never reach a teacher engine, directly or through anything they import:
- * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), the crops
- * both sides share, and the report.
+ * Imports the layers allow but the design does not: a module under `from` never imports one
+ * under `never`, except the modules listed in `except`. Names are matched as in LAYERS.
  */
-const TEACHERLESS = ['crop', 'store', 'loader', 'train', 'report'];
+interface Rule {
+  from: string;
+  never: string;
+  except?: readonly string[];
+  why: string;
+}
+
+const RULES: readonly Rule[] = [
+  { from: 'storage', never: 'store', why: 'storage knows nothing of labels' },
+  { from: 'store/format', never: 'storage', why: 'the label format takes and returns bytes; reading them is the store\'s job' },
+  { from: 'measure', never: 'loader', except: ['loader/index.ts'], why: 'measure reaches the loader only through loader/index.ts, as users do' },
+];
+
+/**
+ * Folders that must never reach a teacher engine, directly or through anything they import:
+ * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), the byte
+ * drivers, the crops both sides share, and the report.
+ */
+const TEACHERLESS = ['crop', 'storage', 'store', 'loader', 'train', 'report'];
 
 type Graph = ReadonlyMap<string, readonly string[]>;
 
+/** True when `file` (a path relative to src/) is the module or lies in the folder `name` names. */
+function within(file: string, name: string): boolean {
+  return file === `${name}.ts` || file.startsWith(`${name}/`);
+}
+
 /** Problems in an import graph whose nodes are paths relative to src/ (`store/labels.ts`). */
-function importProblems(graph: Graph, layers: readonly (readonly string[])[] = LAYERS): string[] {
+function importProblems(graph: Graph, layers: readonly (readonly string[])[] = LAYERS, rules: readonly Rule[] = RULES): string[] {
   const problems: string[] = [];
   const rank = new Map<string, number>();
   layers.forEach((names, index) => names.forEach((name) => rank.set(name, index)));
   const part = (file: string): string => (file.includes('/') ? file.slice(0, file.indexOf('/')) : file.replace(/\.ts$/, ''));
-  const layerOf = (file: string): number | undefined => rank.get(part(file));
+  // The longest layer name containing the file: `store/format/decode.ts` is in `store/format`, not `store`.
+  const layerName = (file: string): string | undefined =>
+    [...rank.keys()].filter((name) => within(file, name)).sort((a, b) => b.length - a.length)[0];
 
   for (const [from, targets] of graph) {
-    const own = layerOf(from);
-    if (own === undefined) {
+    const ownName = layerName(from);
+    if (ownName === undefined) {
       problems.push(`${from}: "${part(from)}" has no layer; add it to LAYERS in test/architecture/imports.test.ts`);
       continue;
     }
+    const own = rank.get(ownName)!;
     for (const to of targets) {
-      const their = layerOf(to);
-      if (their !== undefined && their > own) problems.push(`${from} imports ${to}: ${part(to)} is above ${part(from)}`);
+      const theirName = layerName(to);
+      if (theirName !== undefined && rank.get(theirName)! > own) problems.push(`${from} imports ${to}: ${theirName} is above ${ownName}`);
       if (TEACHERLESS.includes(part(from)) && part(to) === 'teacher') problems.push(`${from} imports ${to}: ${part(from)}/ must never need a teacher`);
+      for (const rule of rules) {
+        if (within(from, rule.from) && within(to, rule.never) && !(rule.except ?? []).includes(to)) problems.push(`${from} imports ${to}: ${rule.why}`);
+      }
     }
   }
 
@@ -198,6 +229,15 @@ describe('the import graph of src/', () => {
     expect(importProblems(graph)).toEqual([]);
   });
 
+  it('names real modules in every rule, so none passes by matching nothing', () => {
+    const files = [...graph.keys()];
+    for (const rule of RULES) {
+      expect(files.some((file) => within(file, rule.from)), rule.from).toBe(true);
+      expect(files.some((file) => within(file, rule.never)), rule.never).toBe(true);
+      for (const allowed of rule.except ?? []) expect(graph.has(allowed), allowed).toBe(true);
+    }
+  });
+
   it('sees dynamic and type-only imports', () => {
     expect(graph.get('teacher/load.ts')).toContain('teacher/onnx.ts');
     expect(graph.get('crop/render.ts')).toContain('crop/tensor.ts');
@@ -244,6 +284,37 @@ describe('importProblems', () => {
       'crop/tensor.ts imports teacher/engine.ts: crop/ must never need a teacher',
       'store/manifest.ts imports teacher/engine.ts: store/ must never need a teacher',
       'loader/loader.ts reaches a teacher module: loader/loader.ts → store/manifest.ts → teacher/engine.ts',
+    ]);
+  });
+
+  it('ranks a file by the longest layer name that contains it, so a sub-folder is held below its folder', () => {
+    const graph = new Map([
+      ['store/format/decode.ts', ['store/manifest.ts', 'labels/codec.ts']],
+      ['store/manifest.ts', ['store/format/decode.ts']],
+      ['labels/codec.ts', []],
+    ]);
+    expect(importProblems(graph, [['labels', 'store/format'], ['store']], [])).toEqual([
+      'store/format/decode.ts imports store/manifest.ts: store is above store/format',
+      'import cycle: store/format/decode.ts → store/manifest.ts → store/format/decode.ts',
+    ]);
+  });
+
+  it('reports an import a rule forbids inside the layers, and allows the exceptions', () => {
+    const graph = new Map([
+      ['storage/open.ts', ['store/labels.ts']],
+      ['store/labels.ts', ['storage/open.ts']],
+      ['store/format/encode.ts', ['storage/driver.ts']],
+      ['storage/driver.ts', []],
+      ['measure/loader.ts', ['loader/index.ts', 'loader/plan.ts']],
+      ['loader/index.ts', ['loader/plan.ts']],
+      ['loader/plan.ts', []],
+    ]);
+    const flat = [['storage', 'store', 'loader', 'measure']];
+    expect(importProblems(graph, flat, RULES)).toEqual([
+      'storage/open.ts imports store/labels.ts: storage knows nothing of labels',
+      "store/format/encode.ts imports storage/driver.ts: the label format takes and returns bytes; reading them is the store's job",
+      'measure/loader.ts imports loader/plan.ts: measure reaches the loader only through loader/index.ts, as users do',
+      'import cycle: storage/open.ts → store/labels.ts → storage/open.ts',
     ]);
   });
 

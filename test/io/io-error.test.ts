@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ioError } from '../../src/io/io-error.js';
-import { FsStore } from '../../src/store/drivers/fs.js';
+import { FsStore } from '../../src/storage/fs.js';
 
 /** A 64 KiB tmpfs, where the machine lets us mount one (root on Linux); else null. */
 async function tinyFilesystem(): Promise<{ path: string; dispose: () => Promise<void> } | null> {

@@ -6,7 +6,7 @@ import { storeInfo } from '../../src/check/info.js';
 import { verifyStore } from '../../src/check/verify.js';
 import { finalizeStore } from '../../src/generate/finalize.js';
 import { makeSyntheticStore, syntheticDataset } from '../../src/measure/synthetic-store.js';
-import { openStore } from '../../src/store/drivers/open.js';
+import { openStore } from '../../src/storage/open.js';
 import { openLabels } from '../../src/store/labels.js';
 import { presentImages } from '../../src/store/format/columns.js';
 import { sealManifest } from '../helpers/manifests.js';
@@ -58,7 +58,7 @@ describe('synthetic scale store', () => {
     await finalizeStore(store);
     // Flip a byte inside shard 0's second epoch block, then rewrite the manifest's whole-file
     // size and sha256 so only the per-block hash (checked by decodeShard) can catch it.
-    const { sha256Hex } = await import('../../src/store/hash.js');
+    const { sha256Hex } = await import('../../src/io/hash.js');
     const { MANIFEST_KEY } = await import('../../src/store/layout.js');
     const manifest = JSON.parse(new TextDecoder().decode(await store.get(MANIFEST_KEY)));
     const entry = manifest.shards[0];

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { createLoader } from '../../src/loader/loader.js';
-import { CachedStore } from '../../src/store/drivers/cache.js';
+import { CachedStore } from '../../src/storage/cache.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../../src/store/labels.js';
-import { S3Store } from '../../src/store/drivers/s3.js';
+import { S3Store } from '../../src/storage/s3.js';
 import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
@@ -129,11 +129,11 @@ describe('S3 faults while labeling and loading', () => {
   });
 
   it('a loader epoch through ~30% faults yields the fault-free batches, with and without cacheDir', async () => {
-    const expected = await epochDigest(await open('clean', { endpoint: server.endpoint }));
+    const expected = await epochDigest(await open('clean', { s3: { endpoint: server.endpoint } }));
     expect(expected.crops).toBe(24 * 3);
 
     const faulty = await proxy(23);
-    const retrying = { endpoint: faulty.endpoint, maxAttempts: 8, requestTimeoutMs: TIMEOUT_MS };
+    const retrying = { s3: { endpoint: faulty.endpoint, maxAttempts: 8, requestTimeoutMs: TIMEOUT_MS } };
     expect(await epochDigest(await open('clean', retrying))).toEqual(expected);
     record('loader epoch, 30%, no cache', { ...faulty.counts });
     const withoutCache = faultCount(faulty.counts);
@@ -161,7 +161,7 @@ describe('S3 faults while labeling and loading', () => {
 
   it('at 100% faults the loader fails with an FkdError naming the object', async () => {
     const faulty = await proxy(5, { rate: 0, maxConsecutive: Number.POSITIVE_INFINITY });
-    const labels = await open('clean', { endpoint: faulty.endpoint, maxAttempts: 3, requestTimeoutMs: TIMEOUT_MS, connectionTimeoutMs: TIMEOUT_MS });
+    const labels = await open('clean', { s3: { endpoint: faulty.endpoint, maxAttempts: 3, requestTimeoutMs: TIMEOUT_MS, connectionTimeoutMs: TIMEOUT_MS } });
     faulty.rate = 1;
     const started = Date.now();
     const error = await epochDigest(labels).catch((caught: unknown) => caught);

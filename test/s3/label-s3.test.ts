@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../src/store/drivers/s3.js';
+import { S3Store } from '../../src/storage/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli, type CliResult } from '../helpers/cli.js';
 import { startKeyedS3Server, type KeyedS3Server } from './keyed-s3-server.js';
 import { comparableManifest } from '../helpers/manifests.js';

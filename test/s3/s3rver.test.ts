@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../src/store/drivers/s3.js';
+import { S3Store } from '../../src/storage/s3.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 
 let server: S3TestServer;

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../src/store/drivers/s3.js';
+import { S3Store } from '../../src/storage/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { spawn } from 'node:child_process';

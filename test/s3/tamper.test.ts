@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { createLoader } from '../../src/loader/loader.js';
-import { CachedStore } from '../../src/store/drivers/cache.js';
+import { CachedStore } from '../../src/storage/cache.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../../src/store/labels.js';
 import type { Manifest } from '../../src/store/manifest.js';
-import { S3Store } from '../../src/store/drivers/s3.js';
+import { S3Store } from '../../src/storage/s3.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { sealManifest } from '../helpers/manifests.js';
@@ -30,7 +30,7 @@ const cleanups: Array<() => unknown> = [];
 const location = (): string => `s3://${server.bucket}/tampered`;
 
 async function open(options: Partial<OpenLabelsOptions> = {}): Promise<LabelSet> {
-  const labels = await openLabels(location(), { endpoint: server.endpoint, ...options });
+  const labels = await openLabels(location(), { s3: { endpoint: server.endpoint }, ...options });
   cleanups.push(() => {
     const opened = labels.store as { close?: () => void; inner?: { close?: () => void } };
     opened.close?.();
@@ -45,7 +45,7 @@ async function epoch(labels: LabelSet): Promise<number> {
   return crops;
 }
 
-/** Where CachedStore keeps one cached range of a key (see src/store/drivers/cache.ts). */
+/** Where CachedStore keeps one cached range of a key (see src/storage/cache.ts). */
 function cachedRangeFile(cacheDir: string, key: string, offset: number, length: number): string {
   const directory = createHash('sha256').update(`${location()}\n${key}`).digest('hex').slice(0, 32);
   return join(cacheDir, directory, `${offset}-${length}.${length}`);
@@ -144,7 +144,7 @@ describe('a manifest naming keys outside the store', () => {
     const edited = structuredClone(manifest);
     edited.shards[0]!.key = key;
     await hostile.put('manifest.json', new TextEncoder().encode(sealManifest(edited)));
-    const error = await openLabels(`s3://${server.bucket}/${prefix}`, { endpoint: server.endpoint }).catch((caught: unknown) => caught);
+    const error = await openLabels(`s3://${server.bucket}/${prefix}`, { s3: { endpoint: server.endpoint } }).catch((caught: unknown) => caught);
     expect(isFkdError(error, 'E_BAD_KEY'), String(error)).toBe(true);
     expect((error as Error).message).toContain(JSON.stringify(key));
   });

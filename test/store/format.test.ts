@@ -7,7 +7,7 @@ import { MAX_EPOCH_RAW_BYTES, MAX_PATHS_RAW_BYTES, SHARD_MAGIC, presentImages, t
 import { decodeEpochBlock, decodeImageBlock, decodeShard } from '../../src/store/format/decode.js';
 import { encodeShard } from '../../src/store/format/encode.js';
 import { checkRecordValues } from '../../src/store/format/validate.js';
-import { sha256Hex } from '../../src/store/hash.js';
+import { sha256Hex } from '../../src/io/hash.js';
 import { seededRandom as random } from '../helpers/random.js';
 
 // ---------------------------------------------------------------------------------------

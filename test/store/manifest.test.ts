@@ -3,7 +3,7 @@ import { FkdError } from '../../src/errors.js';
 import { codecDescription } from '../../src/labels/codec.js';
 import type { EpochRecords, ImageBlock } from '../../src/store/format/columns.js';
 import { encodeShard } from '../../src/store/format/encode.js';
-import { sha256Hex } from '../../src/store/hash.js';
+import { sha256Hex } from '../../src/io/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
 import { thrownError } from '../helpers/errors.js';
 import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';

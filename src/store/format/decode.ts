@@ -1,6 +1,6 @@
 import { brotliDecompressSync } from 'node:zlib';
 import { Unpackr } from 'msgpackr';
-import { sha256Hex } from '../hash.js';
+import { sha256Hex } from '../../io/hash.js';
 import {
   MAGIC,
   MAX_COMPRESSION_RATIO,

@@ -1,6 +1,6 @@
 import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { sha256Hex } from '../hash.js';
+import { sha256Hex } from '../../io/hash.js';
 import {
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,

@@ -1,6 +1,6 @@
 import { FkdError } from '../../errors.js';
 import { MAX_TOPK_SUM, probabilityTable } from '../../labels/codec.js';
-import { sha256Hex } from '../hash.js';
+import { sha256Hex } from '../../io/hash.js';
 import { CONTENT_HASH_BYTES } from '../../dataset/file.js';
 import {
   MAGIC,

@@ -1,8 +1,8 @@
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { FkdError } from '../../errors.js';
-import { createFileExclusive, writeFileAtomic } from '../../io/atomic-file.js';
-import { ioError } from '../../io/io-error.js';
+import { FkdError } from '../errors.js';
+import { createFileExclusive, writeFileAtomic } from '../io/atomic-file.js';
+import { ioError } from '../io/io-error.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 

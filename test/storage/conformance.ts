@@ -3,7 +3,7 @@
  * `describeStoreConformance` with a factory that returns a fresh, empty store per test.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { StoreDriver } from '../../../src/store/drivers/driver.js';
+import type { StoreDriver } from '../../src/storage/driver.js';
 
 /** Deterministic pseudo-random bytes, so a failure reproduces. */
 export function testBytes(length: number, seed = 1): Uint8Array {

@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../../src/store/drivers/open.js';
-import { parseS3Url, S3Store, type S3StoreOptions } from '../../../src/store/drivers/s3.js';
-import { startS3Server, type S3TestServer } from '../../helpers/s3-server.js';
+import { openStore } from '../../src/storage/open.js';
+import { parseS3Url, S3Store, type S3StoreOptions } from '../../src/storage/s3.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { describeStoreConformance, sameBytes, testBytes } from './conformance.js';
 
 let server: S3TestServer;
@@ -115,7 +115,7 @@ describe('S3Store specifics', () => {
 
 describe('openStore (s3)', () => {
   it('opens s3:// URLs as an S3Store, with forcePathStyle implied by the endpoint', async () => {
-    const store = await openStore(`s3://${server.bucket}/open-explicit`, { endpoint: server.endpoint, maxAttempts: 2 });
+    const store = await openStore(`s3://${server.bucket}/open-explicit`, { s3: { endpoint: server.endpoint, maxAttempts: 2 } });
     expect(store).toBeInstanceOf(S3Store);
     opened.push(store as S3Store);
     await store.put('k', testBytes(5));

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FkdError } from '../../errors.js';
+import { FkdError } from '../errors.js';
 import type { StoreDriver } from './driver.js';
 
 /** Where claim marks live: outside every key a label store uses, so listings of those never see them. */

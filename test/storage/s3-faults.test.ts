@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store, type S3StoreOptions } from '../../../src/store/drivers/s3.js';
-import { startFaultyProxy, type Fault, type FaultyProxy } from '../../helpers/faulty-proxy.js';
-import { startS3Server, type S3TestServer } from '../../helpers/s3-server.js';
+import { S3Store, type S3StoreOptions } from '../../src/storage/s3.js';
+import { startFaultyProxy, type Fault, type FaultyProxy } from '../helpers/faulty-proxy.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { sameBytes, testBytes } from './conformance.js';
 
 let server: S3TestServer;

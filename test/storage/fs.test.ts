@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsStore } from '../../../src/store/drivers/fs.js';
-import { openStore } from '../../../src/store/drivers/open.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { openStore } from '../../src/storage/open.js';
 import { describeStoreConformance, testBytes } from './conformance.js';
 
 const directories: string[] = [];

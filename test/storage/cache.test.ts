@@ -3,9 +3,9 @@ import { mkdtemp, readdir, rm, stat, truncate, writeFile, readFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CachedStore } from '../../../src/store/drivers/cache.js';
-import type { StoreDriver } from '../../../src/store/drivers/driver.js';
-import { FsStore } from '../../../src/store/drivers/fs.js';
+import { CachedStore } from '../../src/storage/cache.js';
+import type { StoreDriver } from '../../src/storage/driver.js';
+import { FsStore } from '../../src/storage/fs.js';
 import { describeStoreConformance, sameBytes, testBytes } from './conformance.js';
 
 const directories: string[] = [];

@@ -25,9 +25,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FkdError } from '../../errors.js';
+import { FkdError } from '../errors.js';
 import { createIfAbsent, type ReadOptions, type StoreDriver } from './driver.js';
-import { sha256Hex } from '../hash.js';
+import { sha256Hex } from '../io/hash.js';
 import { checkKey } from './keys.js';
 
 export interface CachedStoreOptions {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isFkdError } from '../../../src/errors.js';
-import { claimObject, CLAIMS_PREFIX } from '../../../src/store/drivers/claim.js';
-import { S3Store } from '../../../src/store/drivers/s3.js';
-import { startS3Server, type S3TestServer } from '../../helpers/s3-server.js';
+import { isFkdError } from '../../src/errors.js';
+import { claimObject, CLAIMS_PREFIX } from '../../src/storage/claim.js';
+import { S3Store } from '../../src/storage/s3.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { sameBytes, testBytes } from './conformance.js';
 
 let server: S3TestServer;

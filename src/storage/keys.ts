@@ -1,4 +1,4 @@
-import { FkdError } from '../../errors.js';
+import { FkdError } from '../errors.js';
 
 /**
  * Keys are relative, slash-separated, and stay inside the store: a manifest that names

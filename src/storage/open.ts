@@ -1,30 +1,45 @@
 import { fileURLToPath } from 'node:url';
-import { FkdError } from '../../errors.js';
+import { FkdError } from '../errors.js';
 import type { StoreDriver } from './driver.js';
 import { FsStore } from './fs.js';
 import type { S3StoreOptions } from './s3.js';
 
 /**
- * Options for S3 stores (ignored for local directories): endpoint and path-style addressing,
- * region, retries (`maxAttempts`, `retryMode`) and timeouts (`connectionTimeoutMs`,
- * `requestTimeoutMs`). Unset options fall back to environment variables; see `S3StoreOptions`.
+ * Options for opening a location, one entry per URL scheme: each driver receives its own entry
+ * and nothing else, so a local directory never sees S3 settings.
+ *
+ * @example
+ * await openStore('s3://team-kd/in1k', { s3: { endpoint: 'http://127.0.0.1:9000', maxAttempts: 8 } });
  */
-export type OpenStoreOptions = S3StoreOptions;
+export interface OpenStoreOptions {
+  /**
+   * For `s3://` locations: endpoint and path-style addressing, region, retries (`maxAttempts`,
+   * `retryMode`) and timeouts (`connectionTimeoutMs`, `requestTimeoutMs`). Unset options fall
+   * back to environment variables; see `S3StoreOptions`.
+   */
+  s3?: S3StoreOptions | undefined;
+}
 
-/** Opens the store a `scheme://…` location names. */
-export type DriverFactory = (location: string, options: OpenStoreOptions) => Promise<StoreDriver>;
+/**
+ * Opens the store a `scheme://…` location names. A registered driver takes its settings when it
+ * is registered (in the closure), since `OpenStoreOptions` has entries for fkd's own schemes only.
+ */
+export type DriverFactory = (location: string) => Promise<StoreDriver>;
+
+/** A built-in driver: it picks its own entry out of the options. */
+type BuiltInFactory = (location: string, options: OpenStoreOptions) => Promise<StoreDriver>;
 
 /**
  * Drivers by URL scheme (lower case, without `://`). A location without a scheme is a local
  * directory. Heavy SDKs are imported inside their factory, so local use never loads the AWS SDK.
  */
-const drivers = new Map<string, DriverFactory>([
+const drivers = new Map<string, BuiltInFactory>([
   ['file', async (location) => new FsStore(fileURLToPath(location))],
   [
     's3',
     async (location, options) => {
       const { S3Store } = await import('./s3.js');
-      return new S3Store(location, options);
+      return new S3Store(location, options.s3);
     },
   ],
 ]);
@@ -38,7 +53,7 @@ const drivers = new Map<string, DriverFactory>([
  */
 export function registerStoreDriver(scheme: string, factory: DriverFactory): void {
   if (!/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new FkdError('E_USAGE', `Expected a URL scheme such as "s3" but received "${scheme}".`);
-  drivers.set(scheme.toLowerCase(), factory);
+  drivers.set(scheme.toLowerCase(), (location) => factory(location));
 }
 
 /**

@@ -23,11 +23,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FkdError } from '../../errors.js';
+import { FkdError } from '../errors.js';
 import { claimObject } from './claim.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
-import { noticeEndOfLife, quietAwsNodeWarning } from '../../node-support.js';
+import { noticeEndOfLife, quietAwsNodeWarning } from '../node-support.js';
 
 /** Used only when neither the options, `AWS_REGION` nor the shared config file name a region. */
 export const DEFAULT_REGION = 'us-east-1';

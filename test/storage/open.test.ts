@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsStore } from '../../../src/store/drivers/fs.js';
-import { openStore, registerStoreDriver } from '../../../src/store/drivers/open.js';
-import { openLabels } from '../../../src/store/labels.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { openStore, registerStoreDriver } from '../../src/storage/open.js';
+import { openLabels } from '../../src/store/labels.js';
 
 const directories: string[] = [];
 
@@ -30,6 +30,16 @@ describe('the driver registry', () => {
     await expect(openLabels('mem://two')).rejects.toMatchObject({ code: 'E_INCOMPLETE_STORE' });
     expect(opened).toEqual(['MEM://one', 'mem://two']);
     await expect(openStore('gs://x')).rejects.toThrow('file:// or mem:// or s3://');
+  });
+
+  it('hands each driver only its own options: a registered driver gets the location alone, never the s3 entry', async () => {
+    const received: unknown[][] = [];
+    registerStoreDriver('plain', async (...args: unknown[]) => {
+      received.push(args);
+      return new FsStore('.');
+    });
+    await openStore('plain://x', { s3: { endpoint: 'http://127.0.0.1:9', maxAttempts: 2 } });
+    expect(received).toEqual([['plain://x']]);
   });
 
   it('refuses a scheme that is not one', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isFkdError } from '../../../src/errors.js';
-import { checkKey } from '../../../src/store/drivers/keys.js';
+import { isFkdError } from '../../src/errors.js';
+import { checkKey } from '../../src/storage/keys.js';
 
 describe('checkKey', () => {
   it.each(['manifest.json', 'shards/00000.fkd', 'a/b/c/d', '.hidden', 'a..b/c', '...', 'ünïcødé/ß', 'with space/x+y=z'])('accepts %j and returns it unchanged', (key) => {
