@@ -30,7 +30,7 @@ export * from './store/index.js';
 
 // generate
 export { label, type LabelOptions, type LabelProgress, type LabelResult } from './generate/label.js';
-export { finalizeStore, type FinalizeOptions } from './generate/finalize.js';
+export { finalizeStore, type FinalizeOptions } from './store/writer/finalize.js';
 export { parseSlice } from './generate/plan.js';
 export { storeInfo, type StoreInfo } from './check/info.js';
 export { verifyStore, type VerifyOptions, type VerifyReport } from './check/verify.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { finalizeStore } from '../generate/finalize.js';
+import { finalizeStore } from '../store/writer/finalize.js';
 import { openStore } from '../storage/open.js';
 import { printJson, type CommandContext } from './context.js';
 import { SHARDS_FIELD, workerCount } from '../generate/plan.js';

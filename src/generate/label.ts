@@ -8,20 +8,18 @@ import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../da
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
-import { checkConfig, claimConfig, type LabelConfig } from '../store/config.js';
-import type { StoreDriver } from '../storage/driver.js';
+import type { LabelConfig } from '../store/config.js';
 import { openStore, type OpenStoreOptions } from '../storage/open.js';
-import { configSha256, readShardEntry, type ShardEntryFile } from '../store/entry.js';
+import { LabelStoreWriter } from '../store/writer/writer.js';
 import { encodeShard } from '../store/format/encode.js';
 import { cropsDigest } from '../store/boxes-from.js';
 import { openLabels } from '../store/labels.js';
 import { MANIFEST_VERSION, type ManifestScan, type SkippedImage } from '../store/manifest.js';
-import { scanRecordOf, writeScanRecord } from '../store/scan-record.js';
+import { scanRecordOf } from '../store/scan-record.js';
 import { memoryBudget } from '../options/memory.js';
 import { OrderedBudget } from '../pipeline/ordered-budget.js';
 import { collectGarbage } from '../pipeline/collect-garbage.js';
 import { checkSeparateTrees } from './separate-trees.js';
-import { shardEntryKey, shardKey } from '../store/layout.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
 import type { Device, TeacherEngine, TeacherInfo } from '../teacher/engine.js';
@@ -32,7 +30,6 @@ import { adoptCropSettings, cropsLike, sampledCrops, type CropSource, type Shard
 import { EpochColumns } from './epoch-columns.js';
 import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
 import type { Naming } from '../options/schema.js';
-import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
 import { TeacherBatcher } from './teacher-batcher.js';
 import { loadClassMap } from './class-map-file.js';
@@ -164,13 +161,9 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
     const made = await buildConfig(resolved, dataset, teacher, classMap);
     // --like: the shards hold labels only; their boxes are the base's, named by the digest of its blocks.
     const config: LabelConfig = base ? { ...made, boxesFrom: { store: base.location, digest: cropsDigest(base.manifest) } } : made;
-    // The manifest's own checker sees the config before any byte is written: a store that
-    // could never be finalized is refused now, not after the whole pass.
-    checkConfig(config);
-    const store = await openStore(resolved.out, options.store);
-    await claimConfig(store, config);
     const excluded = scanRecordOf(dataset.excluded);
-    await writeScanRecord(store, excluded);
+    const backend = `${teacher.info.engine}/${teacher.info.backend}`;
+    const store = await LabelStoreWriter.claim(await openStore(resolved.out, options.store), config, { slice, backend, scan: excluded });
     const shards = shardsOfSlice(planShards(dataset.images.length, config.shardImages), slice);
     const crops = base ? cropsLike(base) : sampledCrops({ seed: resolved.seed, scale: resolved.scale, ratio: resolved.ratio, flip: resolved.flip });
     const run = new LabelRun(options, resolved, dataset, teacher, config, store, shards, crops);
@@ -183,7 +176,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
       throw error;
     }
     if (run.imagesWithRecords < resolved.minImages) throw tooFewImages(run, resolved.minImages, store.location, naming);
-    const finalized = slice.count === 1 ? (await finalizeStore(store), true) : false;
+    const finalized = slice.count === 1 ? (await store.finalize(), true) : false;
     return {
       location: store.location,
       teacher: teacher.info,
@@ -290,7 +283,7 @@ class LabelRun {
     private readonly dataset: Dataset,
     private readonly teacher: TeacherEngine,
     private readonly config: LabelConfig,
-    private readonly store: StoreDriver,
+    private readonly store: LabelStoreWriter,
     private readonly shards: ShardPlan[],
     private readonly crops: CropSource,
   ) {
@@ -319,7 +312,7 @@ class LabelRun {
     this.report();
     for (const shard of this.shards) {
       this.options.signal?.throwIfAborted();
-      const existing = await readShardEntry(this.store, shard, this.config);
+      const existing = await this.store.finished(shard);
       if (existing) {
         this.shardsReused++;
         this.skipped.push(...existing.skipped);
@@ -402,7 +395,6 @@ class LabelRun {
     const hashes = new Uint8Array(shard.imageCount * CONTENT_HASH_BYTES);
     const skippedLocal: number[] = [];
     const skippedHere: SkippedImage[] = [];
-    const teacher = this.teacher.info;
     const batcher = this.batcher;
 
     // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
@@ -476,16 +468,7 @@ class LabelRun {
       this.dataset.classes.length,
       { boxes: this.config.boxesFrom === undefined },
     );
-    const entry: ShardEntryFile = {
-      configSha256: configSha256(this.config),
-      backend: `${teacher.engine}/${teacher.backend}`,
-      slice: this.options.slice ?? wholeJob,
-      shard: { index: shard.index, key: shardKey(shard.index), imageStart: shard.imageStart, imageCount: shard.imageCount, records: rank * crops * epochs, layout },
-      skipped: skippedHere,
-    };
-    // The shard goes first and its entry second: an entry always names a complete object.
-    await this.store.put(shardKey(shard.index), bytes);
-    await this.store.put(shardEntryKey(shard.index), new TextEncoder().encode(`${JSON.stringify(entry, null, 2)}\n`));
+    await this.store.commit({ shard, bytes, layout, records: rank * crops * epochs, skipped: skippedHere });
     this.skipped.push(...skippedHere);
   }
 }

@@ -4,7 +4,7 @@ import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
-import { finalizeStore } from '../generate/finalize.js';
+import { finalizeStore } from '../store/writer/finalize.js';
 import { openStore } from '../storage/open.js';
 import { MANIFEST_KEY } from '../store/layout.js';
 

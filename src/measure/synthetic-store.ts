@@ -3,10 +3,8 @@ import { CounterRandom, keyOf } from '../crop/rng.js';
 import { CONTENT_HASH_BYTES, contentHash } from '../dataset/file.js';
 import { fingerprintOf, type Dataset, type DatasetImage } from '../dataset/scan.js';
 import { ExclusionLog } from '../dataset/exclusions.js';
-import { serializeConfig, type LabelConfig } from '../store/config.js';
-import { configSha256, type ShardEntryFile } from '../store/entry.js';
+import type { LabelConfig } from '../store/config.js';
 import { planShards, shardsOfSlice, type Slice } from '../store/shards.js';
-import { CONFIG_KEY, shardEntryKey, shardKey } from '../store/layout.js';
 import { codecDescription, encodeProbability } from '../labels/codec.js';
 import { decodeShard } from '../store/format/decode.js';
 import { encodeShard } from '../store/format/encode.js';
@@ -14,6 +12,7 @@ import type { EncodedShard, EpochRecords, ImageBlock, ShardLayout } from '../sto
 import { sha256Hex } from '../io/hash.js';
 import { openStore } from '../storage/open.js';
 import { MANIFEST_VERSION } from '../store/manifest.js';
+import { LabelStoreWriter } from '../store/writer/writer.js';
 
 /**
  * A label store of ImageNet's shape made without images or a teacher, for scale tests: the
@@ -169,9 +168,7 @@ export async function makeSyntheticStore(location: string, options: SyntheticSto
     codec: codecDescription(topK, 'marginal'),
     shardImages,
   };
-  const store = await openStore(location);
-  await store.put(CONFIG_KEY, new TextEncoder().encode(serializeConfig(config)));
-  const configHash = configSha256(config);
+  const writer = await LabelStoreWriter.claim(await openStore(location), config, { backend: 'synthetic', ...(options.slice ? { slice: options.slice } : {}) });
   const plan = planShards(images, shardImages);
   const pool = boxPool(topK, classes);
   // Brotli at quality 11 (the encoder's only setting) costs seconds per shard on a loaded
@@ -209,16 +206,7 @@ export async function makeSyntheticStore(location: string, options: SyntheticSto
           epochs: epochsOf.layout.epochs.map((ref) => ({ ...ref, offset: ref.offset + shift })),
         };
         decodeShard(bytes, layout);
-        const key = shardKey(shard.index);
-        await store.put(key, bytes);
-        const entry: ShardEntryFile = {
-          configSha256: configHash,
-          backend: 'synthetic',
-          slice: { index: 0, count: 1 },
-          shard: { index: shard.index, key, imageStart: shard.imageStart, imageCount: shard.imageCount, records: shard.imageCount * crops * epochs, layout },
-          skipped: [],
-        };
-        await store.put(shardEntryKey(shard.index), new TextEncoder().encode(`${JSON.stringify(entry, null, 2)}\n`));
+        await writer.commit({ shard, bytes, layout, records: shard.imageCount * crops * epochs, skipped: [] });
         options.onShard?.(++done, options.slice ? shardsOfSlice(plan, options.slice).length : plan.length);
       }),
     ),

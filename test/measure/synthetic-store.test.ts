@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { storeInfo } from '../../src/check/info.js';
 import { verifyStore } from '../../src/check/verify.js';
-import { finalizeStore } from '../../src/generate/finalize.js';
+import { finalizeStore } from '../../src/store/writer/finalize.js';
 import { makeSyntheticStore, syntheticDataset } from '../../src/measure/synthetic-store.js';
 import { openStore } from '../../src/storage/open.js';
 import { openLabels } from '../../src/store/labels.js';

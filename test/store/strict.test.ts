@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
-import { finalizeStore } from '../../src/generate/finalize.js';
+import { finalizeStore } from '../../src/store/writer/finalize.js';
 import { createLoader } from '../../src/loader/loader.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { openStore } from '../../src/storage/open.js';

@@ -1,10 +1,10 @@
 import pLimit from 'p-limit';
-import { FkdError, isFkdError } from '../errors.js';
-import { assembleManifest, type AssembleOptions } from '../store/assemble.js';
-import type { StoreDriver } from '../storage/driver.js';
-import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../store/layout.js';
-import { checkManifestFields, serializeManifest, type Manifest } from '../store/manifest.js';
-import { checkShardObject } from '../store/shard-check.js';
+import { FkdError, isFkdError } from '../../errors.js';
+import { assembleManifest, type AssembleOptions } from '../assemble.js';
+import type { StoreDriver } from '../../storage/driver.js';
+import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../layout.js';
+import { checkManifestFields, serializeManifest, type Manifest } from '../manifest.js';
+import { checkShardObject } from '../shard-check.js';
 
 export type FinalizeOptions = Pick<AssembleOptions, 'slices'>;
 
