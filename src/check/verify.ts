@@ -98,7 +98,7 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
       if (report.teacher.top1Agreement < 1) problems.push(`Top-1 agrees on ${(report.teacher.top1Agreement * 100).toFixed(1)}% of sampled crops, not all.`);
     }
   } else if (options.teacher !== undefined) {
-    throw new FkdError('E_USAGE', 'verify --teacher needs --data: the crops are re-rendered from the images.');
+    throw new FkdError('E_USAGE', 'Verifying with a teacher needs the data option too: the crops are re-rendered from the images.', { option: 'data' });
   }
   report.ok = problems.length === 0;
   return report;

@@ -11,6 +11,7 @@ import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 import { handleStopSignals } from './stop.js';
+import { flagOf } from './flags.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -42,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     const verbose = program.opts().verbose === true || argv.includes('--verbose');
     if (isFkdError(error)) {
       context.stderr.write(`fkd: error ${error.code}: ${error.message}\n`);
+      const flag = error.details.option === undefined ? undefined : flagOf(error.details.option);
+      if (flag !== undefined) context.stderr.write(`fkd: ${error.details.option} is ${flag} on the command line\n`);
       if (verbose && error.stack) context.stderr.write(`${error.stack}\n`);
       if (error.code === 'E_ABORTED' || stop.signal.aborted) return 130;
       return error.code === 'E_USAGE' ? 2 : 1;

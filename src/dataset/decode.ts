@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { FkdError } from '../errors.js';
+import { FkdError, isFkdError } from '../errors.js';
+import { imageError } from './image-error.js';
 import { decodeJpegWasm, IN_THREAD_RULE, wasmRefusal } from './decode-wasm.js';
 import { readImageBytes } from './file.js';
 import type { DecodedImage, RgbImage } from './image.js';
@@ -55,7 +56,7 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
     if (options.admit || !(input instanceof Uint8Array && isJpegOrPng(input))) {
       const header = await pipeline.metadata();
       if (header.format === 'svg' && !options.allowSvg) {
-        throw new FkdError('E_BAD_IMAGE', `${path}: ${SVG_REFUSED}`, { path });
+        throw imageError('E_BAD_IMAGE', path, SVG_REFUSED);
       }
       if (options.admit) await options.admit((header.width ?? 0) * (header.height ?? 0));
     }
@@ -66,10 +67,10 @@ export async function decodeImage(input: string | Uint8Array, path = typeof inpu
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) {
-      throw new FkdError('E_BAD_IMAGE', `${path}: decoded to ${info.channels} channels instead of 3.`, { path });
+      throw imageError('E_BAD_IMAGE', path, `decoded to ${info.channels} channels instead of 3.`);
     }
     if (info.width > MAX_SIDE || info.height > MAX_SIDE) {
-      throw new FkdError('E_IMAGE_TOO_LARGE', `${path}: ${info.width}×${info.height} exceeds the ${MAX_SIDE}-pixel side limit.`, { path });
+      throw imageError('E_IMAGE_TOO_LARGE', path, `${info.width}×${info.height} exceeds the ${MAX_SIDE}-pixel side limit.`);
     }
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (error) {
@@ -122,29 +123,29 @@ function isJpegOrPng(bytes: Uint8Array): boolean {
 const SVG_REFUSED = 'an SVG image (detected from its bytes); refused because librsvg can read other files it references. Pass --allow-svg (allowSvg) to render SVGs.';
 
 /**
- * What went wrong with an image, without the path its message starts with: for lists that
- * show the path beside it.
+ * What went wrong with an image, without its path: for lists that show the path beside it
+ * (a store's skipped images). Image errors keep it in `details.reason`.
  *
  * @example
- * reasonOf(error, 'cat/x.jpg'); // 'truncated image data (VipsJpeg: premature end of input file).'
+ * reasonOf(error); // 'truncated image data (VipsJpeg: premature end of input file).'
  */
-export function reasonOf(error: Error, path: string): string {
-  return error.message.startsWith(`${path}: `) ? error.message.slice(path.length + 2) : error.message;
+export function reasonOf(error: Error): string {
+  return (isFkdError(error) ? error.details.reason : undefined) ?? error.message;
 }
 
 function classifyDecodeError(error: unknown, path: string, maxPixels: number): FkdError {
   const message = error instanceof Error ? error.message : String(error);
   if (/Input file is missing|ENOENT|EACCES|permission denied|no such file/i.test(message)) {
-    return new FkdError('E_IO', `${path}: cannot read the file (${message.split('\n')[0]}).`, { path, cause: error });
+    return imageError('E_IO', path, `cannot read the file (${message.split('\n')[0]}).`, error);
   }
   if (/pixel limit/i.test(message)) {
-    return new FkdError('E_IMAGE_TOO_LARGE', `${path}: more than ${maxPixels} pixels; refused as a possible decompression bomb. Raise --max-pixels if the image is genuine.`, { path, cause: error });
+    return imageError('E_IMAGE_TOO_LARGE', path, `more than ${maxPixels} pixels; refused as a possible decompression bomb. Raise --max-pixels if the image is genuine.`, error);
   }
   if (/unsupported image format|Input buffer contains unsupported|empty/i.test(message)) {
-    return new FkdError('E_BAD_IMAGE', `${path}: not a readable image (${message.split('\n')[0]}).`, { path, cause: error });
+    return imageError('E_BAD_IMAGE', path, `not a readable image (${message.split('\n')[0]}).`, error);
   }
   if (/premature|truncat|end of (file|data)/i.test(message)) {
-    return new FkdError('E_BAD_IMAGE', `${path}: truncated image data (${message.split('\n')[0]}).`, { path, cause: error });
+    return imageError('E_BAD_IMAGE', path, `truncated image data (${message.split('\n')[0]}).`, error);
   }
-  return new FkdError('E_BAD_IMAGE', `${path}: cannot decode (${message.split('\n')[0]}).`, { path, cause: error });
+  return imageError('E_BAD_IMAGE', path, `cannot decode (${message.split('\n')[0]}).`, error);
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { FkdError } from '../errors.js';
+import { imageError } from './image-error.js';
 
 /**
  * Bytes of an image's content hash: the first 8 bytes of the SHA-256 of its file. An accidental
@@ -46,7 +46,7 @@ export async function readImageBytes(file: string, name: string): Promise<Uint8A
     buffer = await readFile(file);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new FkdError('E_IO', `${name}: cannot read the file (${reason}).`, { path: name, cause: error });
+    throw imageError('E_IO', name, `cannot read the file (${reason}).`, error);
   }
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }

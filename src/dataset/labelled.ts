@@ -11,7 +11,7 @@ export interface LabelledImage {
   hash: string | undefined;
 }
 
-const REMEDY = "Its stored crops no longer match its pixels: restore the labelled file, label the dataset again, or pass onError: 'skip' (--on-error skip) to leave it out.";
+const REMEDY = "Its stored crops no longer match its pixels: restore the labelled file, label the dataset again, or set onError to skip to leave it out.";
 
 /**
  * Decodes an image file and checks it is the one that was labelled, before a crop of it is

@@ -79,7 +79,7 @@ export async function scanDataset(rootDirectory: string, options: ScanOptions = 
     rootInfo = await stat(root);
     entries = await readdir(root, { withFileTypes: true, encoding: 'buffer' });
   } catch (error) {
-    throw new FkdError('E_IO', `Cannot read the dataset folder ${root}: ${(error as Error).message}. Pass --data pointing at an ImageFolder tree (<root>/<class>/<image>).`, { path: root, cause: error });
+    throw new FkdError('E_IO', `Cannot read the dataset folder ${root}: ${(error as Error).message}. Point the data option at an ImageFolder tree (<root>/<class>/<image>).`, { path: root, option: 'data', cause: error });
   }
   const classFolders: Array<{ name: string; info: Stats }> = [];
   for (const entry of entries) {
@@ -120,7 +120,7 @@ class Scan {
 
   exclude(path: string, kind: ExclusionKind, reason: string): void {
     if (this.policy === 'fail' && BAD_EXCLUSIONS.has(kind)) {
-      throw new FkdError('E_BAD_ENTRY', `${this.root}/${path}: ${reason}. Remove or fix it, or pass --on-bad-entry skip to pass over such entries.`, { path: `${this.root}/${path}` });
+      throw new FkdError('E_BAD_ENTRY', `${this.root}/${path}: ${reason}. Remove or fix it, or set onBadEntry to skip to pass over such entries.`, { path: `${this.root}/${path}`, option: 'onBadEntry' });
     }
     this.log.add(path, kind, reason);
   }

@@ -47,7 +47,7 @@ export function cropsLike(base: LabelSet): CropSource {
     async forShard(shard) {
       const entry = base.manifest.shards.find((candidate) => candidate.index === shard.index);
       if (!entry || entry.imageStart !== shard.imageStart || entry.imageCount !== shard.imageCount) {
-        throw new FkdError('E_DATASET_MISMATCH', `${base.location} has no shard ${shard.index} of images ${shard.imageStart}…${shard.imageStart + shard.imageCount - 1}; --like needs a finished store of the same dataset.`, { path: base.location });
+        throw new FkdError('E_DATASET_MISMATCH', `${base.location} has no shard ${shard.index} of images ${shard.imageStart}…${shard.imageStart + shard.imageCount - 1}; like needs a finished store of the same dataset.`, { path: base.location, option: 'like' });
       }
       const images: ImageBlock = await base.readImages(entry);
       const blocks: EpochRecords[] = await Promise.all(Array.from({ length: base.epochs }, (_, epoch) => base.readEpoch(entry, epoch)));
@@ -57,7 +57,7 @@ export function cropsLike(base: LabelSet): CropSource {
       return {
         skippedBefore: (local) => (skipped.has(local) ? `skipped in ${base.location}, whose crops this store relabels (${reasons.get(shard.imageStart + local) ?? 'no reason recorded'})` : undefined),
         unreadable(local, path, reason) {
-          throw new FkdError('E_DATASET_MISMATCH', `${path} was labelled in ${base.location} but cannot be read now (${reason}): --like needs every image it has crops for. Restore the file.`, { path });
+          throw new FkdError('E_DATASET_MISMATCH', `${path} was labelled in ${base.location} but cannot be read now (${reason}): like needs every image it has crops for. Restore the file.`, { path, option: 'like' });
         },
         box(local, rank, image, epoch, crop) {
           if (image.width !== images.widths[local] || image.height !== images.heights[local]) {

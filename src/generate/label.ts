@@ -141,10 +141,9 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   const started = performance.now();
   const slice = options.slice ?? wholeJob;
   const naming = options.naming ?? 'api';
-  const nameOf = (key: 'data' | 'out'): string => (naming === 'cli' ? `--${key}` : key);
   // Every option is checked before the teacher loads, so a typo costs a second, not a run.
   const own = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
-  await checkSeparateTrees(own.data, own.out, { data: nameOf('data'), out: nameOf('out') });
+  await checkSeparateTrees(own.data, own.out);
   const base = own.like === undefined ? undefined : await openLabels(own.like, options.store);
   const resolved = base ? adoptCropSettings(own, options, base.manifest, naming) : own;
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
@@ -152,7 +151,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   try {
     const dataset = await scanDataset(resolved.data, { onBadEntry: resolved.onBadEntry });
     if (base && dataset.fingerprint !== base.manifest.dataset.fingerprint) {
-      throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point --data at the same tree.`, { path: resolved.data });
+      throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point the data option at the same tree.`, { path: resolved.data, option: 'data' });
     }
     const classMap = options.classMap === undefined ? undefined : await loadClassMap(options.classMap, dataset.classes, teacher.info.numClasses);
     if (!classMap) checkClassCount(teacher, dataset.classes.length, resolved.teacher);
@@ -175,7 +174,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
       }
       throw error;
     }
-    if (run.imagesWithRecords < resolved.minImages) throw tooFewImages(run, resolved.minImages, store.location, naming);
+    if (run.imagesWithRecords < resolved.minImages) throw tooFewImages(run, resolved.minImages, store.location);
     const finalized = slice.count === 1 ? (await store.finalize(), true) : false;
     return {
       location: store.location,
@@ -198,14 +197,14 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
 }
 
 /** The minimum-success rule: a run where (nearly) nothing could be read is a failure, not a store. */
-function tooFewImages(run: LabelRun, minImages: number, location: string, naming: Naming): FkdError {
+function tooFewImages(run: LabelRun, minImages: number, location: string): FkdError {
   const reasons = [...new Set(run.skipped.slice(0, 50).map((skipped) => skipped.reason))].slice(0, 3);
   return new FkdError(
     'E_TOO_FEW_IMAGES',
-    `Only ${run.imagesWithRecords} of ${run.imagesInSlice} images could be labelled, fewer than ${naming === 'cli' ? '--min-images' : 'minImages'} ${minImages}` +
+    `Only ${run.imagesWithRecords} of ${run.imagesInSlice} images could be labelled, fewer than minImages ${minImages}` +
       (reasons.length ? ` (skipped because: ${reasons.join('; ')})` : '') +
       `. The store in ${location} was not finalized. Fix the images (are they Git LFS pointers or a failed download?), then run the same command again.`,
-    { path: location },
+    { path: location, option: 'minImages' },
   );
 }
 
@@ -363,7 +362,7 @@ class LabelRun {
       if (held >= 0) pixels.release(held);
       else pixels.pass(local);
       if (isFkdError(error) && SKIPPABLE.has(error.code) && this.resolved.onBadEntry === 'skip') {
-        return { image: null, hash: null, skipped: { index, path: entry.path, reason: reasonOf(error, entry.path) }, pixels: 0 };
+        return { image: null, hash: null, skipped: { index, path: entry.path, reason: reasonOf(error) }, pixels: 0 };
       }
       pixels.close(error);
       throw error;

@@ -10,15 +10,15 @@ import { localPathOf } from '../storage/open.js';
  * verified, loaded or resumed. Symlinks are resolved, so a link cannot hide the nesting.
  *
  * @example
- * await checkSeparateTrees('train', 'train/labels', { data: '--data', out: '--out' }); // throws E_USAGE
+ * await checkSeparateTrees('train', 'train/labels'); // throws E_USAGE
  */
-export async function checkSeparateTrees(data: string, out: string, names: { data: string; out: string }): Promise<void> {
+export async function checkSeparateTrees(data: string, out: string): Promise<void> {
   const outPath = localPathOf(out);
   if (outPath === null) return;
   const [dataReal, outReal] = await Promise.all([realPathSoFar(data), realPathSoFar(outPath)]);
-  const problem = within(outReal, dataReal) ? `${names.out} ${out} is inside ${names.data} ${data}` : within(dataReal, outReal) ? `${names.data} ${data} is inside ${names.out} ${out}` : null;
+  const problem = within(outReal, dataReal) ? `The store (out) ${out} is inside the dataset (data) ${data}` : within(dataReal, outReal) ? `The dataset (data) ${data} is inside the store (out) ${out}` : null;
   if (problem) {
-    throw new FkdError('E_USAGE', `${problem}: the store's files would be scanned as part of the dataset, so it could never be verified, loaded or resumed. Put the store beside the dataset, not in it.`, { path: outPath });
+    throw new FkdError('E_USAGE', `${problem}: the store's files would be scanned as part of the dataset, so it could never be verified, loaded or resumed. Put the store beside the dataset, not in it.`, { path: outPath, option: 'out' });
   }
 }
 

@@ -215,7 +215,7 @@ function checkDataset(dataset: Dataset, labels: LabelSet, skip: boolean): boolea
         ? 'its class folders differ'
         : 'file names or sizes differ';
   if (!skip) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${detail}). Point --data at the same tree, or pass onError: 'skip' to use the images that still match by path.`, { path: dataset.root });
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${detail}). Point the data option at the same tree, or set onError to skip to use the images that still match by path.`, { path: dataset.root, option: 'data' });
   }
   return false;
 }

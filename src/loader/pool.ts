@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelledImage } from '../dataset/labelled.js';
-import { FkdError, type FkdErrorCode } from '../errors.js';
+import { FkdError, type FkdErrorCode, type FkdErrorDetails } from '../errors.js';
 import type { WasmMemory } from '../wasm-api.js';
 import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 
@@ -23,7 +23,7 @@ export interface WorkerReply {
   direct?: number[];
   /** A render job's image was decoded by the thread itself, not by sharp. */
   inThread?: boolean;
-  error?: { code: FkdErrorCode; message: string; path?: string };
+  error?: { code: FkdErrorCode; message: string; details: FkdErrorDetails };
 }
 
 interface Pending {
@@ -64,7 +64,7 @@ export class RenderPool {
         if (!pending) return;
         this.pending.delete(message.id);
         this.settle(slot);
-        if (message.error) pending.reject(new FkdError(message.error.code, message.error.message, message.error.path === undefined ? {} : { path: message.error.path }));
+        if (message.error) pending.reject(new FkdError(message.error.code, message.error.message, message.error.details));
         else pending.resolve(message);
       });
       const fail = (why: string, cause?: unknown) => {

@@ -18,7 +18,7 @@ const failure = (id: number, name: string) => (error: unknown) =>
     error: {
       code: isFkdError(error) ? error.code : 'E_BAD_IMAGE',
       message: error instanceof Error ? error.message : String(error),
-      path: isFkdError(error) ? (error.path ?? name) : name,
+      details: isFkdError(error) ? { ...error.details, path: error.path ?? name } : { path: name },
     },
   });
 

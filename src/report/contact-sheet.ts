@@ -37,7 +37,7 @@ export interface SheetPicture {
 export async function renderContactSheet(records: readonly SampledRecord[], options: ContactSheetOptions): Promise<SheetPicture[]> {
   const dataset = await scanDataset(options.data);
   if (dataset.fingerprint !== options.fingerprint) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${options.location} was labelled from (its file names or sizes differ). Point --data at the same tree.`, { path: dataset.root });
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${options.location} was labelled from (its file names or sizes differ). Point the data option at the same tree.`, { path: dataset.root, option: 'data' });
   }
   const byPath = new Map<string, SampledRecord[]>();
   for (const record of records) byPath.set(record.path, [...(byPath.get(record.path) ?? []), record]);

@@ -257,6 +257,11 @@ export class S3Store implements StoreDriver {
     return this.prefix === '' ? key : `${this.prefix}/${key}`;
   }
 
+  /** The store's own key for an S3 object key: without this store's prefix, as callers named it. */
+  private storeKeyOf(objectKey: string): string {
+    return this.prefix !== '' && objectKey.startsWith(`${this.prefix}/`) ? objectKey.slice(this.prefix.length + 1) : objectKey;
+  }
+
   private url(objectKey: string): string {
     return `s3://${this.bucket}/${objectKey}`;
   }
@@ -296,23 +301,23 @@ export class S3Store implements StoreDriver {
     const cause = sanitized(error);
     if (name === 'NoSuchKey' || (status === 404 && action === 'read' && name !== 'NoSuchBucket')) return missing(action, url, cause);
     if (name === 'NoSuchBucket') {
-      return new FkdError('E_STORE', `Cannot ${action} ${url}: bucket "${this.bucket}" does not exist${this.endpointNote}. Check the s3:// URL and the endpoint.`, { cause, path: url });
+      return new FkdError('E_STORE', `Cannot ${action} ${url}: bucket "${this.bucket}" does not exist${this.endpointNote}. Check the s3:// URL and the endpoint.`, { cause, path: url, key: this.storeKeyOf(objectKey), status });
     }
     if (name === 'CredentialsProviderError') {
-      return new FkdError('E_STORE', `Cannot ${action} ${url}: no AWS credentials found. Set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or task role is available.`, { cause, path: url });
+      return new FkdError('E_STORE', `Cannot ${action} ${url}: no AWS credentials found. Set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or task role is available.`, { cause, path: url, key: this.storeKeyOf(objectKey), status });
     }
     if (status === 401 || status === 403 || DENIED.has(name)) {
-      return new FkdError('E_STORE', `Access to ${url} was denied${this.endpointNote} (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name}). Check which credentials the AWS SDK picked up (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance role) and that the bucket policy allows this ${action}.`, { cause, path: url });
+      return new FkdError('E_STORE', `Access to ${url} was denied${this.endpointNote} (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name}). Check which credentials the AWS SDK picked up (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance role) and that the bucket policy allows this ${action}.`, { cause, path: url, key: this.storeKeyOf(objectKey), status });
     }
     const what = `${name}${status === undefined ? '' : ` (HTTP ${status})`}: ${messageOf(error)}`;
     if (status !== undefined && status >= 400 && status < 500 && attempts === undefined) {
-      return new FkdError('E_STORE', `The object store${this.endpointNote} refused to ${action} ${url}: ${what}. Retrying will not help; check the bucket, the endpoint and the store options.`, { cause, path: url });
+      return new FkdError('E_STORE', `The object store${this.endpointNote} refused to ${action} ${url}: ${what}. Retrying will not help; check the bucket, the endpoint and the store options.`, { cause, path: url, key: this.storeKeyOf(objectKey), status });
     }
     const tries = attempts ?? attemptsOf(error);
     return new FkdError(
       'E_STORE',
       `Cannot ${action} ${url} after ${tries} attempt${tries === 1 ? '' : 's'}: ${what}. The object store${this.endpointNote} was unreachable or kept failing; check the endpoint and the network, then re-run (raise maxAttempts for a flaky link).`,
-      { cause, path: url },
+      { cause, path: url, key: this.storeKeyOf(objectKey), status },
     );
   }
 }

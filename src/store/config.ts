@@ -55,7 +55,7 @@ export function checkConfig(config: LabelConfig): void {
     });
   } catch (error) {
     if (!isFkdError(error)) throw error;
-    throw new FkdError('E_USAGE', `These label options would make a store that cannot be finalized: ${error.message.replace(/ This is a bug in the code that built it\.$/, '')}`, { cause: error });
+    throw new FkdError('E_USAGE', `These label options would make a store that cannot be finalized: ${error.details.reason ?? error.message}.`, { cause: error });
   }
 }
 
@@ -87,8 +87,8 @@ export function assertSameConfig(storedText: string, requested: LabelConfig, loc
   if (differences.length > 0) {
     throw new FkdError(
       'E_OPTIONS_MISMATCH',
-      `${location} holds labels made with other settings:\n  ${differences.join('\n  ')}\nUse the same data, teacher and options to resume, or a new --out.`,
-      { path: location },
+      `${location} holds labels made with other settings:\n  ${differences.join('\n  ')}\nUse the same data, teacher and options to resume, or a new out.`,
+      { path: location, option: 'out' },
     );
   }
 }

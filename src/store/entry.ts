@@ -48,7 +48,7 @@ export async function readShardEntry(store: StoreDriver, shard: ShardPlan, confi
   if (!(await store.head(key))) return null;
   const entry = parseShardEntry(await store.get(key), key);
   if (entry.configSha256 !== configSha256(config)) {
-    throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${store.location}/${CONFIG_KEY}. Use a new --out.`, { path: key });
+    throw new FkdError('E_OPTIONS_MISMATCH', `${store.location}/${key} was made with other settings than ${store.location}/${CONFIG_KEY}. Use a new out.`, { path: key, key, option: 'out' });
   }
   const layout = entry.shard.layout;
   const head = await store.head(entry.shard.key);

@@ -294,13 +294,12 @@ class Checker {
   ) {}
 
   fail(path: string, expected: string, value: unknown): FkdError {
-    return new FkdError(this.code, `${this.where} is invalid: expected ${expected} for ${path} but found ${describe(value)}. ${this.remedy}`, {
-      path: this.where,
-    });
+    const reason = `expected ${expected} for ${path} but found ${describe(value)}`;
+    return new FkdError(this.code, `${this.where} is invalid: ${reason}. ${this.remedy}`, { path: this.where, reason });
   }
 
   inconsistent(message: string): FkdError {
-    return new FkdError(this.code, `${this.where} is inconsistent: ${message}. ${this.remedy}`, { path: this.where });
+    return new FkdError(this.code, `${this.where} is inconsistent: ${message}. ${this.remedy}`, { path: this.where, reason: message });
   }
 
   object(value: unknown, path: string): Record<string, unknown> {

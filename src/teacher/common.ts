@@ -30,8 +30,8 @@ export function checkClassCount(engine: Pick<TeacherEngine, 'info'>, numClasses:
   throw new FkdError(
     'E_MODEL_SHAPE',
     `Teacher ${file} outputs ${outputs} classes but the dataset has ${numClasses} class folders. ` +
-      'Map each folder to a teacher output with --class-map FILE (classMap in the API), use a teacher trained on the same classes, or a dataset with one folder per teacher class (in the same order).',
-    { path: file },
+      'Map each folder to a teacher output with classMap, use a teacher trained on the same classes, or a dataset with one folder per teacher class (in the same order).',
+    { path: file, option: 'classMap' },
   );
 }
 
@@ -107,8 +107,8 @@ export function resolveInputGeometry(
   if (modelSize !== null && options.size !== undefined && options.size !== modelSize) {
     throw new FkdError(
       'E_MODEL_SHAPE',
-      `Teacher ${file} has a fixed ${modelSize}×${modelSize} input, but size ${options.size} was requested. Drop --size or set it to ${modelSize}.`,
-      { path: file },
+      `Teacher ${file} has a fixed ${modelSize}×${modelSize} input, but size ${options.size} was requested. Drop size or set it to ${modelSize}.`,
+      { path: file, option: 'size' },
     );
   }
   return {

@@ -85,7 +85,7 @@ async function importOrt(file: string): Promise<Ort> {
 }
 
 const cudaHelp =
-  'Install onnxruntime-node with its CUDA provider (ONNXRUNTIME_NODE_INSTALL=cuda12 npm install, on a host with CUDA 12 and cuDNN 9), or use --device cpu.';
+  'Install onnxruntime-node with its CUDA provider (ONNXRUNTIME_NODE_INSTALL=cuda12 npm install, on a host with CUDA 12 and cuDNN 9), or set device to cpu.';
 
 /**
  * Fails fast, before ORT prints native errors, when the CUDA provider library cannot exist:
@@ -94,12 +94,12 @@ const cudaHelp =
 function assertCudaInstalled(ort: Ort): void {
   const cuda = ort.listSupportedBackends().find((backend) => backend.name === 'cuda');
   if (!cuda) {
-    throw new FkdError('E_DEVICE', `onnxruntime-node has no CUDA provider on ${process.platform}/${process.arch}. Use --device cpu.`);
+    throw new FkdError('E_DEVICE', `onnxruntime-node has no CUDA provider on ${process.platform}/${process.arch}. Set device to cpu.`, { option: 'device' });
   }
   const directory = bindingDirectory();
   // Only trust the file check when the binding directory layout is the one we know.
   if (directory !== null && !cuda.bundled && !existsSync(join(directory, 'libonnxruntime_providers_cuda.so'))) {
-    throw new FkdError('E_DEVICE', `CUDA was requested, but the onnxruntime-node CUDA provider is not installed (no libonnxruntime_providers_cuda.so in ${directory}). ${cudaHelp}`);
+    throw new FkdError('E_DEVICE', `CUDA was requested, but the onnxruntime-node CUDA provider is not installed (no libonnxruntime_providers_cuda.so in ${directory}). ${cudaHelp}`, { option: 'device' });
   }
 }
 
@@ -127,6 +127,7 @@ async function createSession(ort: Ort, file: string, device: Device, threads: nu
     if (device === 'cuda' && /cuda|execution ?provider|shared library/i.test(message)) {
       throw new FkdError('E_DEVICE', `CUDA was requested for teacher ${file}, but onnxruntime could not start its CUDA provider: ${message}. ${cudaHelp}`, {
         path: file,
+        option: 'device',
         cause: error,
       });
     }

@@ -90,8 +90,8 @@ export class TfjsTeacher implements TeacherEngine {
       throw new FkdError(
         'E_DEVICE',
         `CUDA was requested for teacher ${file}, but @tensorflow/tfjs-node-gpu is not available (TF.js runs on ${runtime.backend}). ` +
-          'Install tfjs-node-gpu on a CUDA 11.2 host, convert the teacher to ONNX, or use --device cpu.',
-        { path: file },
+          'Install tfjs-node-gpu on a CUDA 11.2 host, convert the teacher to ONNX, or set device to cpu.',
+        { path: file, option: 'device' },
       );
     }
     const model = await buildModel(runtime.tf, files, weights, file);

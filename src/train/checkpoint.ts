@@ -123,7 +123,7 @@ export async function checkCheckpointDir(directory: string): Promise<void> {
     throw new FkdError('E_IO', `Cannot use ${directory} for checkpoints (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, { path: directory, cause: error });
   }
   if (!info.isDirectory()) {
-    throw new FkdError('E_USAGE', `The checkpoint folder (--checkpoint, checkpointDir) ${directory} exists and is not a folder. Checkpoints are a folder (${MODEL_FILE}, ${WEIGHTS_FILE}, ${STATE_FILE}), created if missing: name a folder, or a path that does not exist yet.`, { path: directory });
+    throw new FkdError('E_USAGE', `The checkpoint folder (checkpointDir) ${directory} exists and is not a folder. Checkpoints are a folder (${MODEL_FILE}, ${WEIGHTS_FILE}, ${STATE_FILE}), created if missing: name a folder, or a path that does not exist yet.`, { path: directory, option: 'checkpointDir' });
   }
 }
 

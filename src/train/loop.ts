@@ -191,7 +191,8 @@ async function runEpoch(context: StepContext, epoch: number, options: TrainStude
     if (!Number.isFinite(loss)) {
       throw new FkdError(
         'E_DIVERGED',
-        `The loss became ${loss} at step ${context.steps + 1} (epoch ${epoch}, its step ${steps + 1}): training diverged. Lower the learning rate (--lr, learningRate ${options.learningRate})${options.checkpointDir === undefined ? '' : `; the checkpoint in ${options.checkpointDir} is from the last finished epoch`}.`,
+        `The loss became ${loss} at step ${context.steps + 1} (epoch ${epoch}, its step ${steps + 1}): training diverged. Lower learningRate (now ${options.learningRate})${options.checkpointDir === undefined ? '' : `; the checkpoint in ${options.checkpointDir} is from the last finished epoch`}.`,
+        { option: 'learningRate', epoch },
       );
     }
     steps += 1;

@@ -174,7 +174,7 @@ describe('fkd CLI', () => {
     }
     const result = await runCli(['label', '--data', data, '--teacher', FIXTURE_ONNX, '--out', join(work, 'all-unreadable-out'), '--threads', '1']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/error E_TOO_FEW_IMAGES: Only 0 of 4 images could be labelled, fewer than --min-images 1/);
+    expect(result.stderr).toMatch(/error E_TOO_FEW_IMAGES: Only 0 of 4 images could be labelled, fewer than minImages 1.*\nfkd: minImages is --min-images on the command line\n/s);
     expect(result.stdout).not.toMatch(/store complete/);
   });
 

@@ -150,6 +150,6 @@ describe('ImageFolder scan', () => {
     await mkdir(join(dir, 'empty'));
     await expect(scanDataset(dir, { onBadEntry: 'fail' })).resolves.toMatchObject({ classes: ['class-00', 'empty'] });
     await symlink(join(dir, 'gone.jpg'), join(dir, 'class-00', 'dangling.jpg'));
-    await expect(scanDataset(dir, { onBadEntry: 'fail' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY') && /dangling\.jpg: a symlink to nothing\. .*--on-bad-entry skip/.test((e as Error).message));
+    await expect(scanDataset(dir, { onBadEntry: 'fail' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY') && /dangling\.jpg: a symlink to nothing\. .*set onBadEntry to skip/.test((e as Error).message) && e.details.option === 'onBadEntry');
   });
 });

@@ -18,8 +18,8 @@ afterAll(async () => {
 
 describe('fkd label --device cuda without CUDA', () => {
   it.each([
-    ['an ONNX teacher', FIXTURE_ONNX, /onnxruntime-node CUDA provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12.*--device cpu/],
-    ['a TF.js teacher', FIXTURE_TFJS, /tfjs-node-gpu is not available.*--device cpu/],
+    ['an ONNX teacher', FIXTURE_ONNX, /onnxruntime-node CUDA provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12.*set device to cpu\.\nfkd: device is --device on the command line/],
+    ['a TF.js teacher', FIXTURE_TFJS, /tfjs-node-gpu is not available.*set device to cpu\.\nfkd: device is --device on the command line/],
   ])('exits 1 with E_DEVICE before any work (%s)', async (_, teacher, message) => {
     const out = join(work, `out-${teacher.endsWith('.onnx') ? 'onnx' : 'tfjs'}`);
     const result = await runCli(['label', '--data', FIXTURE_IMAGES, '--teacher', teacher, '--out', out, '--device', 'cuda', '--shard', '3/8']);

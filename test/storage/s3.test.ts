@@ -90,7 +90,7 @@ describe('S3Store specifics', () => {
     const store = new S3Store('s3://no-such-bucket/x', { endpoint: server.endpoint });
     opened.push(store);
     const error = await store.get('k').catch((caught: unknown) => caught);
-    expect(error).toMatchObject({ code: 'E_STORE', path: 's3://no-such-bucket/x/k' });
+    expect(error).toMatchObject({ code: 'E_STORE', path: 's3://no-such-bucket/x/k', details: { path: 's3://no-such-bucket/x/k', key: 'k', status: 404 } });
     expect((error as Error).message).toContain('bucket "no-such-bucket" does not exist');
   });
 

@@ -77,7 +77,7 @@ describe('OnnxTeacher options and odd models', () => {
   });
 
   it('fails with E_DEVICE when CUDA is requested but unavailable', async () => {
-    await expectFkdError(OnnxTeacher.load(fixture('tiny.onnx'), { device: 'cuda' }), 'E_DEVICE', /CUDA.*--device cpu/s);
+    await expectFkdError(OnnxTeacher.load(fixture('tiny.onnx'), { device: 'cuda' }), 'E_DEVICE', /CUDA.*set device to cpu/s);
   });
 
   it('accepts a --size equal to the fixed input size and rejects a different one', async () => {

@@ -369,7 +369,7 @@ export function corrupt(key: string, detail: string, cause?: unknown): FkdError 
   return new FkdError(
     'E_CORRUPT_SHARD',
     `Shard ${key} is corrupt: ${detail}. Re-run the same \`fkd label\` command to regenerate it, or run \`fkd verify\` to check the whole store.`,
-    cause === undefined ? { path: key } : { path: key, cause },
+    { path: key, reason: detail, ...(cause === undefined ? {} : { cause }) },
   );
 }
 

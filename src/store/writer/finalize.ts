@@ -32,8 +32,9 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
           await checkShardObject(store, manifest, shard);
         } catch (error) {
           if (!isFkdError(error, 'E_CORRUPT_SHARD')) throw error;
-          const detail = error.message.replace(/ (Re-run the same|Regenerate it|The object was altered).*$/, '');
-          throw new FkdError('E_CORRUPT_SHARD', `${detail} Delete ${shardEntryKey(shard.index)} and re-run the worker that owns shard ${shard.index}, then finalize again.`, { path: shard.key, cause: error });
+          // The reader's remedy (re-run the label command) is not finalize's: name what is wrong, then what to delete.
+          const what = error.details.reason === undefined ? error.message : `${error.details.path ?? shard.key} is corrupt: ${error.details.reason}.`;
+          throw new FkdError('E_CORRUPT_SHARD', `${what} Delete ${shardEntryKey(shard.index)} and re-run the worker that owns shard ${shard.index}, then finalize again.`, { path: shard.key, key: shard.key, shard: shard.index, cause: error });
         }
       }),
     ),
@@ -48,7 +49,7 @@ function checkAssembled(manifest: Manifest, location: string): void {
     checkManifestFields(JSON.parse(JSON.stringify(manifest)), location);
   } catch (error) {
     if (!isFkdError(error)) throw error;
-    const detail = error.message.replace(/^\S+ is (invalid|inconsistent): /, '').replace(/ Run `fkd finalize`.*$/, '');
+    const detail = error.details.reason === undefined ? error.message : `${error.details.reason}.`;
     throw new FkdError(
       'E_CORRUPT_SHARD',
       `The shard entries (shards/NNNNNN.json) and ${CONFIG_KEY} of ${location} do not make a valid manifest: ${detail} Delete the shard entries named there (or ${CONFIG_KEY}, to start over) and re-run the workers that own them.`,

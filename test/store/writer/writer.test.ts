@@ -167,7 +167,7 @@ describe.each(drivers)('LabelStoreWriter on %s', (_name, fresh) => {
     for (const shard of shards) committed.push(await first.commit(encoded(shard)));
     // Shard 1's object is replaced by other bytes of the same size: its entry no longer vouches for it.
     const damaged = new Uint8Array(await store.get(shardKey(1)));
-    damaged[damaged.length - 1] ^= 0xff;
+    damaged[damaged.length - 1] = damaged[damaged.length - 1]! ^ 0xff;
     await store.put(shardKey(1), damaged);
 
     const second = await LabelStoreWriter.claim(store, config(), { backend: 'test/cpu' });
