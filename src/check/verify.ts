@@ -15,6 +15,7 @@ import type { ShardEntry } from '../store/manifest.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
 import { loadTeacher } from '../teacher/load.js';
 import type { Device } from '../teacher/engine.js';
+import { VERIFY_DEFAULTS } from './options.js';
 
 export interface VerifyOptions extends OpenLabelsOptions {
   /** Dataset root, to check the fingerprint and to re-render sampled crops. */
@@ -92,7 +93,7 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
     }
     if (options.teacher !== undefined && report.dataset.fingerprintMatches) {
       report.teacher = await recheckTeacher(labels, dataset.root, dataset.images.map((i) => i.path), options, corrupt.map((c) => c.key));
-      const tolerance = options.tolerance ?? 0.01;
+      const tolerance = options.tolerance ?? VERIFY_DEFAULTS.tolerance;
       if (!report.teacher.sameFile) problems.push(`${options.teacher} is not the teacher file recorded in the manifest (${labels.manifest.teacher.file}).`);
       if (report.teacher.maxRelativeError > tolerance) problems.push(`Stored probabilities differ from the teacher's by up to ${(report.teacher.maxRelativeError * 100).toFixed(2)}% (bound ${(tolerance * 100).toFixed(2)}%).`);
       if (report.teacher.top1Agreement < 1) problems.push(`Top-1 agrees on ${(report.teacher.top1Agreement * 100).toFixed(1)}% of sampled crops, not all.`);
@@ -144,8 +145,8 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
   const engine = await loadTeacher(teacherFile, { size: m.teacher.inputSize, ...(options.device ? { device: options.device } : {}) });
   try {
     const shards = m.shards.filter((s) => s.records > 0 && !corruptKeys.includes(s.key));
-    const random = new CounterRandom(keyOf(options.seed ?? 0, 0x7e51));
-    const wanted = Math.min(options.sample ?? 200, shards.reduce((sum, s) => sum + s.records, 0));
+    const random = new CounterRandom(keyOf(options.seed ?? VERIFY_DEFAULTS.seed, 0x7e51));
+    const wanted = Math.min(options.sample ?? VERIFY_DEFAULTS.sample, shards.reduce((sum, s) => sum + s.records, 0));
     const samples: Sample[] = [];
     const seen = new Set<string>();
     while (samples.length < wanted && shards.length > 0) {

@@ -123,7 +123,7 @@ export function checkLabelPlan(options: ResolvedLabelOptions, facts: LabelFacts,
   if (facts.numClasses !== undefined && topK > facts.numClasses) {
     throw new FkdError('E_USAGE', `Expected ${name('topK')} between 1 and ${facts.numClasses} (the class count) but received ${topK}.`);
   }
-  const budget = memoryBudget(options.memory, naming === 'cli' ? '--memory' : 'memory');
+  const budget = memoryBudget(options.memory, nameOf(LABEL_SCHEMA, 'memory', naming));
   const perShardCrops = options.shardImages * options.crops;
   // One epoch block of a shard must stay readable: readers refuse blocks above this cap.
   const classBytes = classBytesFor(facts.numClasses ?? 2);

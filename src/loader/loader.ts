@@ -10,7 +10,7 @@ import type { Batch } from './batch.js';
 import type { RenderSettings } from './job.js';
 import { largestImage, planEpoch, rowImage, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
-import { validateLoaderOptions } from './options.js';
+import { LOADER_DEFAULTS, ringBatches, validateLoaderOptions } from './options.js';
 import { prepareTargets, wrapTargets, type TargetOptions } from './targets.js';
 import { MixStage, mixWidth, type MixOptions } from './mix.js';
 import { MIX_DEFAULTS, TARGET_DEFAULTS } from './options.js';
@@ -180,7 +180,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     decoder: options.decoder === 'sharp' ? undefined : m.sampler.decoder,
   };
   const batchSize = options.batchSize;
-  const prefetch = options.prefetch ?? 2;
+  const prefetch = options.prefetch ?? LOADER_DEFAULTS.prefetch;
   const threads = options.workers ?? availableParallelism();
   const window = (options.concurrency ?? Math.max(2, threads * 2)) + prefetch * Math.ceil(batchSize / crops);
   const target = options.target;
@@ -205,11 +205,8 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const transforms = options.transforms ?? [];
   const transformSeed = seed ?? 0;
 
-  // Assemble: the ring, allocated once for the pass. Lifetime rule: batch b stays valid until
-  // the consumer asks for batch b + 2, so the slots in use are b (held), b + 1 (being read or
-  // filled) and up to `prefetch` more being filled: prefetch + 2 (a few more only when one
-  // image's crops span more than a batch).
-  const ring = new BatchRing(settings, batchSize, topK, Math.max(prefetch + 2, 2 + Math.ceil((2 * crops - 1) / batchSize)), threads > 0, {
+  // Assemble: the ring, allocated once for the pass, of the size the memory check counted.
+  const ring = new BatchRing(settings, batchSize, topK, ringBatches(prefetch, batchSize, crops), threads > 0, {
     ...(options.mix ? { mixWidth: mixWidth(topK, labels.numClasses) } : {}),
     ...(target ? { confidence: true } : {}),
     ...(threads > 0 ? { renderRegions: { count: threads, bytes: ringRegionBytes(...largestImage(plan), settings.size) } } : {}),

@@ -34,6 +34,23 @@ export const MIX_SCHEMA = {
   seed: integer({ flag: '--mix-seed', summary: 'seed of the mix draws (default: the shuffle seed)', min: 0, max: Number.MAX_SAFE_INTEGER }),
 };
 
+/** The loader's defaults, read by `createLoader`, its memory check, `distill` and the CLI alike. */
+export const LOADER_DEFAULTS = { prefetch: 2 };
+
+/**
+ * Batches the loader's ring holds, computed here only, for the ring and for the memory check.
+ * Batch b stays valid until the consumer asks for batch b + 2, so the slots in use are b (held),
+ * b + 1 (being read or filled) and up to `prefetch` more being filled: prefetch + 2, and a few
+ * more only when one image's crops span more than a batch. Before the store is open its crops
+ * per image are unknown; 1 gives the least the ring can be.
+ *
+ * @example
+ * ringBatches(2, 128, 4); // 4
+ */
+export function ringBatches(prefetch: number, batchSize: number, cropsPerImage = 1): number {
+  return Math.max(prefetch + 2, 2 + Math.ceil((2 * cropsPerImage - 1) / batchSize));
+}
+
 export const MIX_DEFAULTS = { alpha: 1, prob: 1 };
 
 /** The loader's `target` option: a target mode applied on top of the stored labels. */
@@ -92,11 +109,12 @@ export function validateLoaderOptions(options: LoaderOptionValues, naming: Namin
   if (values.size !== undefined) {
     const perValue = values.dtype === 'uint8' ? 1 : 4;
     // Mixing keeps one more batch of pixels: the unmixed copy partners are read from.
-    const buffers = (values.prefetch ?? 2) + 1 + (options.mix === undefined ? 0 : 1);
+    const ring = ringBatches(values.prefetch ?? LOADER_DEFAULTS.prefetch, values.batchSize!);
+    const buffers = ring + (options.mix === undefined ? 0 : 1);
     checkAllocation(
       'The loader batches',
       values.batchSize! * values.size * values.size * 3 * perValue * buffers,
-      `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (prefetch + 1${options.mix === undefined ? '' : ' + the mix copy'})`,
+      `batchSize ${values.batchSize} × ${values.size}² px × 3 × ${perValue} B × ${buffers} batches (the ring's ${ring}${options.mix === undefined ? '' : ' + the mix copy'})`,
       memoryBudget(values.memory),
       'Lower batchSize, size or prefetch.',
     );

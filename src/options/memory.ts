@@ -20,10 +20,10 @@ export interface MemoryBudget {
  *
  * @example
  * memoryBudget().bytes;   // 12.6e9 on a 24 GiB machine
- * memoryBudget(4096);     // { bytes: 4294967296, source: '--memory 4096' }
+ * memoryBudget(4096);     // { bytes: 4294967296, source: 'memory 4096' }
  */
-export function memoryBudget(mebibytes?: number, flag = '--memory'): MemoryBudget {
-  if (mebibytes !== undefined) return { bytes: mebibytes * 2 ** 20, source: `${flag} ${mebibytes}` };
+export function memoryBudget(mebibytes?: number, name = 'memory'): MemoryBudget {
+  if (mebibytes !== undefined) return { bytes: mebibytes * 2 ** 20, source: `${name} ${mebibytes}` };
   const machine = totalmem();
   // process.constrainedMemory() is the cgroup limit (0 or a huge number when there is none).
   const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.() ?? 0;

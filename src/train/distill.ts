@@ -8,7 +8,7 @@ import type { OptimizerName } from './checkpoint.js';
 import { trainStudent, type EpochLog, type StepLog, type TrainResult } from './loop.js';
 import { LOADER_SCHEMA } from '../loader/options.js';
 import { checkOptions } from '../options/schema.js';
-import { validateTrainOptions } from './options.js';
+import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
 import type { StudentName } from './students.js';
 
 export interface DistillOptions {
@@ -69,7 +69,7 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
         : options.labels;
   // Scan once; every epoch's loader reuses it.
   const dataset = await scanDataset(options.data);
-  const size = options.size ?? 224;
+  const size = options.size ?? TRAIN_DEFAULTS.size;
   const dtype = options.dtype ?? trainingDtype(await loadTf('training'));
   const loaders = new Map<number, ReturnType<typeof createLoader>>();
   const loaderFor = (epoch: number) => {
@@ -78,7 +78,7 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
       data: dataset,
       labels,
       epoch,
-      batchSize: options.batchSize ?? 64,
+      batchSize: options.batchSize ?? TRAIN_DEFAULTS.batchSize,
       size,
       layout: 'nhwc',
       dtype,
@@ -88,13 +88,13 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
     return loader;
   };
   return trainStudent({
-    student: options.student ?? 'tiny',
+    student: options.student ?? TRAIN_DEFAULTS.student,
     numClasses: labels.numClasses,
     imageSize: size,
     epochs: options.epochs,
     batchesForEpoch: loaderFor,
-    optimizer: options.optimizer ?? 'adamw',
-    learningRate: options.learningRate ?? 1e-3,
+    optimizer: options.optimizer ?? TRAIN_DEFAULTS.optimizer,
+    learningRate: options.learningRate ?? TRAIN_DEFAULTS.learningRate,
     ...(options.weightDecay === undefined ? {} : { weightDecay: options.weightDecay }),
     ...(options.seed === undefined ? {} : { seed: options.seed }),
     ...(options.checkpointDir === undefined ? {} : { checkpointDir: options.checkpointDir }),

@@ -1,5 +1,5 @@
 import { FkdError } from '../errors.js';
-import { LOADER_SCHEMA, MIX_DEFAULTS, MIX_SCHEMA, TARGET_DEFAULTS, TARGET_SCHEMA } from '../loader/options.js';
+import { LOADER_DEFAULTS, LOADER_SCHEMA, MIX_DEFAULTS, MIX_SCHEMA, TARGET_DEFAULTS, TARGET_SCHEMA } from '../loader/options.js';
 import { checkOptions, choice, decimal, flag, integer, text, type Naming } from '../options/schema.js';
 
 /** `fkd train` and `distill()`: one schema for flags, help, defaults and library checks. */
@@ -39,7 +39,7 @@ export const TRAIN_DEFAULTS = {
   learningRate: 1e-3,
   weightDecay: 0,
   seed: 0,
-  prefetch: 2,
+  prefetch: LOADER_DEFAULTS.prefetch,
   onError: 'throw' as const,
   mixAlpha: MIX_DEFAULTS.alpha,
   mixProb: MIX_DEFAULTS.prob,

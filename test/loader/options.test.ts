@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFkdError } from '../../src/errors.js';
 import { label } from '../../src/generate/label.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
+import { ringBatches } from '../../src/loader/options.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
 import { writeGreyJpeg } from '../helpers/images.js';
@@ -48,6 +49,20 @@ describe('loader options', () => {
     [{ batchSize: 65_536, size: 16_384 }, /The loader batches would need .* above the memory budget/],
   ])('refuses %j when the loader is created, with a coded error', (extra, message) => {
     expect(refusal(extra)).toMatch(message);
+  });
+
+  it('counts the batches the ring allocates, prefetch + 2, in the memory check', () => {
+    // 1 × 1024² px × 3 × 4 B = 12 MiB a batch; prefetch 4 makes a ring of 6 (72 MiB), above 64 MiB,
+    // where prefetch + 1 (60 MiB) would have passed.
+    expect(ringBatches(4, 1)).toBe(6);
+    expect(refusal({ batchSize: 1, size: 1024, prefetch: 4, memory: 64 })).toMatch(/× 6 batches \(the ring's 6\)\), above the memory budget of 64\.0 MiB \(memory 64\)/);
+    expect(() => createLoader(options({ batchSize: 1, size: 1024, prefetch: 3, memory: 64 }))).not.toThrow();
+  });
+
+  it('sizes the ring by one rule, with more batches when one image has more crops than a batch', () => {
+    expect(ringBatches(2, 8)).toBe(4);
+    expect(ringBatches(0, 8)).toBe(3);
+    expect(ringBatches(2, 8, 20)).toBe(2 + Math.ceil(39 / 8));
   });
 
   it("takes class indices from the store's class names under onError 'skip', whatever folders the tree gained", async () => {

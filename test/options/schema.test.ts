@@ -64,7 +64,7 @@ describe('memory budget', () => {
     expect(budget.bytes).toBe(2 ** 30);
     checkAllocation('x', 2 ** 30, 'f', budget, '');
     expect(refusal(() => checkAllocation('The teacher batch', 2 ** 31, '--batch 2 × 2²', budget, 'Lower --batch.'))).toBe(
-      'The teacher batch would need 2.0 GiB (--batch 2 × 2²), above the memory budget of 1.0 GiB (--memory 1024). Lower --batch.',
+      'The teacher batch would need 2.0 GiB (--batch 2 × 2²), above the memory budget of 1.0 GiB (memory 1024). Lower --batch.',
     );
   });
 
