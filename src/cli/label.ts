@@ -1,4 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { FkdError } from '../errors.js';
+import { warnDeprecated } from '../options/deprecated.js';
 import { label, type LabelOptions } from '../generate/label.js';
 import { parseSlice, SHARDS_FIELD } from '../generate/plan.js';
 import { describeTeacher } from '../teacher/common.js';
@@ -32,7 +34,9 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.std, LABEL_DEFAULTS.std, { defaultText: 'ImageNet 0.229,0.224,0.225' }))
     .addOption(optionOf(LABEL_SCHEMA.temperature, LABEL_DEFAULTS.temperature))
     .addOption(optionOf(LABEL_SCHEMA.outputs, LABEL_DEFAULTS.outputs))
-    .addOption(optionOf(LABEL_SCHEMA.target, LABEL_DEFAULTS.target))
+    .addOption(optionOf(LABEL_SCHEMA.rebuild, LABEL_DEFAULTS.rebuild))
+    // The old name of --rebuild, for one release: fkd train's --target means calibrated targets.
+    .addOption(new Option('--target <mode>').argParser((text: string) => LABEL_SCHEMA.rebuild.parse(text, '--target')).hideHelp())
     .addOption(optionOf(LABEL_SCHEMA.interpolation, LABEL_DEFAULTS.interpolation))
     .addOption(optionOf(LABEL_SCHEMA.batch, LABEL_DEFAULTS.batch))
     .addOption(optionOf(LABEL_SCHEMA.concurrency, LABEL_DEFAULTS.concurrency))
@@ -53,6 +57,12 @@ export function labelCommand(context: CommandContext): Command {
     .action(async (flags, command: Command) => {
       const slice = parseSlice(flags.shard, process.env, flags.shards);
       // With --like the crop settings come from that store: only the ones typed count, not the defaults shown.
+      if (flags.target !== undefined) {
+        if (command.getOptionValueSource('rebuild') !== 'default') throw new FkdError('E_USAGE', 'Pass --rebuild only: --target is its deprecated name in fkd label.');
+        warnDeprecated('fkd label --target', '--rebuild');
+        command.setOptionValueWithSource('rebuild', flags.target, 'cli');
+        flags.rebuild = flags.target;
+      }
       const typed = Object.keys(LABEL_SCHEMA).filter((key) => flags.like === undefined || command.getOptionValueSource(key) !== 'default');
       const options: LabelOptions = {
         ...(pick(flags, typed) as Pick<LabelOptions, 'data' | 'teacher' | 'out'>),

@@ -9,7 +9,7 @@ export const EXCLUSION_KINDS = ['hidden', 'not-image', 'unsupported-format', 'un
 export type ExclusionKind = (typeof EXCLUSION_KINDS)[number];
 
 /**
- * Kinds that look like data the user meant to include: `onBadEntry: 'fail'` stops on them.
+ * Kinds that look like data the user meant to include: `onBadEntry: 'throw'` stops on them.
  * Hidden files and non-image extensions are the normal clutter of a tree; an empty class is
  * a warning, since it still counts as a class.
  */

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { extname, join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { FkdError } from '../errors.js';
+import { warnDeprecated } from '../options/deprecated.js';
 import { BAD_EXCLUSIONS, ExclusionLog, type ExclusionKind } from './exclusions.js';
 
 /** One image of an ImageFolder tree. */
@@ -29,11 +30,14 @@ export interface Dataset {
 }
 
 /** What to do with an entry that looks like data but cannot be used (see `BAD_EXCLUSIONS`). */
-export type BadEntryPolicy = 'skip' | 'fail';
+export type BadEntryPolicy = 'skip' | 'throw';
 
 export interface ScanOptions {
-  /** `skip` (default) records the entry and goes on; `fail` stops at the first with `E_BAD_ENTRY`. */
-  onBadEntry?: BadEntryPolicy;
+  /**
+   * `skip` (default) records the entry and goes on; `throw` stops at the first with `E_BAD_ENTRY`,
+   * as the loader's `onError: 'throw'` does. `fail` is the deprecated spelling of `throw`.
+   */
+  onBadEntry?: BadEntryPolicy | 'fail';
 }
 
 /** What sharp decodes here (`.jfif` and `.jpe` are JPEG). */
@@ -50,6 +54,13 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The policy, with the deprecated spelling `fail` read as `throw`. */
+function badEntryPolicy(policy: BadEntryPolicy | 'fail' | undefined): BadEntryPolicy {
+  if (policy !== 'fail') return policy ?? 'skip';
+  warnDeprecated('onBadEntry "fail"', 'onBadEntry "throw"');
+  return 'throw';
+}
+
 /**
  * Scans an ImageFolder tree, `<root>/<class>/<image>` (nested folders inside a class are
  * walked too, and symlinked folders and files are followed, as torchvision does). One bad
@@ -59,7 +70,7 @@ function byCodePoint(a: string, b: string): number {
  * - image extensions sharp cannot decode (`.bmp`, `.ppm`, …), names a store cannot hold (a
  *   backslash, or bytes that are not UTF-8), dangling and looping symlinks, FIFOs, sockets
  *   and devices (never opened, so a FIFO cannot hang the run), and folders that cannot be
- *   read. These are "bad" entries: with `onBadEntry: 'fail'` the first one throws `E_BAD_ENTRY`;
+ *   read. These are "bad" entries: with `onBadEntry: 'throw'` the first one throws `E_BAD_ENTRY`;
  * - empty class folders are kept as classes (the teacher's class indices depend on them) and
  *   recorded as a warning.
  *
@@ -72,7 +83,7 @@ function byCodePoint(a: string, b: string): number {
  */
 export async function scanDataset(rootDirectory: string, options: ScanOptions = {}): Promise<Dataset> {
   const root = resolve(rootDirectory);
-  const scan = new Scan(root, options.onBadEntry ?? 'skip');
+  const scan = new Scan(root, badEntryPolicy(options.onBadEntry));
   let rootInfo: Stats;
   let entries: Dirent<Buffer>[];
   try {
@@ -119,7 +130,7 @@ class Scan {
   ) {}
 
   exclude(path: string, kind: ExclusionKind, reason: string): void {
-    if (this.policy === 'fail' && BAD_EXCLUSIONS.has(kind)) {
+    if (this.policy === 'throw' && BAD_EXCLUSIONS.has(kind)) {
       throw new FkdError('E_BAD_ENTRY', `${this.root}/${path}: ${reason}. Remove or fix it, or set onBadEntry to skip to pass over such entries.`, { path: `${this.root}/${path}`, option: 'onBadEntry' });
     }
     this.log.add(path, kind, reason);

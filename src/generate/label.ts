@@ -55,6 +55,9 @@ export interface LabelOptions {
   std?: [number, number, number];
   temperature?: number;
   outputs?: 'logits' | 'probs';
+  /** How the dense target is rebuilt from the top-k (`marginal` smoothing or `renorm`), recorded in the store. */
+  rebuild?: TargetMode;
+  /** @deprecated The old name of `rebuild` (accepted with a warning until the next release). */
   target?: TargetMode;
   interpolation?: Interpolation;
   /** Crops per teacher call. */
@@ -80,8 +83,8 @@ export interface LabelOptions {
    * stores' teachers with `openEnsemble`.
    */
   like?: string;
-  /** Bad entries of the tree and undecodable images: `skip` (default) records them, `fail` stops at the first. */
-  onBadEntry?: BadEntryPolicy;
+  /** Bad entries of the tree and undecodable images: `skip` (default) records them, `throw` stops at the first (`fail`: its deprecated spelling). */
+  onBadEntry?: BadEntryPolicy | 'fail';
   /** Fail, without finalizing, when fewer images than this get labels in this run's slice (default 1). */
   minImages?: number;
   /** Render SVGs (refused by default: librsvg can read other files they reference). */
@@ -241,7 +244,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
       maxPixels: options.maxPixels,
       decoder: IN_THREAD_RULE,
     },
-    codec: codecDescription(options.topK ?? defaultTopK(dataset.classes.length), options.target),
+    codec: codecDescription(options.topK ?? defaultTopK(dataset.classes.length), options.rebuild),
     shardImages: options.shardImages,
   };
 }

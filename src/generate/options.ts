@@ -5,6 +5,7 @@ import type { BadEntryPolicy } from '../dataset/scan.js';
 import { FkdError } from '../errors.js';
 import { TARGET_MODES, type TargetMode } from '../labels/codec.js';
 import type { OutputKind } from '../labels/probabilities.js';
+import { warnDeprecated } from '../options/deprecated.js';
 import { checkAllocation, formatBytes, memoryBudget, threadCap } from '../options/memory.js';
 import { checkOptions, choice, decimal, flag, integer, nameOf, numbers, text, type Naming, type SchemaValues } from '../options/schema.js';
 import { classBytesFor, columnBytes, MAX_EPOCH_RAW_BYTES } from '../store/format/columns.js';
@@ -31,7 +32,7 @@ export const LABEL_SCHEMA = {
   std: numbers({ flag: '--std', value: '<r,g,b>', summary: 'normalisation std', count: 3, min: 0, max: 1000, openMin: true }),
   temperature: decimal({ flag: '--temperature', value: '<t>', summary: 'softmax temperature applied to the teacher', min: 0.001, max: 1000 }),
   outputs: choice<OutputKind>({ flag: '--outputs', value: '<kind>', summary: 'what the teacher emits', choices: ['logits', 'probs'] }),
-  target: choice<TargetMode>({ flag: '--target', value: '<mode>', summary: 'dense target rebuild recorded in the store', choices: TARGET_MODES }),
+  rebuild: choice<TargetMode>({ flag: '--rebuild', value: '<mode>', summary: 'how the dense target is rebuilt from the top-k, recorded in the store (was --target, which fkd train uses for calibrated targets)', choices: TARGET_MODES }),
   interpolation: choice<Interpolation>({ flag: '--interpolation', value: '<kind>', summary: 'resampling filter for teacher crops', choices: ['bicubic', 'bilinear'] }),
   batch: integer({ flag: '--batch', summary: 'crops per teacher call', min: 1, max: 65_536 }),
   concurrency: integer({ flag: '--concurrency', summary: 'images decoded ahead of the teacher', min: 1, max: 1024 }),
@@ -41,7 +42,7 @@ export const LABEL_SCHEMA = {
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
   classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
-  onBadEntry: choice<BadEntryPolicy>({ flag: '--on-bad-entry', value: '<policy>', summary: 'dangling or looping links, FIFOs, devices, names that are not UTF-8, .bmp/.ppm files and undecodable images: skip them with a report, or fail at the first', choices: ['skip', 'fail'] }),
+  onBadEntry: choice<BadEntryPolicy>({ flag: '--on-bad-entry', value: '<policy>', summary: 'dangling or looping links, FIFOs, devices, names that are not UTF-8, .bmp/.ppm files and undecodable images: skip them with a report, or throw at the first (as the loader\'s --on-error throw; "fail" is the deprecated spelling)', choices: ['skip', 'throw'], deprecated: { fail: 'throw' } }),
   minImages: integer({ flag: '--min-images', summary: 'fail (without finalizing) when fewer images than this get labels', min: 0, max: Number.MAX_SAFE_INTEGER }),
   allowSvg: flag({ flag: '--allow-svg', summary: 'render SVG images (refused by default: librsvg can read files they reference)' }),
   like: text({ flag: '--like', value: '<store>', summary: "label exactly this finished store's crops (boxes, flips, label epochs, shard size) with another teacher" }),
@@ -61,7 +62,7 @@ export const LABEL_DEFAULTS = {
   std: [...imagenetNormalization.std] as [number, number, number],
   temperature: 1,
   outputs: 'logits' as OutputKind,
-  target: 'marginal' as TargetMode,
+  rebuild: 'marginal' as TargetMode,
   interpolation: 'bicubic' as Interpolation,
   batch: 32,
   concurrency: 4,
@@ -96,14 +97,26 @@ const RECORD_BYTES_IN_MEMORY = (topK: number): number => 9 + 6 * topK;
  * const options = resolveLabelOptions({ data: 'train', teacher: 't.onnx', out: 'labels', crops: 8 });
  * options.batch; // 32
  */
-export function resolveLabelOptions(input: Partial<Record<keyof typeof LABEL_SCHEMA, unknown>>, naming: Naming = 'api'): ResolvedLabelOptions {
-  const given = checkOptions(LABEL_SCHEMA, input, naming);
+export function resolveLabelOptions(input: Partial<Record<keyof typeof LABEL_SCHEMA | 'target', unknown>>, naming: Naming = 'api'): ResolvedLabelOptions {
+  const given = checkOptions(LABEL_SCHEMA, renamedOptions(input), naming);
   for (const key of ['data', 'teacher', 'out'] as const) {
     if (given[key] === undefined) throw new FkdError('E_USAGE', `${nameOf(LABEL_SCHEMA, key, naming)} is required: ${LABEL_SCHEMA[key].summary}.`);
   }
   const resolved = { ...LABEL_DEFAULTS, ...given } as ResolvedLabelOptions;
   checkLabelPlan(resolved, { numClasses: undefined, inputSize: undefined }, naming);
   return resolved;
+}
+
+/**
+ * The label options' old names, accepted for one release with a warning: `target` became
+ * `rebuild`, since the loader's (and `fkd train`'s) `target` means calibrated targets.
+ */
+function renamedOptions<T extends { target?: unknown; rebuild?: unknown }>(input: T): Omit<T, 'target'> {
+  const { target, ...rest } = input;
+  if (target === undefined) return rest;
+  if (rest.rebuild !== undefined) throw new FkdError('E_USAGE', 'Pass rebuild only: target is its deprecated name.', { option: 'rebuild' });
+  warnDeprecated('The label option target', 'rebuild');
+  return { ...rest, rebuild: target };
 }
 
 /** What is known only once the teacher and the dataset are open. */

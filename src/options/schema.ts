@@ -1,4 +1,5 @@
 import { FkdError } from '../errors.js';
+import { warnDeprecated } from './deprecated.js';
 
 /**
  * One option of a command, shared by the CLI and the library: the CLI parses its text with
@@ -153,9 +154,15 @@ export function numbers<N extends 2 | 3>(options: Base & { count: N; min: number
 }
 
 /** One of a fixed list of words. */
-export function choice<T extends string>(options: Base & { choices: readonly T[] }): Field<T> {
+export function choice<T extends string>(options: Base & { choices: readonly T[]; deprecated?: Readonly<Record<string, T>> }): Field<T> {
   const range = `one of ${options.choices.join(', ')}`;
   const check = (value: unknown, name: string): T => {
+    // An old spelling kept for one release: accepted, with a warning naming the new one.
+    if (typeof value === 'string' && options.deprecated && Object.hasOwn(options.deprecated, value)) {
+      const renamed = options.deprecated[value]!;
+      warnDeprecated(`${name} "${value}"`, `${name} "${renamed}"`);
+      return renamed;
+    }
     if (typeof value !== 'string' || !(options.choices as readonly string[]).includes(value)) throw refuse(range, name, value);
     return value as T;
   };

@@ -55,6 +55,21 @@ describe('fkd CLI', () => {
     expect(last).toHaveProperty('etaSec');
   });
 
+  it('takes the deprecated --target of fkd label as --rebuild, with a warning, and refuses both at once', async () => {
+    const old = await runCli(label(join(work, 'target-old'), ['--epochs', '1', '--crops', '1', '--target', 'renorm']));
+    expect(old.code, old.stderr).toBe(0);
+    expect(old.stderr).toContain('fkd label --target is deprecated and goes in the next release; use --rebuild.');
+    const renamed = await runCli(label(join(work, 'target-new'), ['--epochs', '1', '--crops', '1', '--rebuild', 'renorm']));
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stderr).not.toContain('deprecated');
+    const codec = async (name: string): Promise<unknown> => (JSON.parse(await readFile(join(work, name, 'manifest.json'), 'utf8')) as { codec: unknown }).codec;
+    expect(await codec('target-old')).toEqual(await codec('target-new'));
+    expect(await codec('target-new')).toMatchObject({ target: 'renorm' });
+    const both = await runCli(label(join(work, 'target-both'), ['--target', 'renorm', '--rebuild', 'renorm']));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('Pass --rebuild only');
+  });
+
   it('info reports the store', async () => {
     const result = await runCli(['info', store, '--json']);
     expect(result.code).toBe(0);

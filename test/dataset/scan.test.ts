@@ -144,12 +144,30 @@ describe('ImageFolder scan', () => {
     expect(dataset.excluded.entries).toEqual([{ path: 'b', kind: 'empty-class', reason: 'a class folder with no images; kept as class 1 so the class indices still match the teacher' }]);
   });
 
-  it("stops at the first bad entry with onBadEntry 'fail', but not for clutter or empty classes", async () => {
+  it("stops at the first bad entry with onBadEntry 'throw', but not for clutter or empty classes", async () => {
     await makeImageFolder(dir, { classes: 1, perClass: 1 });
     await writeFile(join(dir, 'class-00', 'notes.txt'), 'x');
     await mkdir(join(dir, 'empty'));
-    await expect(scanDataset(dir, { onBadEntry: 'fail' })).resolves.toMatchObject({ classes: ['class-00', 'empty'] });
+    await expect(scanDataset(dir, { onBadEntry: 'throw' })).resolves.toMatchObject({ classes: ['class-00', 'empty'] });
     await symlink(join(dir, 'gone.jpg'), join(dir, 'class-00', 'dangling.jpg'));
-    await expect(scanDataset(dir, { onBadEntry: 'fail' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY') && /dangling\.jpg: a symlink to nothing\. .*set onBadEntry to skip/.test((e as Error).message) && e.details.option === 'onBadEntry');
+    await expect(scanDataset(dir, { onBadEntry: 'throw' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY') && /dangling\.jpg: a symlink to nothing\. .*set onBadEntry to skip/.test((e as Error).message) && e.details.option === 'onBadEntry');
+  });
+
+  it("still takes the deprecated 'fail' for 'throw', with one FKD_DEPRECATED warning", async () => {
+    await makeImageFolder(dir, { classes: 1, perClass: 1 });
+    await symlink(join(dir, 'gone.jpg'), join(dir, 'class-00', 'dangling.jpg'));
+    const warnings: Error[] = [];
+    const listen = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', listen);
+    try {
+      await expect(scanDataset(dir, { onBadEntry: 'fail' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY'));
+      await expect(scanDataset(dir, { onBadEntry: 'fail' })).rejects.toSatisfy((e) => isFkdError(e, 'E_BAD_ENTRY'));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listen);
+    }
+    expect(warnings.filter((warning) => (warning as Error & { code?: string }).code === 'FKD_DEPRECATED').map((warning) => warning.message)).toEqual([
+      'onBadEntry "fail" is deprecated and goes in the next release; use onBadEntry "throw".',
+    ]);
   });
 });

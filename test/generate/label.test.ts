@@ -215,7 +215,7 @@ describe('label pass on bad input', () => {
     const manifest = parseManifest(await readFile(join(out, 'manifest.json'), 'utf8'), out);
     expect(manifest.scan).toEqual(result.excluded);
     expect(manifest.scan!.entries.map((e) => e.path)).toContain('class-b-green/pipe.jpg');
-    await expect(label(base(join(work, 'messy-strict'), { data, onBadEntry: 'fail' }))).rejects.toSatisfy((error) => isFkdError(error, 'E_BAD_ENTRY'));
+    await expect(label(base(join(work, 'messy-strict'), { data, onBadEntry: 'throw' }))).rejects.toSatisfy((error) => isFkdError(error, 'E_BAD_ENTRY'));
   });
 
   it('drops the record of what the scan passed over once the tree is clean again', async () => {

@@ -42,7 +42,8 @@ describe('label() options', () => {
     ['a billion epochs', { epochs: 1e9 }, /for epochs/],
     ['100000 threads', { threads: 100_000 }, /for threads .*per core/],
     ['a NaN temperature', { temperature: Number.NaN }, /for temperature/],
-    ['an unknown target', { target: 'hard' as 'marginal' }, /one of marginal, renorm for target/],
+    ['an unknown rebuild', { rebuild: 'hard' as 'marginal' }, /one of marginal, renorm for rebuild/],
+    ['an unknown target (the deprecated name of rebuild)', { target: 'hard' as 'marginal' }, /one of marginal, renorm for rebuild/],
   ])('refuses %s before the teacher loads or a byte is written', async (_name, extra, message) => {
     await refusedBeforeWork(extra, message);
   });

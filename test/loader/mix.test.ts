@@ -19,7 +19,7 @@ let labelsTop1: LabelSet;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fkd-mix-'));
   await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: join(work, 'top2'), epochs: 1, crops: 2, topK: 2, threads: 1 });
-  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: join(work, 'top1'), epochs: 1, crops: 2, topK: 1, threads: 1, target: 'renorm' });
+  await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_ONNX, out: join(work, 'top1'), epochs: 1, crops: 2, topK: 1, threads: 1, rebuild: 'renorm' });
   labels = await openLabels(join(work, 'top2'));
   labelsTop1 = await openLabels(join(work, 'top1'));
 });
