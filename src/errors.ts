@@ -26,7 +26,8 @@ export type FkdErrorCode =
   | 'E_ABORTED'
   | 'E_VERIFY_FAILED'
   | 'E_WORKER'
-  | 'E_DIVERGED';
+  | 'E_DIVERGED'
+  | 'E_BOXES_FROM';
 
 export interface FkdErrorOptions {
   cause?: unknown;

@@ -71,6 +71,9 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
       // One read of the whole object, every rule of the format and every cross-check with the
       // manifest; the decoded shard is dropped at once, so memory stays at one shard.
       await labels.verifyShard(shard);
+      // A boxes-from store's records take its base's boxes: read them the way the loader does,
+      // so the box rules apply to them and verify gives the loader's verdict (FORMAT.md §2.4).
+      if (labels.boxes) for (let epoch = 0; epoch < labels.epochs; epoch++) await labels.readEpoch(shard, epoch);
     } catch (error) {
       if (!isFkdError(error)) throw error;
       corrupt.push({ key: shard.key, code: error.code, error: error.message });
