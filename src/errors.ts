@@ -27,7 +27,8 @@ export type FkdErrorCode =
   | 'E_VERIFY_FAILED'
   | 'E_WORKER'
   | 'E_DIVERGED'
-  | 'E_BOXES_FROM';
+  | 'E_BOXES_FROM'
+  | 'E_FORMAT_LIMIT';
 
 export interface FkdErrorOptions {
   cause?: unknown;

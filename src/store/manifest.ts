@@ -283,6 +283,25 @@ export function serializeManifest(manifest: Manifest): string {
   return zeroed.slice(0, zeroed.length - INTEGRITY_PLACEHOLDER.length - 4) + `${hash}"\n}\n`;
 }
 
+/**
+ * `manifest.json`'s bytes as a writer stores them, refused when a reader would refuse them
+ * (above `maxBytes`, MAX_MANIFEST_BYTES): a label pass over millions of unreadable files lists
+ * each in `dataset.skipped`, and a store no reader can open must not be reported complete.
+ *
+ * @example
+ * await store.put(MANIFEST_KEY, encodeManifest(manifest));
+ */
+export function encodeManifest(manifest: Manifest, maxBytes = MAX_MANIFEST_BYTES): Uint8Array {
+  const bytes = new TextEncoder().encode(serializeManifest(manifest));
+  if (bytes.length > maxBytes) {
+    throw new FkdError(
+      'E_FORMAT_LIMIT',
+      `The manifest of this store would be ${bytes.length} bytes, above the ${maxBytes} bytes readers accept (docs/FORMAT.md §2), so no reader could open it: it lists ${manifest.dataset.skipped.length} skipped images and ${manifest.shards.length} shards. Remove or fix the unreadable images (dataset.skipped), or label fewer label epochs, then label again.`,
+    );
+  }
+  return bytes;
+}
+
 const REMEDY = 'Run `fkd finalize` on the store to rebuild it from the shard entries, or re-run the same `fkd label` command.';
 
 /** Validates field by field and names the field that is wrong. */

@@ -6,7 +6,7 @@ import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
 import { thrownError } from '../helpers/errors.js';
-import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
+import { encodeManifest, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
 
 const IMAGES = 10;
 const SHARD_IMAGES = 4;
@@ -311,5 +311,16 @@ describe('boxesFrom (format 2, requires "boxes-from")', () => {
   it('is refused without requires listing the feature, and the feature without it', () => {
     expect(() => serializeManifest({ ...v2(), boxesFrom })).toThrow(/boxesFrom is set but requires does not list "boxes-from"/);
     expect(() => serializeManifest({ ...v2(), requires: ['boxes-from'] })).toThrow(/expected an object for boxesFrom/);
+  });
+});
+
+describe('encodeManifest: the writer refuses what readers refuse', () => {
+  it('refuses a manifest above the readers’ size limit, naming the skipped images, and encodes one within it', () => {
+    const manifest = validManifest();
+    const bytes = encodeManifest(manifest);
+    expect(new TextDecoder().decode(bytes)).toBe(serializeManifest(manifest));
+    const error = thrownError(() => encodeManifest(manifest, bytes.length - 1));
+    expect(error.code).toBe('E_FORMAT_LIMIT');
+    expect(error.message).toMatch(new RegExp(`would be ${bytes.length} bytes, above the ${bytes.length - 1} bytes readers accept .* lists 1 skipped images`));
   });
 });
