@@ -28,7 +28,9 @@ export type FkdErrorCode =
   | 'E_WORKER'
   | 'E_DIVERGED'
   | 'E_BOXES_FROM'
-  | 'E_FORMAT_LIMIT';
+  | 'E_FORMAT_LIMIT'
+  | 'E_PIN_MISMATCH'
+  | 'E_FORMAT_1';
 
 export interface FkdErrorOptions {
   cause?: unknown;

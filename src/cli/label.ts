@@ -49,6 +49,7 @@ export function labelCommand(context: CommandContext): Command {
     .option('--shard <i/N>', 'this worker\'s slice of a sharded run, i in 0..N-1 (default: JOB_COMPLETION_INDEX with --shards)')
     .addOption(optionOf(SHARDS_FIELD))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL); enables path-style addressing')
+    .option('--allow-format-1', 'accept a format 1 store as --like (refused by default: it has no integrity hash)')
     .option('--json', 'print the result as JSON')
     .action(async (flags, command: Command) => {
       const slice = parseSlice(flags.shard, process.env, flags.shards);
@@ -63,6 +64,7 @@ export function labelCommand(context: CommandContext): Command {
         onProgress: (p) =>
           progress.update({ done: p.imagesDone, total: p.imagesTotal, fields: { crops: p.cropsDone, shards: `${p.shardsDone}/${p.shardsTotal}`, skipped: p.skipped } }),
         ...(flags.s3Endpoint === undefined ? {} : { store: { endpoint: flags.s3Endpoint } }),
+        ...(flags.allowFormat1 ? { allowFormat1: true } : {}),
       };
       // Refused here, before the progress bar starts, with messages that name the flags.
       resolveLabelOptions(options, 'cli');

@@ -245,6 +245,18 @@ function checkIntegrity(text: string, claimed: unknown, check: Checker): void {
  * const manifest = await loadManifest(await openStore('./labels'));
  */
 export async function loadManifest(store: StoreDriver): Promise<Manifest> {
+  return (await loadManifestFile(store)).manifest;
+}
+
+/**
+ * `loadManifest`, also giving the SHA-256 of `manifest.json`'s bytes (what `fkd info` prints and
+ * `sha256sum manifest.json` computes). With `sha256`, bytes that hash otherwise are refused
+ * (E_PIN_MISMATCH) before they are parsed: a pinned store is exactly the one its user checked.
+ *
+ * @example
+ * const { manifest, sha256 } = await loadManifestFile(store, { sha256: pinned });
+ */
+export async function loadManifestFile(store: StoreDriver, options: { sha256?: string } = {}): Promise<{ manifest: Manifest; sha256: string }> {
   const where = `${store.location}/${MANIFEST_KEY}`;
   const head = await store.head(MANIFEST_KEY);
   if (head === null) throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${MANIFEST_KEY}.`, { path: where });
@@ -255,13 +267,17 @@ export async function loadManifest(store: StoreDriver): Promise<Manifest> {
   if (bytes.length > MAX_MANIFEST_BYTES) {
     throw new FkdError('E_CORRUPT_MANIFEST', `${where} is ${bytes.length} bytes, above the ${MAX_MANIFEST_BYTES}-byte limit of a manifest. ${REMEDY}`, { path: where });
   }
+  const sha256 = sha256Hex(bytes);
+  if (options.sha256 !== undefined && options.sha256.toLowerCase() !== sha256) {
+    throw new FkdError('E_PIN_MISMATCH', `${where} has SHA-256 ${sha256}, not the pinned ${options.sha256.toLowerCase()}: this is not the store that was pinned (it was relabelled, edited or replaced). Verify it again and pin its new digest, or point to the pinned store.`, { path: where });
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch (error) {
     throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid UTF-8. ${REMEDY}`, { path: where, cause: error });
   }
-  return parseManifest(text, store.location);
+  return { manifest: parseManifest(text, store.location), sha256 };
 }
 
 /**

@@ -61,14 +61,14 @@ async function codeOf(run: () => Promise<unknown>): Promise<string> {
 }
 
 /** What verify and the loader (every epoch, every batch) say of a store: an error code or 'accepted'. */
-async function verdicts(store: string): Promise<{ openLabels: string; verify: string; loader: string }> {
-  const opened = await codeOf(() => openLabels(store));
-  const corrupt = await verifyStore(store, { data: FIXTURE_IMAGES }).then(
+async function verdicts(store: string, options: { allowFormat1?: boolean } = {}): Promise<{ openLabels: string; verify: string; loader: string }> {
+  const opened = await codeOf(() => openLabels(store, options));
+  const corrupt = await verifyStore(store, { data: FIXTURE_IMAGES, ...options }).then(
     (report) => report.shards.corrupt[0]?.code ?? (report.ok ? 'accepted' : `not ok: ${report.problems.join(' ')}`),
     (error: unknown) => (isFkdError(error) ? error.code : Promise.reject(error)),
   );
   const loader = await codeOf(async () => {
-    const labels = await openLabels(store);
+    const labels = await openLabels(store, options);
     for (let epoch = 0; epoch < labels.epochs; epoch++) for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch, batchSize: 16, size: 8, workers: 0 })) expect(batch.size).toBeGreaterThan(0);
   });
   return { openLabels: opened, verify: corrupt, loader };
@@ -149,11 +149,14 @@ describe("a boxes-from store's structure against its base's", () => {
 
   it('gives the loader’s verdict in verify when the base’s boxes leave the image', async () => {
     const v1Like = join(work, 'v1-like');
-    await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_TFJS, out: v1Like, like: V1_STORE, topK: 2, threads: 1 });
-    expect(await verdicts(v1Like)).toEqual({ openLabels: 'accepted', verify: 'accepted', loader: 'accepted' });
+    // The hostile fixtures are format 1 stores, so the format 1 base is allowed here.
+    await label({ data: FIXTURE_IMAGES, teacher: FIXTURE_TFJS, out: v1Like, like: V1_STORE, topK: 2, threads: 1, allowFormat1: true });
+    expect(await verdicts(v1Like, { allowFormat1: true })).toEqual({ openLabels: 'accepted', verify: 'accepted', loader: 'accepted' });
     const hostileBase = join(work, 'box-outside-image');
     await cp(BOX_OUTSIDE, hostileBase, { recursive: true });
-    const outside = await likeWith('outside', { store: hostileBase, digest: await digestOf(hostileBase) }, v1Like);
-    expect(await verdicts(outside)).toEqual({ openLabels: 'accepted', verify: 'E_CORRUPT_SHARD', loader: 'E_CORRUPT_SHARD' });
+    const outside = await likeWith('outside', { store: hostileBase, digest: cropsDigest((await openLabels(hostileBase, { allowFormat1: true })).manifest) }, v1Like);
+    expect(await verdicts(outside, { allowFormat1: true })).toEqual({ openLabels: 'accepted', verify: 'E_CORRUPT_SHARD', loader: 'E_CORRUPT_SHARD' });
+    // Without the opt-in, the format 1 base is refused like any format 1 store.
+    expect(await verdicts(v1Like)).toEqual({ openLabels: 'E_FORMAT_1', verify: 'E_FORMAT_1', loader: 'E_FORMAT_1' });
   }, 60_000);
 });

@@ -82,8 +82,8 @@ describe('caps checked before reading', () => {
 describe('incomplete stores', () => {
   it('are refused by openLabels and the loader unless allowIncomplete is given, and then read', async () => {
     const store = join(HOSTILE, 'incomplete');
-    expect(await rejectionCode(() => openLabels(store))).toBe('E_INCOMPLETE_STORE');
-    const labels = await openLabels(store, { allowIncomplete: true });
+    expect(await rejectionCode(() => openLabels(store, { allowFormat1: true }))).toBe('E_INCOMPLETE_STORE');
+    const labels = await openLabels(store, { allowIncomplete: true, allowFormat1: true });
     let crops = 0;
     for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 16, size: 8, workers: 0, onError: 'skip' })) crops += batch.size;
     expect(crops).toBe(labels.manifest.totals.records / labels.epochs);
