@@ -43,7 +43,9 @@ import {
 
 /** Reading shards: every byte is checked, and anything wrong is E_CORRUPT_SHARD. */
 
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// §4 allows any integer format: 64-bit ones (uint64, int64, non-minimal) decode to numbers when
+// safe; beyond 2^53 − 1 they stay BigInts, which every integer check refuses.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' });
 
 const IMAGE_BLOCK_KEYS = ['kind', 'imageStart', 'imageCount', 'sizeBytes', 'widths', 'heights', 'skipped', 'pathsBytes', 'paths'];
 /** Format 2 adds the content hashes; a block has exactly one of the two key sets. */
