@@ -440,6 +440,27 @@ describe('damage is always detected', () => {
   });
 });
 
+describe('image paths: a length cap and a compression-ratio cap (§4.4)', () => {
+  it('refuses a path longer than 4096 bytes, and a pathsBytes above what the image count allows, before inflating', () => {
+    const long = 'a/' + 'x'.repeat(3 * 1024 * 1024);
+    const error = expectCorrupt(() => decodeShard(craftImageShard(pathFields([long, 'a/1.jpg']))), /pathsBytes is 3145738, not an integer in 3\.\.8193 for 2 images \(paths of at most 4096 bytes\)/);
+    expect(error.message.length).toBeLessThan(1000);
+    expectCorrupt(() => decodeShard(craftImageShard(pathFields(['a/' + 'y'.repeat(4095), 'a/1.jpg']))), /is longer than 4096 bytes/);
+    expect(() => decodeShard(craftImageShard(pathFields(['a/' + 'y'.repeat(4094), 'a/1.jpg'])))).not.toThrow();
+  });
+
+  it('refuses paths that inflate more than 1024-fold past 1 MiB, a bomb within the length caps', () => {
+    const n = 2000;
+    const sizes = new Uint8Array(2 * n).map((_, i) => (i % 2 === 0 ? 10 : 0));
+    const paths = Array.from({ length: n }, (_, i) => `${'d'.repeat(4000)}/${i}`);
+    const fields = { imageCount: n, widths: sizes, heights: sizes, ...pathFields(paths) };
+    expect(fields.pathsBytes).toBeGreaterThan(1024 * 1024);
+    expect(fields.pathsBytes / fields.paths.length).toBeGreaterThan(1024);
+    const error = expectCorrupt(() => decodeShard(craftImageShard(fields)), /ratio above 1024:1/);
+    expect(error.message.length).toBeLessThan(1000);
+  });
+});
+
 describe('MessagePack integers in 64-bit formats (§4: any integer format)', () => {
   const fieldsOf = (bytes: Uint8Array): Record<string, unknown> => unpackMultiple(bytes)![0] as Record<string, unknown>;
   /** The block re-packed with its integer fields as int64 (0xd3), and `unsigned` of them as uint64 (0xcf): non-minimal formats. */
