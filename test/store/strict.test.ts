@@ -34,6 +34,10 @@ describe('strict JSON', () => {
     ['trailing text', '{} {}', /after the JSON value/],
     ['a control character', '{"a": "\u0001"}', /control character/],
     ['a leading zero', '{"a": 01}', /expected "," or "}"/],
+    ['a lone high surrogate escape in a key', '{"shards/\\ud800.fkd": 1}', /lone surrogate/],
+    ['a lone low surrogate escape in a value', '{"key": "shards/\\udc00.fkd"}', /lone surrogate/],
+    ['surrogate escapes in the wrong order', '{"a": "\\ude00\\ud83d"}', /lone surrogate/],
+    ['a number that overflows to infinity', '{"a": 1e400}', /out of range/],
   ])('refuses %s', (_, text, rule) => {
     expect(() => parseStrictJson(text)).toThrow(rule);
   });
@@ -48,6 +52,10 @@ describe('strict JSON', () => {
 
   it.each(['-', '-a', '--1', '1.', '.5'])('refuses the malformed number %s', (text) => {
     expect(() => parseStrictJson(text)).toThrow(StrictJsonError);
+  });
+
+  it('reads a surrogate pair written as two escapes as its one character', () => {
+    expect(parseStrictJson('{"a": "\\ud83d\\ude00"}')).toEqual({ a: '\u{1f600}' });
   });
 
   it('keeps a "__proto__" key an ordinary key', () => {
