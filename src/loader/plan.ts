@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { CropSpec } from '../crop/box.js';
 import type { Dataset } from '../dataset/scan.js';
+import { datasetDifference } from '../store/dataset-check.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { CONTENT_HASH_BYTES, hashHex } from '../dataset/file.js';
 import type { LabelledImage } from '../dataset/labelled.js';
@@ -206,16 +207,11 @@ export function rowBox(plan: EpochPlan, row: number, crop: number): CropSpec {
  * with `skip`, images are matched by their stored relative paths and the missing ones skipped.
  */
 function checkDataset(dataset: Dataset, labels: LabelSet, skip: boolean): boolean {
-  const expected = labels.manifest.dataset;
-  if (dataset.fingerprint === expected.fingerprint) return true;
-  const detail =
-    dataset.images.length !== expected.images
-      ? `it has ${dataset.images.length} images, the labels ${expected.images}`
-      : dataset.classes.join(',') !== expected.classes.join(',')
-        ? 'its class folders differ'
-        : 'file names or sizes differ';
-  if (!skip) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${detail}). Point --data at the same tree, or pass onError: 'skip' to use the images that still match by path.`, { path: dataset.root });
+  const difference = datasetDifference(dataset, labels.manifest.dataset);
+  if (difference === undefined) return true;
+  // Other class lists make every label name another class: no onError policy skips that.
+  if (!skip || difference.classes) {
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${difference.detail}). Point --data at the same tree${difference.classes ? '' : ", or pass onError: 'skip' to use the images that still match by path"}.`, { path: dataset.root });
   }
   return false;
 }
