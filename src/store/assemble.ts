@@ -7,7 +7,7 @@ import type { StoreDriver } from './drivers/driver.js';
 import { localPathOf } from './drivers/open.js';
 import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
 import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
-import { StrictJsonError, parseStrictJson } from './format/json.js';
+import { StrictJsonError, parseStrictJson } from '../io/strict-json.js';
 import { BOXES_FROM, loadManifest, type Manifest } from './manifest.js';
 import { planShards, sliceOfShard } from './shards.js';
 import { readScanRecord } from './scan-record.js';

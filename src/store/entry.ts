@@ -1,5 +1,5 @@
 import { FkdError } from '../errors.js';
-import { parseStrictJson } from './format/json.js';
+import { parseStrictJson } from '../io/strict-json.js';
 import { serializeConfig, type LabelConfig } from './config.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { sha256Hex } from './hash.js';

@@ -7,7 +7,7 @@ import type { Layout } from '../crop/tensor.js';
 import { EXCLUSION_KINDS, type ExcludedEntry, type ExclusionKind } from '../dataset/exclusions.js';
 import type { StoreDriver } from './drivers/driver.js';
 import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
-import { JsonFloat, StrictJsonError, parseStrictJson } from './format/json.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from '../io/strict-json.js';
 import { pathProblem } from './format/validate.js';
 import { isSha256Hex, sha256Hex } from './hash.js';
 import { checkKey } from './drivers/keys.js';

@@ -9,7 +9,7 @@ import { finalizeStore } from '../../src/generate/finalize.js';
 import { createLoader } from '../../src/loader/loader.js';
 import { FsStore } from '../../src/store/drivers/fs.js';
 import { openStore } from '../../src/store/drivers/open.js';
-import { JsonFloat, StrictJsonError, parseStrictJson } from '../../src/store/format/json.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from '../../src/io/strict-json.js';
 import { openLabels } from '../../src/store/labels.js';
 import { MAX_MANIFEST_BYTES, loadManifest } from '../../src/store/manifest.js';
 import { FIXTURE_IMAGES } from '../helpers/cli.js';
