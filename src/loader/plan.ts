@@ -72,6 +72,7 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
   const shards = labels.manifest.shards;
   const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
   const blocks = new Array<EpochRecords>(shards.length);
+  // Sparse: a shard skipped under `skip` stays a hole (iterate with forEach, which skips holes).
   const imageBlocks = new Array<ImageBlock>(shards.length);
   /** Per shard: [storeIndex, classIndex, local, first] columns of the images kept. */
   const kept = new Array<{ count: number; columns: Uint32Array[] }>(shards.length);
@@ -170,10 +171,11 @@ function identity(count: number): Uint32Array {
 export function largestImage(plan: EpochPlan): [width: number, height: number] {
   let width = 0;
   let height = 0;
-  for (const block of plan.images) {
+  // forEach, not for…of: a shard skipped under onError 'skip' leaves a hole in plan.images.
+  plan.images.forEach((block) => {
     for (let i = 0; i < block.widths.length; i++) width = Math.max(width, block.widths[i]!);
     for (let i = 0; i < block.heights.length; i++) height = Math.max(height, block.heights[i]!);
-  }
+  });
   return [width, height];
 }
 
