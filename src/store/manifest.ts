@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { FkdError, type FkdErrorCode } from '../errors.js';
 import { CODEC_NAME, PROBABILITY_STEP_LN, type CodecDescription } from '../labels/codec.js';
 import { TARGET_MODES } from '../labels/targets.js';
@@ -21,6 +22,8 @@ import { MANIFEST_KEY } from './layout.js';
  */
 
 export const MANIFEST_FORMAT = 'fkd-labels';
+/** This build's version, recorded as a manifest's `tool.version` and named in messages. */
+export const TOOL_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 /** The manifest and shard format version this build writes. */
 export const MANIFEST_VERSION = 2;
 /** The versions this build reads: format 1 (no content hashes, no manifest integrity) and 2. */
@@ -488,6 +491,15 @@ function readBoxesFrom(value: unknown, requires: string[], check: Checker): Boxe
   return { store: check.string(input.store, 'boxesFrom.store'), digest: check.sha256(input.digest, 'boxesFrom.digest') };
 }
 
+/** Whether `release` is a plain `x.y.z` version above `running`: only then is it worth naming as the upgrade (a store's `tool.version` may say anything). */
+function newerRelease(release: string, running: string): boolean {
+  const parse = (text: string) => /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/.exec(text)?.slice(1).map(Number);
+  const [a, b] = [parse(release), parse(running)];
+  if (!a || !b) return false;
+  const at = a.findIndex((part, i) => part !== b[i]);
+  return at >= 0 && a[at]! > b[at]!;
+}
+
 function checkVersion(root: Record<string, unknown>, check: Checker): FormatVersion {
   const version = root.version;
   if (READABLE_VERSIONS.includes(version as FormatVersion)) return version as FormatVersion;
@@ -497,9 +509,9 @@ function checkVersion(root: Record<string, unknown>, check: Checker): FormatVers
     throw new FkdError(
       check.code,
       `${check.where} uses label format version ${version}, but this fkd reads format versions ${READABLE_VERSIONS.join(' and ')} only. ` +
-        (writer === undefined
-          ? 'Upgrade fkd to a release that reads it.'
-          : `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`),
+        (writer !== undefined && newerRelease(writer, TOOL_VERSION)
+          ? `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`
+          : `Upgrade fkd (this is ${TOOL_VERSION}) to a release that reads format version ${version}.`),
       { path: check.where },
     );
   }

@@ -6,7 +6,7 @@ import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
 import { thrownError } from '../helpers/errors.js';
-import { encodeManifest, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
+import { TOOL_VERSION, encodeManifest, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
 
 const IMAGES = 10;
 const SHARD_IMAGES = 4;
@@ -172,7 +172,16 @@ describe('parseManifest rejects', () => {
     expect(parseError(edited((m) => {
       m.version = 7;
       delete m.tool;
-    })).message).toMatch(/Upgrade fkd to a release that reads it/);
+    })).message).toMatch(/Upgrade fkd \(this is \d+\.\d+\.\d+\S*\) to a release that reads format version 7\./);
+    // A writer no newer than this build (or no version at all) is not named as the upgrade.
+    for (const claimed of [TOOL_VERSION, '0.0.1', 'x\u001b[2J']) {
+      const message = parseError(edited((m) => {
+        m.version = 3;
+        m.tool.version = claimed;
+      })).message;
+      expect(message).not.toMatch(/or newer/);
+      expect(message).toMatch(/to a release that reads format version 3\./);
+    }
   });
 
   it.each([0, '1', 1.5, null])('version %j', (version) => {

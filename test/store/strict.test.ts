@@ -138,6 +138,17 @@ describe('finalize checks what it seals', () => {
     expect((error as Error).message).toMatch(/config\.json is corrupt/);
   });
 
+  it('names a shard entry that describes another shard, instead of calling its shard missing', async () => {
+    const directory = await copy('other-index');
+    const path = join(directory, 'shards/000002.json');
+    const entry = JSON.parse(await readFile(path, 'utf8'));
+    entry.shard.index = 'x';
+    await writeFile(path, JSON.stringify(entry));
+    const error = await finalizeStore(await openStore(directory)).catch((e: unknown) => e);
+    expect(isFkdError(error, 'E_CORRUPT_SHARD')).toBe(true);
+    expect((error as Error).message).toMatch(/^Shard entry shards\/000002\.json is unreadable \(it describes shard "x" at "shards\/000002\.fkd", not shard 2 at shards\/000002\.fkd\)/);
+  });
+
   it('calls a bad shard entry a bad input, naming the entries, never "a bug"', async () => {
     const directory = await copy('entry');
     const path = join(directory, 'shards/000002.json');
