@@ -1,3 +1,4 @@
+import { escapeControl } from '../io/hostile-text.js';
 import { Command } from 'commander';
 import { label, type LabelOptions } from '../generate/label.js';
 import { parseSlice, SHARDS_FIELD } from '../generate/plan.js';
@@ -85,7 +86,7 @@ export function labelCommand(context: CommandContext): Command {
       writeExclusions(out, result.excluded, result.location);
       if (result.skipped.length > 0) {
         out.write(`skipped ${result.skipped.length} unreadable images:\n`);
-        for (const skipped of result.skipped) out.write(`  ${skipped.path}: ${skipped.reason}\n`);
+        for (const skipped of result.skipped) out.write(`  ${escapeControl(skipped.path)}: ${escapeControl(skipped.reason)}\n`);
       }
       out.write(
         result.finalized
@@ -104,7 +105,8 @@ function writeExclusions(out: NodeJS.WritableStream, excluded: ManifestScan, loc
   const counts = Object.entries(excluded.counts).map(([kind, count]) => `${count} ${kind}`);
   out.write(`scan passed over ${excluded.excluded} entries (${counts.join(', ')}); listed in ${location}/${SCAN_KEY}\n`);
   const notable = excluded.entries.filter((entry) => !CLUTTER_EXCLUSIONS.has(entry.kind));
-  for (const entry of notable.slice(0, EXCLUSIONS_SHOWN)) out.write(`  ${entry.path}: ${entry.reason}\n`);
+  // File names may hold ESC and other controls (the scan skips them, and names them here): escaped, never raw.
+  for (const entry of notable.slice(0, EXCLUSIONS_SHOWN)) out.write(`  ${escapeControl(entry.path)}: ${entry.reason}\n`);
   if (notable.length > EXCLUSIONS_SHOWN) out.write(`  … and ${notable.length - EXCLUSIONS_SHOWN} more\n`);
 }
 
