@@ -242,6 +242,7 @@ function specialKind(entry: Pick<Stats, 'isFIFO' | 'isSocket' | 'isCharacterDevi
 }
 
 /** C0 controls and DEL: never part of a path the scan keeps. */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /** The dataset's identity: class names, then one `path\tsize` line per image (no name holds a TAB or LF: the scan refuses them). */

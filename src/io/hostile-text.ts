@@ -25,6 +25,7 @@ export function clip(text: string, max = QUOTE_CHARS): string {
  * escapeControl('a\u001b[2Jb'); // 'a\\x1b[2Jb'
  */
 export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   return text.replace(/[\u0000-\u001f\u007f-\u009f\\\u2028\u2029]/g, (char) => {
     if (char === '\\') return '\\\\';
     const code = char.charCodeAt(0);

@@ -23,9 +23,10 @@ export interface CommandInput {
 export async function checkOutputFile(path: string, flag: string, inputs: readonly CommandInput[]): Promise<void> {
   const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) throw new FkdError('E_USAGE', `${flag} ${shown} is a URL, but ${flag} writes a local file: name a local path (and upload it afterwards if you need to).`, { path });
-  const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
-    throw new FkdError('E_IO', `Cannot use ${flag} ${shown}: ${error.code ?? error.message}.`, { path, cause: error });
+  const info = await lstat(path).catch((error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new FkdError('E_IO', `Cannot use ${flag} ${shown}: ${code ?? (error as Error).message}.`, { path, cause: error });
   });
   if (info && !info.isFile()) {
     const kind = info.isDirectory() ? 'a folder' : info.isSymbolicLink() ? 'a symbolic link' : info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';

@@ -216,7 +216,7 @@ export async function openLabels(location: string, options: OpenLabelsOptions = 
 /** `openLabels`, or with `likeStore` the base of that boxes-from store, which may not be one itself (§2.4: no chains, no cycles). */
 async function openSet(location: string, options: OpenLabelsOptions, likeStore: string | null): Promise<LabelSet> {
   const { cacheDir, cacheBytes, allowIncomplete, decodeBytes, boxes: _boxes, boxesFromAllowed: _allowed, sha256, allowFormat1, ...storeOptions } = options;
-  if (sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(sha256)) throw new FkdError('E_USAGE', `Expected the SHA-256 of a manifest.json (64 hex digits, as fkd info prints it) for sha256 but received ${JSON.stringify(clip(String(sha256), 80))}.`);
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(sha256)) throw new FkdError('E_USAGE', `Expected the SHA-256 of a manifest.json (64 hex digits, as fkd info prints it) for sha256 but received ${JSON.stringify(sha256).slice(0, 80)}.`);
   const base = await openStore(location, storeOptions);
   const store = cacheDir ? new CachedStore(base, { cacheDir, maxBytes: cacheBytes ?? 10 * 1024 ** 3 }) : base;
   if (await base.head(MANIFEST_KEY)) {

@@ -462,7 +462,7 @@ describe('image paths: a length cap and a compression-ratio cap (§4.4)', () => 
 });
 
 describe('MessagePack integers in 64-bit formats (§4: any integer format)', () => {
-  const fieldsOf = (bytes: Uint8Array): Record<string, unknown> => unpackMultiple(bytes)![0] as Record<string, unknown>;
+  const fieldsOf = (bytes: Uint8Array): Record<string, unknown> => unpackMultiple(bytes)[0] as Record<string, unknown>;
   /** The block re-packed with its integer fields as int64 (0xd3), and `unsigned` of them as uint64 (0xcf): non-minimal formats. */
   function wide(block: Uint8Array, unsigned: string[] = []): Uint8Array {
     const fields = fieldsOf(block);

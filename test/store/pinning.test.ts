@@ -92,6 +92,7 @@ describe('from the CLI', () => {
     await writeFile(join(hostile, 'manifest.json'), sealManifest(manifest));
     const info = await runCli(['info', hostile]);
     expect(info.code, info.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
     expect(info.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
     expect(info.stdout).toContain('teacher:        model\\x1b[2J\\x07.onnx (cpu\\x1b]0;pwned\\x07,');
   });
