@@ -539,9 +539,12 @@ function readDataset(value: unknown, check: Checker): ManifestDataset {
   const classes = check.array(input.classes, 'dataset.classes').map((name, i) => check.string(name, `dataset.classes[${i}]`));
   if (classes.length === 0) throw check.fail('dataset.classes', 'at least one class', classes);
   const seen = new Set<string>();
-  for (const name of classes) {
+  for (const [i, name] of classes.entries()) {
     if (seen.has(name)) throw check.inconsistent(`class ${JSON.stringify(name)} appears twice in dataset.classes`);
     seen.add(name);
+    // A class is one folder of the tree (§3): every reader finds it as the first segment of a path.
+    const problem = name.includes('/') ? 'contains "/"' : pathProblem(name);
+    if (problem !== undefined) throw check.fail(`dataset.classes[${i}]`, `one class folder name (it ${problem})`, name);
   }
   const fingerprint = check.sha256(input.fingerprint, 'dataset.fingerprint');
   let previous = -1;

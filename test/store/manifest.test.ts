@@ -323,6 +323,18 @@ describe('boxesFrom (format 2, requires "boxes-from")', () => {
   });
 });
 
+describe('dataset.classes', () => {
+  it('holds folder names only: a class with "/" (or a "..") is refused, as no tree has such a folder', () => {
+    for (const name of ['a/b', '..', '']) {
+      const error = parseError(edited((m) => {
+        m.dataset.classes[0] = name;
+      }));
+      expect(error.code).toBe('E_CORRUPT_MANIFEST');
+      expect(error.message).toMatch(/dataset\.classes\[0\]/);
+    }
+  });
+});
+
 describe('encodeManifest: the writer refuses what readers refuse', () => {
   it('refuses a manifest above the readers’ size limit, naming the skipped images, and encodes one within it', () => {
     const manifest = validManifest();
