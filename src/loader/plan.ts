@@ -211,9 +211,9 @@ export function rowBox(plan: EpochPlan, row: number, crop: number): CropSpec {
 function checkDataset(dataset: Dataset, labels: LabelSet, skip: boolean): boolean {
   const difference = datasetDifference(dataset, labels.manifest.dataset);
   if (difference === undefined) return true;
-  // Other class lists make every label name another class: no onError policy skips that.
-  if (!skip || difference.classes) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${difference.detail}). Point --data at the same tree${difference.classes ? '' : ", or pass onError: 'skip' to use the images that still match by path"}.`, { path: dataset.root });
+  // A class the tree lacks would get label mass no folder holds: no onError policy skips that.
+  if (!skip || difference.missingClasses) {
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${difference.detail}). Point --data at the same tree${difference.missingClasses ? '' : ", or pass onError: 'skip' to use the images that still match by path"}.`, { path: dataset.root });
   }
   return false;
 }

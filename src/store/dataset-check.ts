@@ -2,19 +2,24 @@ import type { Dataset } from '../dataset/scan.js';
 import { clip } from '../io/hostile-text.js';
 import type { ManifestDataset } from './manifest.js';
 
-/** How a tree differs from the dataset a store names; `classes` when a class index would mean another class. */
+/** How a tree differs from the dataset a store names. */
 export interface DatasetDifference {
   detail: string;
-  /** The class lists differ: every label would name another class, so no policy may skip past it. */
-  classes: boolean;
+  /**
+   * The tree lacks a class the store names, so labels would give mass to a class no folder
+   * holds: no policy may skip past it. (A tree that only gained folders is matched by path
+   * under `onError: 'skip'`, class indices taken from the store's names.)
+   */
+  missingClasses: boolean;
 }
 
 /**
  * Compares a scanned tree with a manifest's `dataset` the way docs/FORMAT.md §3 says a reader
  * given a tree must: the class list, then the image count, then the fingerprint. The
- * fingerprint alone is not enough: a manifest whose `classes` were swapped or extended but
- * whose `fingerprint` field was kept would otherwise pass, every dense row giving mass to a
- * class the tree does not have. `undefined` when they agree.
+ * fingerprint alone is not enough: a manifest whose `classes` were extended but whose
+ * `fingerprint` field was kept would otherwise pass, every dense row giving mass to a class
+ * the tree does not have (a reordered list is refused by the manifest itself: classes are
+ * sorted). `undefined` when they agree.
  *
  * @example
  * const difference = datasetDifference(await scanDataset('train'), labels.manifest.dataset);
@@ -25,9 +30,10 @@ export function datasetDifference(tree: Dataset, expected: ManifestDataset): Dat
     const at = mine.findIndex((name, i) => name !== theirs[i]);
     const first = at < 0 ? Math.min(mine.length, theirs.length) : at;
     const show = (name: string | undefined) => (name === undefined ? 'none' : JSON.stringify(clip(name, 80)));
-    return { classes: true, detail: `its ${mine.length} class folders are not the manifest's ${theirs.length} classes (class ${first}: ${show(mine[first])} in the tree, ${show(theirs[first])} in dataset.classes)` };
+    const present = new Set(mine);
+    return { missingClasses: theirs.some((name) => !present.has(name)), detail: `its ${mine.length} class folders are not the manifest's ${theirs.length} classes (class ${first}: ${show(mine[first])} in the tree, ${show(theirs[first])} in dataset.classes)` };
   }
-  if (tree.images.length !== expected.images) return { classes: false, detail: `it has ${tree.images.length} images, the labels ${expected.images}` };
-  if (tree.fingerprint !== expected.fingerprint) return { classes: false, detail: 'file names or sizes differ' };
+  if (tree.images.length !== expected.images) return { missingClasses: false, detail: `it has ${tree.images.length} images, the labels ${expected.images}` };
+  if (tree.fingerprint !== expected.fingerprint) return { missingClasses: false, detail: 'file names or sizes differ' };
   return undefined;
 }

@@ -542,6 +542,8 @@ function readDataset(value: unknown, check: Checker): ManifestDataset {
   for (const [i, name] of classes.entries()) {
     if (seen.has(name)) throw check.inconsistent(`class ${JSON.stringify(name)} appears twice in dataset.classes`);
     seen.add(name);
+    // Class folders are sorted (§3): a reordered list would pair every label with another class.
+    if (i > 0 && name < classes[i - 1]!) throw check.inconsistent(`dataset.classes is not sorted: ${describe(name)} comes after ${describe(classes[i - 1])}, but class folders are listed in sorted order`);
     // A class is one folder of the tree (§3): every reader finds it as the first segment of a path.
     const problem = name.includes('/') ? 'contains "/"' : pathProblem(name);
     if (problem !== undefined) throw check.fail(`dataset.classes[${i}]`, `one class folder name (it ${problem})`, name);
