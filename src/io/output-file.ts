@@ -1,6 +1,6 @@
-import { lstat, realpath } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep, isAbsolute } from 'node:path';
+import { lstat } from 'node:fs/promises';
 import { FkdError } from '../errors.js';
+import { isWithin, realPathSoFar } from './real-path.js';
 
 /** An input of a command, which its output file may be neither equal to nor inside. */
 export interface CommandInput {
@@ -32,22 +32,11 @@ export async function checkOutputFile(path: string, flag: string, inputs: readon
     const kind = info.isDirectory() ? 'a folder' : info.isSymbolicLink() ? 'a symbolic link' : info.isFIFO() ? 'a FIFO' : info.isCharacterDevice() || info.isBlockDevice() ? 'a device' : 'not a regular file';
     throw new FkdError('E_USAGE', `${flag} ${shown} is ${kind}; it must name a regular file, or a path that does not exist yet.`, { path });
   }
-  const target = await canonical(path);
+  const target = await realPathSoFar(path);
   for (const input of inputs) {
-    const inside = relative(await canonical(input.path), target);
-    if (inside === '' || (!inside.startsWith(`..${sep}`) && inside !== '..' && !isAbsolute(inside))) {
-      throw new FkdError('E_USAGE', `${flag} ${shown} is ${inside === '' ? '' : 'inside '}${input.what} (${input.path}), which this command reads: writing there would destroy it. Name a file elsewhere.`, { path });
+    const source = await realPathSoFar(input.path);
+    if (isWithin(target, source)) {
+      throw new FkdError('E_USAGE', `${flag} ${shown} is ${target === source ? '' : 'inside '}${input.what} (${input.path}), which this command reads: writing there would destroy it. Name a file elsewhere.`, { path });
     }
-  }
-}
-
-/** The absolute path with every existing folder's links resolved, so two spellings of one place compare equal. */
-async function canonical(path: string): Promise<string> {
-  const absolute = resolve(path);
-  try {
-    return await realpath(absolute);
-  } catch {
-    const parent = dirname(absolute);
-    return parent === absolute ? absolute : join(await canonical(parent), basename(absolute));
   }
 }
