@@ -51,6 +51,8 @@ export async function writeReport(location: string, options: WriteReportOptions)
       : await renderContactSheet(report.sample, {
           data: dataRoot,
           fingerprint: report.fingerprint,
+          classes: report.classes,
+          images: report.info.images,
           size: report.teacher.inputSize,
           interpolation: report.sampler.interpolation,
           maxPixels: report.sampler.maxPixels,

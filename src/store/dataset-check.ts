@@ -24,7 +24,7 @@ export interface DatasetDifference {
  * @example
  * const difference = datasetDifference(await scanDataset('train'), labels.manifest.dataset);
  */
-export function datasetDifference(tree: Dataset, expected: ManifestDataset): DatasetDifference | undefined {
+export function datasetDifference(tree: Dataset, expected: Pick<ManifestDataset, 'classes' | 'images' | 'fingerprint'>): DatasetDifference | undefined {
   const [mine, theirs] = [tree.classes, expected.classes];
   if (mine.length !== theirs.length || mine.some((name, i) => name !== theirs[i])) {
     const at = mine.findIndex((name, i) => name !== theirs[i]);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyStore } from '../../src/check/verify.js';
 import { label } from '../../src/generate/label.js';
 import { createLoader } from '../../src/loader/loader.js';
+import { writeReport } from '../../src/report/report.js';
 import { openLabels } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
 import { sealManifest } from '../helpers/manifests.js';
@@ -54,6 +55,8 @@ describe('the class list against the tree', () => {
     expect(report.dataset?.fingerprintMatches).toBe(false);
     expect(report.problems.join(' ')).toMatch(rule);
     for (const onError of ['throw', 'skip'] as const) expect(await loaderError(edited, onError)).toMatchObject({ code: 'E_DATASET_MISMATCH', message: expect.stringMatching(rule) });
+    // fkd report's contact sheet takes the tree too: the same rule, the same verdict.
+    await expect(writeReport(edited, { out: join(work, 'phantom.html'), data: FIXTURE_IMAGES, sample: 1 })).rejects.toMatchObject({ code: 'E_DATASET_MISMATCH', message: expect.stringMatching(rule) });
   });
 
   it('a manifest with its classes swapped is refused by every reader, tree or not: class folders are sorted', async () => {
