@@ -287,6 +287,22 @@ hostile('teacher-input-size-huge', 'E_CORRUPT_MANIFEST', 'teacher.inputSize = 10
   store.manifest.teacher.inputSize = 100_000;
 });
 
+// --- issue 22: what a second adversarial run found
+hostile('paths-bomb', 'E_CORRUPT_SHARD', "shard 0's image block: a 3 MiB first path (pathsBytes 3 MiB + 91, brotli a few hundred bytes); paths are capped at 4096 bytes, pathsBytes at imageCount × 4097 − 1", (store) => {
+  editBlock(store, 0, 0, (block) => {
+    const paths = brotliDecompressSync(block.paths).toString('utf8').split('\0');
+    paths[0] = `class-a-red/${'a'.repeat(3 * 1024 * 1024)}.jpg`;
+    const raw = Buffer.from(paths.join('\0'));
+    return { ...block, pathsBytes: raw.length, paths: brotliCompressSync(raw) };
+  });
+});
+hostile('manifest-lone-surrogate', 'E_CORRUPT_MANIFEST', 'a shard key written with a lone surrogate escape ("shards/\\ud800.fkd" would name a U+FFFD file)', () => ({
+  text: (text) => text.replace('"key": "shards/000001.fkd"', '"key": "shards/\\ud800.fkd"'),
+}));
+hostile('manifest-number-infinity', 'E_CORRUPT_MANIFEST', 'sampler.scale[1] is 1e400, which a lenient parser reads as Infinity', () => ({
+  text: (text) => text.replace(/"scale": \[\n(\s*)([\d.]+),\n\s*([\d.]+)/, '"scale": [\n$1$2,\n$11e400'),
+}));
+
 // --- format 2: the manifest's integrity hash catches what a format 1 manifest cannot show.
 // The base is the committed format 2 reference store (fixtures/reference-store), copied as is
 // but for the manifest, edited as a user with a text editor would, its integrity left alone.

@@ -26,7 +26,11 @@ export type FkdErrorCode =
   | 'E_ABORTED'
   | 'E_VERIFY_FAILED'
   | 'E_WORKER'
-  | 'E_DIVERGED';
+  | 'E_DIVERGED'
+  | 'E_BOXES_FROM'
+  | 'E_FORMAT_LIMIT'
+  | 'E_PIN_MISMATCH'
+  | 'E_FORMAT_1';
 
 /**
  * What an error is about, as data: scripts branch on these instead of parsing messages, and the

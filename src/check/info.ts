@@ -3,6 +3,10 @@ import { openLabels, type OpenLabelsOptions } from '../store/labels.js';
 
 export interface StoreInfo {
   location: string;
+  /** Format version of the store (docs/FORMAT.md §2.1). */
+  format: number;
+  /** SHA-256 of manifest.json's bytes, the value that pins the store (`openLabels(url, { sha256 })`); null while it has none. */
+  manifestSha256: string | null;
   complete: boolean;
   images: number;
   records: number;
@@ -34,6 +38,8 @@ export async function storeInfo(location: string, options: OpenLabelsOptions = {
   const expected = Math.ceil(m.dataset.images / m.shardImages);
   return {
     location: labels.location,
+    format: m.version,
+    manifestSha256: labels.manifestSha256 ?? null,
     complete: m.complete,
     images: m.dataset.images,
     records: m.totals.records,

@@ -10,6 +10,7 @@ import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
 import { restrictToFolders } from '../labels/class-map.js';
 import { presentImages, type EpochRecords } from '../store/format/columns.js';
+import { datasetDifference } from '../store/dataset-check.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
 import type { ShardEntry } from '../store/manifest.js';
 import { fingerprintTeacher } from '../teacher/fingerprint.js';
@@ -72,6 +73,9 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
       // One read of the whole object, every rule of the format and every cross-check with the
       // manifest; the decoded shard is dropped at once, so memory stays at one shard.
       await labels.verifyShard(shard);
+      // A boxes-from store's records take its base's boxes: read them the way the loader does,
+      // so the box rules apply to them and verify gives the loader's verdict (FORMAT.md §2.4).
+      if (labels.boxes) for (let epoch = 0; epoch < labels.epochs; epoch++) await labels.readEpoch(shard, epoch);
     } catch (error) {
       if (!isFkdError(error)) throw error;
       corrupt.push({ key: shard.key, code: error.code, error: error.message });
@@ -83,10 +87,12 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
   if (options.data !== undefined) {
     const dataset = await scanDataset(options.data);
     const expected = labels.manifest.dataset.fingerprint;
-    const fingerprintMatches = dataset.fingerprint === expected;
+    // The class list and image count too, not the fingerprint field alone (FORMAT.md §3).
+    const difference = datasetDifference(dataset, labels.manifest.dataset);
+    const fingerprintMatches = difference === undefined;
     const content = fingerprintMatches && labels.manifest.version >= 2 ? await checkContent(labels, dataset.root, corrupt.map((c) => c.key)) : null;
     report.dataset = { fingerprintMatches, expected, actual: dataset.fingerprint, content };
-    if (!fingerprintMatches) problems.push(`${options.data} is not the dataset these labels were made from (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
+    if (difference !== undefined) problems.push(`${options.data} is not the dataset these labels were made from: ${difference.detail} (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
     if (content !== null && content.changed.length > 0) {
       const shown = content.changed.slice(0, 5).join(', ') + (content.changed.length > 5 ? `, … (${content.changed.length} in all)` : '');
       problems.push(`${content.changed.length} of ${content.checked} images changed or became unreadable after they were labelled (content hash differs): ${shown}. Restore them or label the dataset again.`);

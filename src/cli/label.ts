@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { FkdError } from '../errors.js';
 import { warnDeprecated } from '../options/deprecated.js';
+import { escapeControl } from '../io/hostile-text.js';
 import { label, type LabelOptions } from '../generate/label.js';
 import { parseSlice, SHARDS_FIELD } from '../generate/plan.js';
 import { describeTeacher } from '../teacher/common.js';
@@ -53,6 +54,7 @@ export function labelCommand(context: CommandContext): Command {
     .option('--shard <i/N>', 'this worker\'s slice of a sharded run, i in 0..N-1 (default: JOB_COMPLETION_INDEX with --shards)')
     .addOption(optionOf(SHARDS_FIELD))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL); enables path-style addressing')
+    .option('--allow-format-1', 'accept a format 1 store as --like (refused by default: it has no integrity hash)')
     .option('--json', 'print the result as JSON')
     .action(async (flags, command: Command) => {
       const slice = parseSlice(flags.shard, process.env, flags.shards);
@@ -73,6 +75,7 @@ export function labelCommand(context: CommandContext): Command {
         onProgress: (p) =>
           progress.update({ done: p.imagesDone, total: p.imagesTotal, fields: { crops: p.cropsDone, shards: `${p.shardsDone}/${p.shardsTotal}`, skipped: p.skipped } }),
         ...(flags.s3Endpoint === undefined ? {} : { store: { s3: { endpoint: flags.s3Endpoint } } }),
+        ...(flags.allowFormat1 ? { allowFormat1: true } : {}),
       };
       // Refused here, before the progress bar starts, with messages that name the flags.
       resolveLabelOptions(options, 'cli');
@@ -93,7 +96,7 @@ export function labelCommand(context: CommandContext): Command {
       writeExclusions(out, result.excluded, result.location);
       if (result.skipped.length > 0) {
         out.write(`skipped ${result.skipped.length} unreadable images:\n`);
-        for (const skipped of result.skipped) out.write(`  ${skipped.path}: ${skipped.reason}\n`);
+        for (const skipped of result.skipped) out.write(`  ${escapeControl(skipped.path)}: ${escapeControl(skipped.reason)}\n`);
       }
       out.write(
         result.finalized
@@ -112,7 +115,8 @@ function writeExclusions(out: NodeJS.WritableStream, excluded: ManifestScan, loc
   const counts = Object.entries(excluded.counts).map(([kind, count]) => `${count} ${kind}`);
   out.write(`scan passed over ${excluded.excluded} entries (${counts.join(', ')}); listed in ${location}/${SCAN_KEY}\n`);
   const notable = excluded.entries.filter((entry) => !CLUTTER_EXCLUSIONS.has(entry.kind));
-  for (const entry of notable.slice(0, EXCLUSIONS_SHOWN)) out.write(`  ${entry.path}: ${entry.reason}\n`);
+  // File names may hold ESC and other controls (the scan skips them, and names them here): escaped, never raw.
+  for (const entry of notable.slice(0, EXCLUSIONS_SHOWN)) out.write(`  ${escapeControl(entry.path)}: ${entry.reason}\n`);
   if (notable.length > EXCLUSIONS_SHOWN) out.write(`  … and ${notable.length - EXCLUSIONS_SHOWN} more\n`);
 }
 

@@ -10,7 +10,7 @@ import { labelCommand } from './label.js';
 import { reportCommand } from './report.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
-import { handleStopSignals } from './stop.js';
+import { handleStopSignals, RESUME_HINT } from './stop.js';
 import { flagOf } from './flags.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       return error.code === 'E_USAGE' ? 2 : 1;
     }
     if (stop.signal.aborted) {
-      context.stderr.write('fkd: stopped; finished shards are kept, re-run the same command to resume\n');
+      context.stderr.write(`fkd: stopped; ${RESUME_HINT}\n`);
       return 130;
     }
     context.stderr.write(`fkd: unexpected error: ${error instanceof Error ? (verbose ? error.stack : error.message) : String(error)}\n`);

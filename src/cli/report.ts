@@ -4,7 +4,7 @@ import { collectReport, type CollectProgress } from '../report/collect.js';
 import { DEFAULT_SHEET_CROPS, MAX_SHEET_CROPS, writeReport } from '../report/report.js';
 import { printJson, type CommandContext } from './context.js';
 import { integer } from '../options/schema.js';
-import { optionOf } from './options.js';
+import { optionOf, pinOption, allowFormat1Option, trustOf } from './options.js';
 import { createProgress } from './progress.js';
 
 interface ReportFlags {
@@ -14,6 +14,8 @@ interface ReportFlags {
   seed: number;
   s3Endpoint?: string;
   json?: boolean;
+  sha256?: string;
+  allowFormat1?: boolean;
 }
 
 export function reportCommand(context: CommandContext): Command {
@@ -28,6 +30,8 @@ export function reportCommand(context: CommandContext): Command {
     .addOption(optionOf(integer({ flag: '--sample', value: '<n>', summary: 'crops on the contact sheet', min: 0, max: MAX_SHEET_CROPS }), DEFAULT_SHEET_CROPS))
     .addOption(optionOf(integer({ flag: '--seed', value: '<n>', summary: 'which crops the contact sheet shows', min: 0, max: Number.MAX_SAFE_INTEGER }), 0))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .addOption(pinOption('--sha256'))
+    .addOption(allowFormat1Option())
     .option('--json', 'print the statistics as JSON')
     .action(async (location: string, flags: ReportFlags) => {
       if (flags.out === undefined && !flags.json) throw new FkdError('E_USAGE', 'fkd report needs --out <file> (or --json to print the statistics).');
@@ -41,6 +45,7 @@ export function reportCommand(context: CommandContext): Command {
         signal: context.signal,
         onProgress,
         ...(flags.s3Endpoint === undefined ? {} : { s3: { endpoint: flags.s3Endpoint } }),
+        ...trustOf(flags),
       };
       let report;
       try {

@@ -1,3 +1,9 @@
+/**
+ * How to continue a stopped run. Not "re-run the same command": that resumes fkd label, but
+ * would start fkd train over (it refuses to overwrite its checkpoint without --resume).
+ */
+export const RESUME_HINT = 'finished work is kept: run fkd label again with the same options, or fkd train with --resume, to continue';
+
 /** How long a run may take to stop on its own after the first signal; `FKD_STOP_GRACE_MS` overrides it. */
 export const STOP_GRACE_MS = 5_000;
 
@@ -30,14 +36,14 @@ export function handleStopSignals(options: { stderr: NodeJS.WritableStream; grac
   let timer: NodeJS.Timeout | undefined;
   const onSignal = (name: NodeJS.Signals): void => {
     if (controller.signal.aborted) {
-      options.stderr.write(`\nfkd: ${name} again, quitting now; finished shards are kept, re-run the same command to resume\n`);
+      options.stderr.write(`\nfkd: ${name} again, quitting now; ${RESUME_HINT}\n`);
       exit(130);
       return;
     }
     options.stderr.write(`\nstopping (${name}): finished shards are kept; press Ctrl-C again to quit at once\n`);
     controller.abort();
     timer = setTimeout(() => {
-      options.stderr.write(`fkd: still running ${graceMs} ms after ${name} (blocked in a read or a long step), quitting now; finished shards are kept, re-run the same command to resume\n`);
+      options.stderr.write(`fkd: still running ${graceMs} ms after ${name} (blocked in a read or a long step), quitting now; ${RESUME_HINT}\n`);
       exit(130);
     }, graceMs);
     // The timer only bounds a stop; it must not keep a run that ends by itself alive.

@@ -5,7 +5,7 @@ import { distill, trainingDtype } from '../train/distill.js';
 import { printJson, type CommandContext } from './context.js';
 import { checkRecipeDependencies, recipeOptions, TRAIN_DEFAULTS, TRAIN_SCHEMA, validateTrainOptions } from '../train/options.js';
 import { choice } from '../options/schema.js';
-import { optionOf } from './options.js';
+import { optionOf, pinOption, allowFormat1Option, trustOf } from './options.js';
 
 export function trainCommand(context: CommandContext): Command {
   return new Command('train')
@@ -39,6 +39,8 @@ export function trainCommand(context: CommandContext): Command {
     .option('--with-labels <store>', "another teacher's labels of the same crops (made with fkd label --like): targets are the teachers' weighted mean; repeat for more", (value: string, list: string[]) => [...list, value], [])
     .option('--teacher-weights <w,...>', 'one weight > 0 per store, --labels first (default: equal); normalised to sum to 1')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .addOption(pinOption('--labels-sha256'))
+    .addOption(allowFormat1Option())
     .addOption(optionOf(choice({ flag: '--dtype', value: '<type>', summary: 'pixels the loader hands the student; auto is uint8 (normalised on the GPU) with tfjs-node-gpu, else float32', choices: ['auto', 'float32', 'uint8'] as const }), 'auto'))
     .option('--json', 'print epoch lines as JSON')
     .action(async (flags, command: Command) => {
@@ -53,6 +55,9 @@ export function trainCommand(context: CommandContext): Command {
       if (flags.teacherWeights !== undefined && flags.withLabels.length === 0) {
         throw new FkdError('E_USAGE', '--teacher-weights needs --with-labels: it weighs several teachers of the same crops, and --labels alone is one.');
       }
+      if (flags.labelsSha256 !== undefined && flags.withLabels.length > 0) {
+        throw new FkdError('E_USAGE', '--labels-sha256 pins one store, and --with-labels adds others: pin each store with openLabels(url, { sha256 }) and pass the opened sets to openEnsemble, or train on the pinned store alone.');
+      }
       validateTrainOptions({ ...flags, learningRate: flags.lr, checkpointDir: flags.checkpoint, ...recipe }, 'cli');
       const runtime = await loadTf('training');
       const dtype: 'float32' | 'uint8' = flags.dtype === 'auto' ? trainingDtype(runtime) : flags.dtype;
@@ -61,7 +66,7 @@ export function trainCommand(context: CommandContext): Command {
         data: flags.data,
         labels: flags.withLabels.length === 0 ? flags.labels : [flags.labels, ...flags.withLabels],
         ...(flags.teacherWeights === undefined ? {} : { teacherWeights: String(flags.teacherWeights).split(',').map(Number) }),
-        open: { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), ...(flags.s3Endpoint ? { s3: { endpoint: flags.s3Endpoint } } : {}) },
+        open: { ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}), ...(flags.s3Endpoint ? { s3: { endpoint: flags.s3Endpoint } } : {}), ...trustOf(flags) },
         epochs: flags.epochs,
         student: flags.student,
         batchSize: flags.batchSize,

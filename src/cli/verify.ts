@@ -3,7 +3,7 @@ import { verifyStore } from '../check/verify.js';
 import { FkdError } from '../errors.js';
 import { printJson, type CommandContext } from './context.js';
 import { VERIFY_DEFAULTS, VERIFY_SCHEMA } from '../check/options.js';
-import { optionOf } from './options.js';
+import { optionOf, pinOption, allowFormat1Option, trustOf } from './options.js';
 
 export function verifyCommand(context: CommandContext): Command {
   return new Command('verify')
@@ -19,9 +19,12 @@ export function verifyCommand(context: CommandContext): Command {
     .addOption(optionOf(VERIFY_SCHEMA.seed, VERIFY_DEFAULTS.seed))
     .addOption(optionOf(VERIFY_SCHEMA.device, VERIFY_DEFAULTS.device))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint (or AWS_ENDPOINT_URL)')
+    .addOption(pinOption('--sha256'))
+    .addOption(allowFormat1Option())
     .option('--json', 'print the report as JSON')
     .action(async (location: string, flags) => {
       const report = await verifyStore(location, {
+        ...trustOf(flags),
         sample: flags.sample,
         tolerance: flags.tolerance,
         seed: flags.seed,

@@ -40,7 +40,9 @@ const PAGE = WASM_PAGE;
 const MAX_MEMORY = 2 ** 31 - PAGE;
 /** Memoised coefficients per thread: about 500 box sides at 224 px. */
 const COEFFICIENT_CACHE_BYTES = 4 * 2 ** 20;
-const align = (n: number): number => (n + 15) & ~15;
+// Arithmetic, not `& ~15`: a layout past 2^31 bytes must stay a large positive number (and be
+// refused by `reserve`), not wrap to a negative offset that passes every bound.
+const align = (n: number): number => Math.ceil(n / 16) * 16;
 
 export interface WasmRendererOptions {
   /** Start over with fresh memory when it is larger than this and the next image needs under a quarter. */
@@ -164,7 +166,7 @@ export class WasmRenderer {
   renderNormalizedAt(image: DecodedImage, crop: CropSpec, size: number, interpolation: Interpolation, dst: number, layout: Layout, norm: Normalization): boolean {
     const done = this.render(image, crop, size, interpolation, 16 * 4);
     if (!done) return false;
-    this.f64.set(normalizationCoefficients(norm), done.extraAt >> 3);
+    this.f64.set(normalizationCoefficients(norm), done.extraAt >>> 3);
     this.exports.normalize(done.out, size, done.extraAt, dst, layout === 'nchw' ? 1 : 0);
     return true;
   }
@@ -185,9 +187,9 @@ export class WasmRenderer {
     if (!done) return false;
     const { out, extraAt } = done;
     const floatsAt = extraAt + 16 * 4;
-    this.f64.set(normalizationCoefficients(norm), extraAt >> 3);
+    this.f64.set(normalizationCoefficients(norm), extraAt >>> 3);
     this.exports.normalize(out, size, extraAt, floatsAt, layout === 'nchw' ? 1 : 0);
-    target.set(this.f32.subarray(floatsAt >> 2, (floatsAt >> 2) + values), index * values);
+    target.set(this.f32.subarray(floatsAt >>> 2, (floatsAt >>> 2) + values), index * values);
     return true;
   }
 
@@ -242,8 +244,8 @@ export class WasmRenderer {
   }
 
   private putCoefficients(c: Coefficients, first: number, weights: number): void {
-    this.i32.set(c.first, first >> 2);
-    this.i32.set(c.weights, weights >> 2);
+    this.i32.set(c.first, first >>> 2);
+    this.i32.set(c.weights, weights >>> 2);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { isFkdError } from '../errors.js';
+import { readFileCapped } from '../io/read-file.js';
 import { imageError } from './image-error.js';
 
 /**
@@ -9,6 +10,9 @@ import { imageError } from './image-error.js';
  * so a 64-bit non-cryptographic hash (xxHash) would save little and cost other readers a dependency.
  */
 export const CONTENT_HASH_BYTES = 8;
+
+/** Largest image file read: what one Node read can return (2 GiB − 1). */
+const MAX_IMAGE_FILE_BYTES = 2 ** 31 - 1;
 
 /** An image file's bytes, read once, and their content hash. */
 export interface ImageFile {
@@ -43,9 +47,10 @@ export async function readImageFile(file: string, name: string): Promise<ImageFi
 export async function readImageBytes(file: string, name: string): Promise<Uint8Array> {
   let buffer: Buffer;
   try {
-    buffer = await readFile(file);
+    // A path swapped for a FIFO or device after the scan is refused, not waited on.
+    buffer = await readFileCapped(file, MAX_IMAGE_FILE_BYTES, name);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = isFkdError(error) || error instanceof Error ? error.message : String(error);
     throw imageError('E_IO', name, `cannot read the file (${reason}).`, error);
   }
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);

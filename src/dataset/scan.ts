@@ -68,7 +68,7 @@ function badEntryPolicy(policy: BadEntryPolicy | 'fail' | undefined): BadEntryPo
  * in `excluded`. Passed over:
  * - hidden entries, and files whose extension is not an image;
  * - image extensions sharp cannot decode (`.bmp`, `.ppm`, …), names a store cannot hold (a
- *   backslash, or bytes that are not UTF-8), dangling and looping symlinks, FIFOs, sockets
+ *   backslash, a control character such as TAB or LF, or bytes that are not UTF-8), dangling and looping symlinks, FIFOs, sockets
  *   and devices (never opened, so a FIFO cannot hang the run), and folders that cannot be
  *   read. These are "bad" entries: with `onBadEntry: 'throw'` the first one throws `E_BAD_ENTRY`;
  * - empty class folders are kept as classes (the teacher's class indices depend on them) and
@@ -153,6 +153,11 @@ class Scan {
     if (!valid || name.includes('\\')) {
       // Store paths are `/`-separated UTF-8 (docs/FORMAT.md); such a name cannot round-trip.
       this.exclude(relative, 'unusable-name', valid ? 'a name with a backslash, which a store path cannot hold' : 'a name that is not valid UTF-8, which a store path cannot hold');
+      return null;
+    }
+    if (CONTROL_CHARACTER.test(name)) {
+      // The fingerprint lists `path\tsize\n`: a TAB or LF in a name would make two trees hash alike (FORMAT.md §3).
+      this.exclude(relative, 'unusable-name', 'a name with a control character (TAB, LF, ESC, …), which the dataset fingerprint and a terminal cannot hold unambiguously');
       return null;
     }
     if (entry.isDirectory()) return { kind: 'directory', name, info: await this.statOrExclude(join(directory, name), relative) };
@@ -247,7 +252,11 @@ function specialKind(entry: Pick<Stats, 'isFIFO' | 'isSocket' | 'isCharacterDevi
   return 'a special file';
 }
 
-/** The dataset's identity: class names, then one `path\tsize` line per image. */
+/** C0 controls and DEL: never part of a path the scan keeps. */
+// eslint-disable-next-line no-control-regex -- control characters are what it finds
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** The dataset's identity: class names, then one `path\tsize` line per image (no name holds a TAB or LF: the scan refuses them). */
 export function fingerprintOf(classes: readonly string[], images: readonly DatasetImage[]): string {
   const hash = createHash('sha256');
   hash.update(`classes\t${classes.join('\t')}\n`);

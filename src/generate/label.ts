@@ -83,6 +83,8 @@ export interface LabelOptions {
    * stores' teachers with `openEnsemble`.
    */
   like?: string;
+  /** Accept a format 1 store as `like` (refused by default: format 1 has no integrity hash). */
+  allowFormat1?: boolean;
   /** Bad entries of the tree and undecodable images: `skip` (default) records them, `throw` stops at the first (`fail`: its deprecated spelling). */
   onBadEntry?: BadEntryPolicy | 'fail';
   /** Fail, without finalizing, when fewer images than this get labels in this run's slice (default 1). */
@@ -147,7 +149,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   // Every option is checked before the teacher loads, so a typo costs a second, not a run.
   const own = resolveLabelOptions(typeof options.classMap === 'object' ? { ...options, classMap: undefined } : options, naming);
   await checkSeparateTrees(own.data, own.out);
-  const base = own.like === undefined ? undefined : await openLabels(own.like, options.store);
+  const base = own.like === undefined ? undefined : await openLabels(own.like, { ...options.store, ...(options.allowFormat1 ? { allowFormat1: true } : {}) });
   const resolved = base ? adoptCropSettings(own, options, base.manifest, naming) : own;
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));

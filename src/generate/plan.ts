@@ -60,7 +60,9 @@ function environmentInteger(env: NodeJS.ProcessEnv, name: string): number | unde
 
 function checkSlice(index: number, count: number): Slice {
   if (!Number.isInteger(count) || count < 1 || count > MAX_SLICES || !Number.isInteger(index) || index < 0 || index >= count) {
-    throw new FkdError('E_USAGE', `Expected a worker index in 0..${count - 1} and a worker count in 1..${MAX_SLICES} but received ${index}/${count}.`);
+    // With a count of 0 there is no index range to name ("0..-1"): say what the count must be first.
+    const wanted = Number.isInteger(count) && count >= 1 && count <= MAX_SLICES ? `a worker index in 0..${count - 1}` : 'a worker index below the count';
+    throw new FkdError('E_USAGE', `Expected a worker count in 1..${MAX_SLICES} and ${wanted} but received ${index}/${count}.`);
   }
   return { index, count };
 }

@@ -1,6 +1,5 @@
-import { realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../errors.js';
+import { isWithin, realPathSoFar } from '../io/real-path.js';
 import { localPathOf } from '../storage/open.js';
 
 /**
@@ -16,25 +15,8 @@ export async function checkSeparateTrees(data: string, out: string): Promise<voi
   const outPath = localPathOf(out);
   if (outPath === null) return;
   const [dataReal, outReal] = await Promise.all([realPathSoFar(data), realPathSoFar(outPath)]);
-  const problem = within(outReal, dataReal) ? `The store (out) ${out} is inside the dataset (data) ${data}` : within(dataReal, outReal) ? `The dataset (data) ${data} is inside the store (out) ${out}` : null;
+  const problem = isWithin(outReal, dataReal) ? `The store (out) ${out} is inside the dataset (data) ${data}` : isWithin(dataReal, outReal) ? `The dataset (data) ${data} is inside the store (out) ${out}` : null;
   if (problem) {
     throw new FkdError('E_USAGE', `${problem}: the store's files would be scanned as part of the dataset, so it could never be verified, loaded or resumed. Put the store beside the dataset, not in it.`, { path: outPath, option: 'out' });
-  }
-}
-
-/** True when `inner` is `outer` or below it. */
-function within(inner: string, outer: string): boolean {
-  const path = relative(outer, inner);
-  return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
-}
-
-/** The real path of the longest existing prefix, with the rest (not created yet) appended. */
-async function realPathSoFar(path: string): Promise<string> {
-  const absolute = resolve(path);
-  try {
-    return await realpath(absolute);
-  } catch {
-    const parent = dirname(absolute);
-    return parent === absolute ? absolute : join(await realPathSoFar(parent), basename(absolute));
   }
 }

@@ -5,7 +5,7 @@ import { FkdError } from '../errors.js';
  * fkd reads or writes files, so a full disk says "free space and re-run" wherever it strikes.
  *
  * @example
- * ioAdvice({ code: 'ENOSPC' }); // 'The disk is full (ENOSPC): free space and re-run the same command; finished work is kept.'
+ * ioAdvice({ code: 'ENOSPC' }); // 'The disk is full (ENOSPC): free space, then continue (fkd label: the same command again; fkd train: add --resume); finished work is kept.'
  */
 export function ioAdvice(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
@@ -17,7 +17,7 @@ export function ioAdvice(error: unknown): string {
       return `Check its permissions (${code}).`;
     case 'ENOSPC':
     case 'EDQUOT':
-      return `The disk is full (${code}): free space and re-run the same command; finished work is kept.`;
+      return `The disk is full (${code}): free space, then continue (fkd label: the same command again; fkd train: add --resume); finished work is kept.`;
     case 'EROFS':
       return 'The filesystem is read-only (EROFS).';
     default:

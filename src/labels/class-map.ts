@@ -1,4 +1,5 @@
 import { FkdError } from '../errors.js';
+import { StrictJsonError, parseStrictJson } from '../io/strict-json.js';
 import { integerFromText } from '../options/schema.js';
 
 /**
@@ -20,7 +21,7 @@ function list(names: readonly string[]): string {
 
 /**
  * Reads a class map file: a JSON object `{ "folder": outputIndex, ... }`, or text with one
- * `folder outputIndex` pair per line (blank lines and `#` comments skipped; the index is the
+ * `folder outputIndex` pair per line (blank lines, `#` lines and a trailing ` # comment` skipped; the index is the
  * last field, so folder names may hold spaces). Values are checked by `resolveClassMap`.
  *
  * @example
@@ -31,9 +32,11 @@ export function parseClassMap(text: string, source: string): Record<string, unkn
   if (trimmed.startsWith('{')) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(trimmed);
+      // Strict: a key given twice is refused (JSON.parse keeps the last), as the text form refuses it.
+      parsed = parseStrictJson(trimmed, { maxString: 65536, maxDepth: 2 });
     } catch (error) {
-      throw new FkdError('E_CLASS_MAP', `Class map ${source} starts like JSON but does not parse: ${(error as Error).message}`, { path: source, cause: error });
+      if (!(error instanceof StrictJsonError)) throw error;
+      throw new FkdError('E_CLASS_MAP', `Class map ${source} starts like JSON but does not parse: ${error.message}`, { path: source, cause: error });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FkdError('E_CLASS_MAP', `Class map ${source} must be a JSON object of folder → teacher output index.`, { path: source });
     return parsed as Record<string, unknown>;
@@ -42,7 +45,9 @@ export function parseClassMap(text: string, source: string): Record<string, unkn
   for (const [n, raw] of trimmed.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const pair = /^(.*\S)\s+(\S+)$/.exec(line);
+    // "folder index", then an optional comment: `cat 281  # tabby`. The folder takes the
+    // shortest match, so "red fox 7" is folder "red fox", and a "#" inside a folder name stays.
+    const pair = /^(.*?\S)\s+(\S+)(?:\s+#.*)?$/.exec(line);
     if (!pair) throw new FkdError('E_CLASS_MAP', `Class map ${source} line ${n + 1}: expected "folder outputIndex" but read ${JSON.stringify(line)}.`, { path: source });
     const [, folder, index] = pair as unknown as [string, string, string];
     if (Object.hasOwn(map, folder)) throw new FkdError('E_CLASS_MAP', `Class map ${source} line ${n + 1}: folder ${JSON.stringify(folder)} is mapped twice.`, { path: source });

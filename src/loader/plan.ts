@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import type { CropSpec } from '../crop/box.js';
 import type { Dataset } from '../dataset/scan.js';
+import { datasetDifference } from '../store/dataset-check.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { CONTENT_HASH_BYTES, hashHex } from '../dataset/file.js';
 import type { LabelledImage } from '../dataset/labelled.js';
@@ -71,6 +72,7 @@ export async function planEpoch(options: PlanOptions): Promise<EpochPlan> {
   const shards = labels.manifest.shards;
   const byPath = pathsMatch ? null : new Map(dataset.images.map((image, index) => [image.path, index]));
   const blocks = new Array<EpochRecords>(shards.length);
+  // Sparse: a shard skipped under `skip` stays a hole (iterate with forEach, which skips holes).
   const imageBlocks = new Array<ImageBlock>(shards.length);
   /** Per shard: [storeIndex, classIndex, local, first] columns of the images kept. */
   const kept = new Array<{ count: number; columns: Uint32Array[] }>(shards.length);
@@ -169,10 +171,11 @@ function identity(count: number): Uint32Array {
 export function largestImage(plan: EpochPlan): [width: number, height: number] {
   let width = 0;
   let height = 0;
-  for (const block of plan.images) {
+  // forEach, not for…of: a shard skipped under onError 'skip' leaves a hole in plan.images.
+  plan.images.forEach((block) => {
     for (let i = 0; i < block.widths.length; i++) width = Math.max(width, block.widths[i]!);
     for (let i = 0; i < block.heights.length; i++) height = Math.max(height, block.heights[i]!);
-  }
+  });
   return [width, height];
 }
 
@@ -206,16 +209,11 @@ export function rowBox(plan: EpochPlan, row: number, crop: number): CropSpec {
  * with `skip`, images are matched by their stored relative paths and the missing ones skipped.
  */
 function checkDataset(dataset: Dataset, labels: LabelSet, skip: boolean): boolean {
-  const expected = labels.manifest.dataset;
-  if (dataset.fingerprint === expected.fingerprint) return true;
-  const detail =
-    dataset.images.length !== expected.images
-      ? `it has ${dataset.images.length} images, the labels ${expected.images}`
-      : dataset.classes.join(',') !== expected.classes.join(',')
-        ? 'its class folders differ'
-        : 'file names or sizes differ';
-  if (!skip) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${detail}). Point the data option at the same tree, or set onError to skip to use the images that still match by path.`, { path: dataset.root, option: 'data' });
+  const difference = datasetDifference(dataset, labels.manifest.dataset);
+  if (difference === undefined) return true;
+  // A class the tree lacks would get label mass no folder holds: no onError policy skips that.
+  if (!skip || difference.missingClasses) {
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${labels.location} was labelled from (${difference.detail}). Point the data option at the same tree${difference.missingClasses ? '' : ", or pass onError: 'skip' to use the images that still match by path"}.`, { path: dataset.root, option: 'data' });
   }
   return false;
 }

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { renderCrop, type Interpolation } from '../crop/render.js';
 import { decodeAsLabelled } from '../dataset/decode.js';
 import { imagePath, scanDataset } from '../dataset/scan.js';
+import { datasetDifference } from '../store/dataset-check.js';
 import { FkdError } from '../errors.js';
 import type { SampledRecord } from './sample.js';
 
@@ -13,6 +14,9 @@ export interface ContactSheetOptions {
   data: string;
   /** The store's dataset fingerprint: the tree must match it. */
   fingerprint: string;
+  /** The store's `dataset.classes` and image count, compared with the tree too when given (docs/FORMAT.md §3). */
+  classes?: string[];
+  images?: number;
   /** Side of each rendered crop in pixels. */
   size: number;
   interpolation: Interpolation;
@@ -36,8 +40,9 @@ export interface SheetPicture {
  */
 export async function renderContactSheet(records: readonly SampledRecord[], options: ContactSheetOptions): Promise<SheetPicture[]> {
   const dataset = await scanDataset(options.data);
-  if (dataset.fingerprint !== options.fingerprint) {
-    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${options.location} was labelled from (its file names or sizes differ). Point the data option at the same tree.`, { path: dataset.root, option: 'data' });
+  const difference = datasetDifference(dataset, { classes: options.classes ?? dataset.classes, images: options.images ?? dataset.images.length, fingerprint: options.fingerprint });
+  if (difference !== undefined) {
+    throw new FkdError('E_DATASET_MISMATCH', `${dataset.root} is not the dataset ${options.location} was labelled from (${difference.detail}). Point the data option at the same tree.`, { path: dataset.root, option: 'data' });
   }
   const byPath = new Map<string, SampledRecord[]>();
   for (const record of records) byPath.set(record.path, [...(byPath.get(record.path) ?? []), record]);

@@ -1,8 +1,9 @@
-import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { FkdError } from '../errors.js';
 import { createFileExclusive, writeFileAtomic } from '../io/atomic-file.js';
 import { ioError } from '../io/io-error.js';
+import { openRegularFile, readFileCapped } from '../io/read-file.js';
 import type { StoreDriver } from './driver.js';
 import { checkKey } from './keys.js';
 
@@ -21,9 +22,10 @@ export class FsStore implements StoreDriver {
   async get(key: string): Promise<Uint8Array> {
     const path = this.path(key);
     try {
-      return await readFile(path);
+      // A key naming a FIFO or device is refused, not waited on (io/read-file.ts).
+      return await readFileCapped(path, MAX_READ_LENGTH, path);
     } catch (error) {
-      throw ioError(error, 'read', path);
+      throw error instanceof FkdError ? error : ioError(error, 'read', path);
     }
   }
 
@@ -36,7 +38,7 @@ export class FsStore implements StoreDriver {
     }
     let handle;
     try {
-      handle = await open(path, 'r');
+      handle = await openRegularFile(path);
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await handle.read(buffer, 0, length, offset);
       if (bytesRead !== length) {

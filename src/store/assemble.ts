@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
 import type { LabelConfig } from './config.js';
@@ -7,12 +6,11 @@ import type { StoreDriver } from '../storage/driver.js';
 import { localPathOf } from '../storage/open.js';
 import { configSha256, parseShardEntry, type ShardEntryFile } from './entry.js';
 import { CONFIG_KEY, isShardEntryKey, MANIFEST_KEY, SHARDS_PREFIX } from './layout.js';
-import { StrictJsonError, parseStrictJson } from './format/json.js';
-import { BOXES_FROM, loadManifest, type Manifest } from './manifest.js';
+import { StrictJsonError, parseStrictJson } from '../io/strict-json.js';
+import { BOXES_FROM, TOOL_VERSION, loadManifest, type Manifest } from './manifest.js';
 import { planShards, sliceOfShard } from './shards.js';
 import { readScanRecord } from './scan-record.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 export interface AssembleOptions {
   /** Worker count of the sharded run, used to name the slices that are missing. */
@@ -76,7 +74,7 @@ export async function assembleManifest(store: StoreDriver, options: AssembleOpti
     ...(config.boxesFrom ? { boxesFrom: config.boxesFrom } : {}),
     complete: missing.length === 0,
     createdAt: previous?.createdAt ?? new Date().toISOString(),
-    tool: { name: 'fkd', version },
+    tool: { name: 'fkd', version: TOOL_VERSION },
     dataset: {
       images: config.dataset.images,
       classes: config.dataset.classes,

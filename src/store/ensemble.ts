@@ -121,7 +121,11 @@ export async function openEnsemble(locations: string[], options: OpenEnsembleOpt
   if (weights.length !== locations.length || !weights.every((w) => Number.isFinite(w) && w > 0)) {
     throw new FkdError('E_USAGE', `Expected one weight > 0 per store (${locations.length}) but received [${weights.join(', ')}].`);
   }
-  const total = weights.reduce((sum, w) => sum + w, 0);
+  // Scaled by the largest first: weights near the float maximum (1e308, 1e308) would sum to
+  // Infinity and normalise to zeros, silently training on all-zero targets.
+  const largest = Math.max(...weights);
+  const scaled = weights.map((w) => w / largest);
+  const total = scaled.reduce((sum, w) => sum + w, 0);
   const opened = await Promise.all(locations.map((location) => openLabels(location, open)));
   // A --like member whose base is another member takes its boxes from that very set, so the
   // base's blocks are read, verified and decoded once, not once per role.
@@ -141,5 +145,5 @@ export async function openEnsemble(locations: string[], options: OpenEnsembleOpt
   const topK = ensembleTopK(members.map((member) => member.manifest.codec.topK), first.dataset.classes.length);
   // Targets are the explicit mean, which the marginal codec rebuilds exactly.
   const manifest: Manifest = { ...first, codec: { ...first.codec, topK, target: 'marginal' } };
-  return new EnsembleLabels(members, weights.map((w) => w / total), manifest);
+  return new EnsembleLabels(members, scaled.map((w) => w / total), manifest);
 }

@@ -1,9 +1,10 @@
 import { FkdError } from '../errors.js';
-import { parseStrictJson } from './format/json.js';
+import { parseStrictJson } from '../io/strict-json.js';
 import { serializeConfig, type LabelConfig } from './config.js';
 import type { StoreDriver } from '../storage/driver.js';
 import { sha256Hex } from '../io/hash.js';
-import { CONFIG_KEY, shardEntryKey } from './layout.js';
+import { CONFIG_KEY, shardEntryKey, shardKey } from './layout.js';
+import { describe } from './format/validate.js';
 import type { ShardEntry, SkippedImage } from './manifest.js';
 import type { ShardPlan, Slice } from './shards.js';
 
@@ -32,6 +33,11 @@ export function parseShardEntry(bytes: Uint8Array, key: string): ShardEntryFile 
     const entry = parseStrictJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as ShardEntryFile;
     if (typeof entry.configSha256 !== 'string' || typeof entry.shard?.layout?.sha256 !== 'string' || !Array.isArray(entry.skipped)) {
       throw new Error('missing fields');
+    }
+    // An entry describes the shard its name says; otherwise its shard would count as missing, and no message would name this file.
+    const named = Number(/(\d+)\.json$/.exec(key)?.[1]);
+    if (entry.shard.index !== named || entry.shard.key !== shardKey(named)) {
+      throw new Error(`it describes shard ${describe(entry.shard.index)} at ${describe(entry.shard.key)}, not shard ${named} at ${shardKey(named)}`);
     }
     return entry;
   } catch (error) {

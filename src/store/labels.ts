@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import { FkdError, isFkdError } from '../errors.js';
+import { clip } from '../io/hostile-text.js';
 import { assembleManifest, noLabelRun } from './assemble.js';
 import { CachedStore } from '../storage/cache.js';
 import type { StoreDriver } from '../storage/driver.js';
@@ -7,9 +8,9 @@ import { openStore, type OpenStoreOptions } from '../storage/open.js';
 import { classBytesFor, columnBytes, type DecodedShard, type EpochRecords, type ImageBlock } from './format/columns.js';
 import { decodeEpochBlock, decodeImageBlock } from './format/decode.js';
 import { CONFIG_KEY, MANIFEST_KEY } from './layout.js';
-import { loadManifest, type Manifest, type ShardEntry } from './manifest.js';
+import { loadManifestFile, type Manifest, type ShardEntry } from './manifest.js';
 import { checkShardObject, imageExpectation } from './shard-check.js';
-import { cropsDigest, withBoxesOf } from './boxes-from.js';
+import { boxesFromError, checkBoxesFromAllowed, checkSameImages, checkSameStructure, cropsDigest, resolveBoxesFrom, withBoxesOf } from './boxes-from.js';
 
 export interface OpenLabelsOptions extends OpenStoreOptions {
   /** Keep fetched label blocks on local disk (useful for object storage). */
@@ -28,6 +29,22 @@ export interface OpenLabelsOptions extends OpenStoreOptions {
    * from, opened or as a location. Default: the location recorded in the manifest.
    */
   boxes?: string | LabelSet;
+  /**
+   * Location prefixes a `boxes-from` store's recorded base may lie under besides the default:
+   * the store's own driver and, for object storage, its own bucket (docs/FORMAT.md §2.4).
+   */
+  boxesFromAllowed?: string[];
+  /**
+   * Pins the store: the SHA-256 (hex) of its `manifest.json`, as `fkd info` prints it. Any other
+   * manifest is refused (E_PIN_MISMATCH) before it is parsed; the manifest pins every shard
+   * and block by hash, so a pinned store reads exactly the bytes that were checked.
+   */
+  sha256?: string;
+  /**
+   * Read a format 1 store (no manifest integrity, no content hashes). Off by default, so a
+   * manifest rewritten as format 1 to strip those checks is refused (E_FORMAT_1).
+   */
+  allowFormat1?: boolean;
 }
 
 export const RETAINED_EPOCHS = 2;
@@ -89,6 +106,8 @@ export class LabelSet {
     decodeBytes = DEFAULT_DECODE_BYTES,
     /** A `boxes-from` store's base, whose boxes and flips its records take. */
     readonly boxes?: LabelSet,
+    /** SHA-256 of `manifest.json`'s bytes, the value `sha256` pins; undefined for a store without one (assembled from its shards). */
+    readonly manifestSha256?: string,
   ) {
     this.budget = new MemoryBudget(decodeBytes);
   }
@@ -144,6 +163,7 @@ export class LabelSet {
       }).then(async (records) => {
         if (!this.boxes) return records;
         const base = this.boxes.manifest.shards.find((entry) => entry.index === shard.index)!;
+        checkSameImages(await this.readImages(shard), await this.boxes.readImages(base), `${this.location}/${shard.key}`);
         return withBoxesOf(records, await this.boxes.readEpoch(base, epoch), `${this.location}/${shard.key}`);
       });
     });
@@ -190,18 +210,32 @@ export class LabelSet {
  * console.log(labels.manifest.totals.records);
  */
 export async function openLabels(location: string, options: OpenLabelsOptions = {}): Promise<LabelSet> {
-  const { cacheDir, cacheBytes, allowIncomplete, decodeBytes, ...storeOptions } = options;
+  return openSet(location, options, null);
+}
+
+/** `openLabels`, or with `likeStore` the base of that boxes-from store, which may not be one itself (§2.4: no chains, no cycles). */
+async function openSet(location: string, options: OpenLabelsOptions, likeStore: string | null): Promise<LabelSet> {
+  const { cacheDir, cacheBytes, allowIncomplete, decodeBytes, boxes: _boxes, boxesFromAllowed: _allowed, sha256, allowFormat1, ...storeOptions } = options;
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(sha256)) throw new FkdError('E_USAGE', `Expected the SHA-256 of a manifest.json (64 hex digits, as fkd info prints it) for sha256 but received ${JSON.stringify(sha256).slice(0, 80)}.`);
   const base = await openStore(location, storeOptions);
   const store = cacheDir ? new CachedStore(base, { cacheDir, maxBytes: cacheBytes ?? 10 * 1024 ** 3 }) : base;
   if (await base.head(MANIFEST_KEY)) {
-    const manifest = await loadManifest(base);
+    const { manifest, sha256: digest } = await loadManifestFile(base, sha256 === undefined ? {} : { sha256 });
+    if (manifest.version === 1 && !allowFormat1) {
+      throw new FkdError('E_FORMAT_1', `${base.location} is a format 1 label store: its manifest has no integrity hash and its shards no content hashes, so an edited store (or a format 2 store rewritten as format 1) would pass. Label the dataset again to get format 2, or read it anyway with allowFormat1 (CLI --allow-format-1).`, { path: base.location });
+    }
     if (!manifest.complete && !allowIncomplete) {
       throw new FkdError('E_INCOMPLETE_STORE', `${base.location}/${MANIFEST_KEY} is marked complete: false (it lists ${manifest.shards.length} of ${Math.ceil(manifest.dataset.images / manifest.shardImages)} shards). Finish the label run and run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
     }
+    if (manifest.boxesFrom && likeStore !== null) {
+      const cycle = resolveBoxesFrom(manifest.boxesFrom.store, base.location) === likeStore;
+      throw boxesFromError(likeStore, cycle ? `its base ${base.location} takes its boxes from it in turn (a cycle)` : `its base ${base.location} is a boxes-from store too, and a base may not chain to another`);
+    }
     const boxes = manifest.boxesFrom ? await openBoxesFrom(manifest, base.location, options) : undefined;
-    return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes, boxes);
+    return new LabelSet(store, manifest, allowIncomplete ?? false, decodeBytes, boxes, digest);
   }
   if (!(await base.head(CONFIG_KEY))) throw noLabelRun(base);
+  if (sha256 !== undefined) throw new FkdError('E_PIN_MISMATCH', `${base.location} has no manifest.json to compare with the pinned SHA-256: its label run has not finished.`, { path: base.location });
   if (!allowIncomplete) {
     throw new FkdError('E_INCOMPLETE_STORE', `${base.location} has no manifest.json: its label run has not finished (or was never finalized). Finish it, run "fkd finalize ${location}", or open it with allowIncomplete to read the shards that exist.`, { path: base.location });
   }
@@ -209,22 +243,35 @@ export async function openLabels(location: string, options: OpenLabelsOptions = 
 }
 
 /**
- * The base of a `boxes-from` store: the one given, or the recorded location. It must be the
- * very store the labels were made on (the digest of its epoch blocks), or the records would be
- * paired with other crops.
+ * The base of a `boxes-from` store (docs/FORMAT.md §2.4): the one given, or the recorded
+ * location resolved against the store's own and kept inside the allow-list. It must be the
+ * very store the labels were made on (the digest of its epoch blocks), not a boxes-from store
+ * itself, and of the same structure, or the records would be paired with other crops. All of
+ * it is checked here, before a record is served.
  */
 async function openBoxesFrom(manifest: Manifest, location: string, options: OpenLabelsOptions): Promise<LabelSet> {
   const from = manifest.boxesFrom!;
-  const { boxes, allowIncomplete: _own, ...open } = options;
+  // The pin is the like-store's own; its manifest pins the base's blocks through boxesFrom.digest.
+  const { boxes, boxesFromAllowed, allowIncomplete: _own, sha256: _pin, ...open } = options;
   let base: LabelSet;
-  try {
-    base = typeof boxes === 'object' ? boxes : await openLabels(boxes ?? from.store, open);
-  } catch (error) {
-    const code = isFkdError(error) ? error.code : 'E_IO';
-    throw new FkdError(code, `${location} takes its boxes from ${from.store} (it was made with fkd label --like), which cannot be opened: ${(error as Error).message} If it moved, pass its new location: openLabels(location, { boxes }).`, { path: location, cause: error });
+  if (typeof boxes === 'object') {
+    if (boxes.manifest.boxesFrom) throw boxesFromError(location, `the base given, ${boxes.location}, is a boxes-from store too, and a base may not chain to another`);
+    base = boxes;
+  } else {
+    const recorded = boxes ?? resolveBoxesFrom(from.store, location);
+    if (boxes === undefined) checkBoxesFromAllowed(recorded, location, boxesFromAllowed);
+    if (recorded === location) throw boxesFromError(location, 'it names itself as its base (a cycle)');
+    try {
+      base = await openSet(recorded, open, location);
+    } catch (error) {
+      if (isFkdError(error, 'E_BOXES_FROM')) throw error;
+      const code = isFkdError(error) ? error.code : 'E_IO';
+      throw new FkdError(code, `${location} takes its boxes from ${clip(from.store)} (it was made with fkd label --like), which cannot be opened: ${(error as Error).message} If it moved, pass its new location: openLabels(location, { boxes }).`, { path: location, cause: error });
+    }
   }
   if (cropsDigest(base.manifest) !== from.digest) {
     throw new FkdError('E_OPTIONS_MISMATCH', `${location} was labelled on the crops of a store whose blocks hash to ${from.digest.slice(0, 12)}…, but ${base.location} hashes to ${cropsDigest(base.manifest).slice(0, 12)}… (relabelled or replaced since): its records would be paired with other crops. Point it at the store it was made --like.`, { path: location });
   }
+  checkSameStructure(manifest, base.manifest, location, base.location);
   return base;
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { FkdError, type FkdErrorCode } from '../errors.js';
 import { CODEC_NAME, PROBABILITY_STEP_LN, type CodecDescription } from '../labels/codec.js';
 import { TARGET_MODES } from '../labels/targets.js';
@@ -7,7 +8,7 @@ import type { Layout } from '../crop/tensor.js';
 import { EXCLUSION_KINDS, type ExcludedEntry, type ExclusionKind } from '../dataset/exclusions.js';
 import type { StoreDriver } from '../storage/driver.js';
 import { MAX_BLOCK_BYTES, MAX_EPOCH_RAW_BYTES, MAX_SHARD_BYTES, SHARD_MAGIC, classBytesFor, columnBytes, type BlockRef, type EpochBlockRef, type ShardLayout } from './format/columns.js';
-import { JsonFloat, StrictJsonError, parseStrictJson } from './format/json.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from '../io/strict-json.js';
 import { pathProblem } from './format/validate.js';
 import { isSha256Hex, sha256Hex } from '../io/hash.js';
 import { checkKey } from '../storage/keys.js';
@@ -21,6 +22,8 @@ import { MANIFEST_KEY } from './layout.js';
  */
 
 export const MANIFEST_FORMAT = 'fkd-labels';
+/** This build's version, recorded as a manifest's `tool.version` and named in messages. */
+export const TOOL_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 /** The manifest and shard format version this build writes. */
 export const MANIFEST_VERSION = 2;
 /** The versions this build reads: format 1 (no content hashes, no manifest integrity) and 2. */
@@ -245,6 +248,18 @@ function checkIntegrity(text: string, claimed: unknown, check: Checker): void {
  * const manifest = await loadManifest(await openStore('./labels'));
  */
 export async function loadManifest(store: StoreDriver): Promise<Manifest> {
+  return (await loadManifestFile(store)).manifest;
+}
+
+/**
+ * `loadManifest`, also giving the SHA-256 of `manifest.json`'s bytes (what `fkd info` prints and
+ * `sha256sum manifest.json` computes). With `sha256`, bytes that hash otherwise are refused
+ * (E_PIN_MISMATCH) before they are parsed: a pinned store is exactly the one its user checked.
+ *
+ * @example
+ * const { manifest, sha256 } = await loadManifestFile(store, { sha256: pinned });
+ */
+export async function loadManifestFile(store: StoreDriver, options: { sha256?: string } = {}): Promise<{ manifest: Manifest; sha256: string }> {
   const where = `${store.location}/${MANIFEST_KEY}`;
   const head = await store.head(MANIFEST_KEY);
   if (head === null) throw new FkdError('E_INCOMPLETE_STORE', `${store.location} has no ${MANIFEST_KEY}.`, { path: where });
@@ -255,13 +270,17 @@ export async function loadManifest(store: StoreDriver): Promise<Manifest> {
   if (bytes.length > MAX_MANIFEST_BYTES) {
     throw new FkdError('E_CORRUPT_MANIFEST', `${where} is ${bytes.length} bytes, above the ${MAX_MANIFEST_BYTES}-byte limit of a manifest. ${REMEDY}`, { path: where });
   }
+  const sha256 = sha256Hex(bytes);
+  if (options.sha256 !== undefined && options.sha256.toLowerCase() !== sha256) {
+    throw new FkdError('E_PIN_MISMATCH', `${where} has SHA-256 ${sha256}, not the pinned ${options.sha256.toLowerCase()}: this is not the store that was pinned (it was relabelled, edited or replaced). Verify it again and pin its new digest, or point to the pinned store.`, { path: where });
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch (error) {
     throw new FkdError('E_CORRUPT_MANIFEST', `${where} is not valid UTF-8. ${REMEDY}`, { path: where, cause: error });
   }
-  return parseManifest(text, store.location);
+  return { manifest: parseManifest(text, store.location), sha256 };
 }
 
 /**
@@ -281,6 +300,25 @@ export function serializeManifest(manifest: Manifest): string {
   const zeroed = `${JSON.stringify({ ...ordered, integrity: INTEGRITY_PLACEHOLDER }, null, 2)}\n`;
   const hash = sha256Hex(new TextEncoder().encode(zeroed));
   return zeroed.slice(0, zeroed.length - INTEGRITY_PLACEHOLDER.length - 4) + `${hash}"\n}\n`;
+}
+
+/**
+ * `manifest.json`'s bytes as a writer stores them, refused when a reader would refuse them
+ * (above `maxBytes`, MAX_MANIFEST_BYTES): a label pass over millions of unreadable files lists
+ * each in `dataset.skipped`, and a store no reader can open must not be reported complete.
+ *
+ * @example
+ * await store.put(MANIFEST_KEY, encodeManifest(manifest));
+ */
+export function encodeManifest(manifest: Manifest, maxBytes = MAX_MANIFEST_BYTES): Uint8Array {
+  const bytes = new TextEncoder().encode(serializeManifest(manifest));
+  if (bytes.length > maxBytes) {
+    throw new FkdError(
+      'E_FORMAT_LIMIT',
+      `The manifest of this store would be ${bytes.length} bytes, above the ${maxBytes} bytes readers accept (docs/FORMAT.md §2), so no reader could open it: it lists ${manifest.dataset.skipped.length} skipped images and ${manifest.shards.length} shards. Remove or fix the unreadable images (dataset.skipped), or label fewer label epochs, then label again.`,
+    );
+  }
+  return bytes;
 }
 
 const REMEDY = 'Run `fkd finalize` on the store to rebuild it from the shard entries, or re-run the same `fkd label` command.';
@@ -452,6 +490,15 @@ function readBoxesFrom(value: unknown, requires: string[], check: Checker): Boxe
   return { store: check.string(input.store, 'boxesFrom.store'), digest: check.sha256(input.digest, 'boxesFrom.digest') };
 }
 
+/** Whether `release` is a plain `x.y.z` version above `running`: only then is it worth naming as the upgrade (a store's `tool.version` may say anything). */
+function newerRelease(release: string, running: string): boolean {
+  const parse = (text: string) => /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/.exec(text)?.slice(1).map(Number);
+  const [a, b] = [parse(release), parse(running)];
+  if (!a || !b) return false;
+  const at = a.findIndex((part, i) => part !== b[i]);
+  return at >= 0 && a[at]! > b[at]!;
+}
+
 function checkVersion(root: Record<string, unknown>, check: Checker): FormatVersion {
   const version = root.version;
   if (READABLE_VERSIONS.includes(version as FormatVersion)) return version as FormatVersion;
@@ -461,9 +508,9 @@ function checkVersion(root: Record<string, unknown>, check: Checker): FormatVers
     throw new FkdError(
       check.code,
       `${check.where} uses label format version ${version}, but this fkd reads format versions ${READABLE_VERSIONS.join(' and ')} only. ` +
-        (writer === undefined
-          ? 'Upgrade fkd to a release that reads it.'
-          : `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`),
+        (writer !== undefined && newerRelease(writer, TOOL_VERSION)
+          ? `It was written by fkd ${writer}: upgrade to fkd ${writer} or newer (npm install fkd@^${writer}) to read it.`
+          : `Upgrade fkd (this is ${TOOL_VERSION}) to a release that reads format version ${version}.`),
       { path: check.where },
     );
   }
@@ -491,9 +538,14 @@ function readDataset(value: unknown, check: Checker): ManifestDataset {
   const classes = check.array(input.classes, 'dataset.classes').map((name, i) => check.string(name, `dataset.classes[${i}]`));
   if (classes.length === 0) throw check.fail('dataset.classes', 'at least one class', classes);
   const seen = new Set<string>();
-  for (const name of classes) {
+  for (const [i, name] of classes.entries()) {
     if (seen.has(name)) throw check.inconsistent(`class ${JSON.stringify(name)} appears twice in dataset.classes`);
     seen.add(name);
+    // Class folders are sorted (§3): a reordered list would pair every label with another class.
+    if (i > 0 && name < classes[i - 1]!) throw check.inconsistent(`dataset.classes is not sorted: ${describe(name)} comes after ${describe(classes[i - 1])}, but class folders are listed in sorted order`);
+    // A class is one folder of the tree (§3): every reader finds it as the first segment of a path.
+    const problem = name.includes('/') ? 'contains "/"' : pathProblem(name);
+    if (problem !== undefined) throw check.fail(`dataset.classes[${i}]`, `one class folder name (it ${problem})`, name);
   }
   const fingerprint = check.sha256(input.fingerprint, 'dataset.fingerprint');
   let previous = -1;

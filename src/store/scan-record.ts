@@ -1,7 +1,7 @@
 import { CLUTTER_EXCLUSIONS, type ExclusionLog } from '../dataset/exclusions.js';
 import { FkdError } from '../errors.js';
 import type { StoreDriver } from '../storage/driver.js';
-import { parseStrictJson } from './format/json.js';
+import { parseStrictJson } from '../io/strict-json.js';
 import { SCAN_KEY } from './layout.js';
 import { MANIFEST_SCAN_ENTRIES, parseManifestScan, type ManifestScan } from './manifest.js';
 

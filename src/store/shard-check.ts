@@ -32,7 +32,7 @@ export function shardExpectation(manifest: Manifest, shard: ShardEntry, key: str
 export async function checkShardObject(store: StoreDriver, manifest: Manifest, shard: ShardEntry): Promise<DecodedShard> {
   const name = `${store.location}/${shard.key}`;
   const head = await store.head(shard.key);
-  if (head === null) throw new FkdError('E_CORRUPT_SHARD', `${name} is missing. Regenerate it by re-running the label worker for that shard.`, { path: name, reason: 'it is missing' });
+  if (head === null) throw new FkdError('E_CORRUPT_SHARD', `${name} is missing (or not a regular file). Regenerate it by re-running the label worker for that shard.`, { path: name, reason: 'it is missing or not a regular file' });
   if (head.size !== shard.layout.bytes) {
     const reason = `it has ${head.size} bytes where the manifest says ${shard.layout.bytes}`;
     throw new FkdError('E_CORRUPT_SHARD', `${name} has ${head.size} bytes where the manifest says ${shard.layout.bytes}. The object was altered or damaged: regenerate it by re-running the label worker for that shard.`, { path: name, reason });

@@ -1,11 +1,11 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import { FkdError } from '../errors.js';
 import { loadTf } from '../tf/runtime.js';
 import type { Tf } from '../tf/types.js';
 import type { StudentName } from './students.js';
-import { writeFileAtomic } from '../io/atomic-file.js';
 import { ioAdvice } from '../io/io-error.js';
 import { sha256Hex } from '../io/hash.js';
 
@@ -52,6 +52,9 @@ interface StateFile extends TrainingState {
   sha256: { [MODEL_FILE]: string; [WEIGHTS_FILE]: string };
 }
 
+/** Where the previous checkpoint waits while a new one is switched in (and where a kill between the two renames leaves it). */
+const PREVIOUS_SUFFIX = '.previous';
+
 /**
  * Saves a student and its training state into `directory` (created if needed), replacing
  * any earlier checkpoint there.
@@ -59,10 +62,12 @@ interface StateFile extends TrainingState {
  * `model.json` + `weights.bin` are the standard TF.js layers-model files (loadable with
  * `tf.loadLayersModel('file://…/model.json')` under tfjs-node), but written by our own
  * IOHandler, because the `file://` handler exists only in tfjs-node, which may be absent.
- * Each file is written to a temporary name, flushed and renamed, so a crash never leaves a
- * half-written file. `state.json` goes last and records the hashes of the other two: a
- * crash between renames leaves files that disagree with it, which {@link loadCheckpoint}
- * reports instead of silently mixing two epochs.
+ * The three files are written whole, and flushed, into a new folder beside `directory`, which
+ * then takes its place: the old folder is renamed to `directory.previous`, the new one to
+ * `directory`, and the old one removed. A kill at any point leaves a whole checkpoint: the
+ * old folder, the new one, or (between the two renames) only `directory.previous`, which
+ * {@link loadCheckpoint} reads and the next save finishes switching. `state.json` records
+ * the hashes of the other two files, so an edited or torn file is still reported.
  *
  * @example
  * await saveCheckpoint('runs/tiny', model, {
@@ -102,28 +107,77 @@ export async function saveCheckpoint(directory: string, model: LayersModel, stat
     ...pickState(state),
     sha256: { [MODEL_FILE]: sha256Hex(modelJson), [WEIGHTS_FILE]: sha256Hex(weights) },
   };
-  await writeCheckpointFile(join(directory, WEIGHTS_FILE), weights);
-  await writeCheckpointFile(join(directory, MODEL_FILE), modelJson);
-  await writeCheckpointFile(join(directory, STATE_FILE), Buffer.from(`${JSON.stringify(stateFile, null, 2)}\n`));
+  const next = join(dirname(directory), `.${basename(directory)}.next-${randomBytes(6).toString('hex')}`);
+  try {
+    await mkdir(next, { recursive: true });
+    await writeCheckpointFile(join(next, WEIGHTS_FILE), weights, directory);
+    await writeCheckpointFile(join(next, MODEL_FILE), modelJson, directory);
+    await writeCheckpointFile(join(next, STATE_FILE), Buffer.from(`${JSON.stringify(stateFile, null, 2)}\n`), directory);
+    await switchTo(next, directory);
+  } catch (error) {
+    await rm(next, { recursive: true, force: true });
+    if (error instanceof FkdError) throw error;
+    throw new FkdError('E_IO', `Could not write the checkpoint in ${directory}: ${messageOf(error)}. ${checkpointAdvice(error, directory)}`, { path: directory, cause: error });
+  }
+}
+
+/** Puts the whole folder `next` in the place of `directory`, keeping a whole checkpoint at every step. */
+async function switchTo(next: string, directory: string): Promise<void> {
+  const previous = directory + PREVIOUS_SUFFIX;
+  if (await exists(directory)) {
+    // `directory` is whole here, so a `.previous` left by an earlier kill is stale.
+    await rm(previous, { recursive: true, force: true });
+    await rename(directory, previous);
+  }
+  await rename(next, directory);
+  await rm(previous, { recursive: true, force: true });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /**
- * Refuses a checkpoint location that is not a folder (a file, say), before any training:
- * checkpoints are a folder of three files, created if missing.
+ * The folder a checkpoint is read from: `directory`, or `directory.previous` when a kill struck
+ * between the two renames of a save and left only that.
+ */
+async function checkpointFolder(directory: string): Promise<string> {
+  if (!(await exists(directory)) && (await exists(join(directory + PREVIOUS_SUFFIX, STATE_FILE)))) return directory + PREVIOUS_SUFFIX;
+  return directory;
+}
+
+/**
+ * Refuses a checkpoint location fkd cannot use, before any training: an `s3://` URL (checkpoints
+ * are a local folder), a path that is not a folder, and, unless `resume`, a folder that holds a
+ * checkpoint already, which a new run would overwrite.
  *
  * @example
- * await checkCheckpointDir('runs/tiny'); // fine if missing or a folder; E_USAGE if a file
+ * await checkCheckpointDir('runs/tiny'); // fine if missing or a folder without a checkpoint
+ * await checkCheckpointDir('runs/tiny', { resume: true }); // fine over a checkpoint
  */
-export async function checkCheckpointDir(directory: string): Promise<void> {
+export async function checkCheckpointDir(directory: string, options: { resume?: boolean } = {}): Promise<void> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(directory)) {
+    throw new FkdError('E_USAGE', `Checkpoints (--checkpoint, checkpointDir) are written to a local folder, but ${JSON.stringify(directory.slice(0, 200))} is a URL: name a local folder (and copy it to object storage afterwards if you need to).`, { path: directory });
+  }
   let info;
   try {
     info = await stat(directory);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new FkdError('E_IO', `Cannot use ${directory} for checkpoints (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, { path: directory, cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new FkdError('E_IO', `Cannot use ${directory} for checkpoints (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, { path: directory, cause: error });
+    }
   }
-  if (!info.isDirectory()) {
+  if (info && !info.isDirectory()) {
     throw new FkdError('E_USAGE', `The checkpoint folder (checkpointDir) ${directory} exists and is not a folder. Checkpoints are a folder (${MODEL_FILE}, ${WEIGHTS_FILE}, ${STATE_FILE}), created if missing: name a folder, or a path that does not exist yet.`, { path: directory, option: 'checkpointDir' });
+  }
+  if (!options.resume && (await exists(join(await checkpointFolder(directory), STATE_FILE)))) {
+    throw new FkdError('E_USAGE', `${directory} holds a checkpoint already, which a new run would overwrite. To continue from it, add --resume (resume: true); to start over, name a new folder (or delete this one).`, { path: directory });
   }
 }
 
@@ -139,9 +193,10 @@ export async function checkCheckpointDir(directory: string): Promise<void> {
  */
 export async function loadCheckpoint(directory: string, options: { tf?: Tf } = {}): Promise<Checkpoint> {
   const tf = options.tf ?? (await loadTf('training')).tf;
-  const statePath = join(directory, STATE_FILE);
-  const modelPath = join(directory, MODEL_FILE);
-  const weightsPath = join(directory, WEIGHTS_FILE);
+  const folder = await checkpointFolder(directory);
+  const statePath = join(folder, STATE_FILE);
+  const modelPath = join(folder, MODEL_FILE);
+  const weightsPath = join(folder, WEIGHTS_FILE);
 
   const stateFile = parseJson(await readCheckpointFile(statePath), statePath);
   const problem = describeStateFileProblem(stateFile);
@@ -252,13 +307,26 @@ function corrupt(path: string, problem: string): FkdError {
   return new FkdError('E_MODEL_LOAD', `Checkpoint file ${path} is unusable: ${problem}`, { path });
 }
 
-/** Atomic, so a crash leaves the previous checkpoint file, never half of a new one. */
-async function writeCheckpointFile(path: string, data: Buffer): Promise<void> {
+/** One file of a checkpoint being built (its folder is not in place yet), written whole and flushed. */
+async function writeCheckpointFile(path: string, data: Buffer, directory: string): Promise<void> {
   try {
-    await writeFileAtomic(path, data);
+    const handle = await open(path, 'wx');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
-    throw new FkdError('E_IO', `Could not write checkpoint file ${path}: ${messageOf(error)}. ${ioAdvice(error)}`, { path, cause: error });
+    throw new FkdError('E_IO', `Could not write checkpoint file ${path}: ${messageOf(error)}. ${checkpointAdvice(error, directory)}`, { path, cause: error });
   }
+}
+
+/** What to do after a failed save: never "re-run the same command", which would start over. */
+function checkpointAdvice(error: unknown, directory: string): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const kept = `The checkpoint in ${directory} from the last finished epoch is kept: continue from it with --resume (resume: true).`;
+  return code === 'ENOSPC' || code === 'EDQUOT' ? `The disk is full (${code}): free space. ${kept}` : `${ioAdvice(error)} ${kept}`;
 }
 
 function toArrayBuffers(data: io.WeightData | undefined): ArrayBuffer[] {

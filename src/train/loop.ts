@@ -98,7 +98,7 @@ export async function trainStudent(options: TrainStudentOptions): Promise<TrainR
   const settings = validate(options);
   const { signal } = options;
   throwIfAborted(signal, 'before training started');
-  if (options.checkpointDir !== undefined) await checkCheckpointDir(options.checkpointDir);
+  if (options.checkpointDir !== undefined) await checkCheckpointDir(options.checkpointDir, { resume: options.resume === true });
   const tf = options.tf ?? (await loadTf('training')).tf;
 
   const start = await prepareStudent(tf, options, settings);

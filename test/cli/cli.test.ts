@@ -201,3 +201,17 @@ describe('fkd CLI', () => {
     }
   });
 });
+
+describe('fkd label output', () => {
+  it('prints file names with control characters escaped, never raw', async () => {
+    const data = join(work, 'escape-data');
+    await cp(FIXTURE_IMAGES, data, { recursive: true });
+    const [first] = await readdir(data);
+    await writeFile(join(data, first!, 'esc\u001b[2Jname\u0007.jpg'), 'not an image');
+    const result = await runCli(['label', '--data', data, '--teacher', FIXTURE_ONNX, '--out', join(work, 'escape-labels'), '--epochs', '1', '--crops', '1', '--threads', '1']);
+    expect(result.code, result.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+    expect(result.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(result.stdout).toContain(`${first}/esc\\x1b[2Jname\\x07.jpg: a name with a control character`);
+  }, 60_000);
+});

@@ -49,7 +49,7 @@ describe('stopping a run', () => {
     const seconds = (performance.now() - sent) / 1000;
     expect(seconds).toBeGreaterThanOrEqual(0.9);
     expect(seconds).toBeLessThan(4);
-    expect(run.stderr()).toMatch(/still running 1000 ms after SIGINT .*quitting now; finished shards are kept/);
+    expect(run.stderr()).toMatch(/still running 1000 ms after SIGINT .*quitting now; finished work is kept: run fkd label again with the same options, or fkd train with --resume, to continue/);
   });
 
   it('ends it at once on a second signal', async () => {

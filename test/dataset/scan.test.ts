@@ -51,6 +51,18 @@ describe('ImageFolder scan', () => {
     expect(dataset.excluded.counts['unusable-name']).toBe(1);
   });
 
+  it('skips names with a control character, so the fingerprint text (path TAB size LF) stays unambiguous', async () => {
+    // "a\tb.jpg" of 1 byte would list as "…/a\tb.jpg\t1\n", which a file "a" could be confused with.
+    await makeImageFolder(dir, { classes: 1, perClass: 1 });
+    for (const name of ['tab\tname.jpg', 'line\nfeed.jpg', 'esc\u001b[2J.jpg']) await writeFile(join(dir, 'class-00', name), 'x');
+    await mkdir(join(dir, 'class\t2'));
+    const dataset = await scanDataset(dir);
+    expect(dataset.classes).toEqual(['class-00']);
+    expect(dataset.images.map((i) => i.path)).toEqual(['class-00/img-0.jpg']);
+    expect(dataset.excluded.counts['unusable-name']).toBe(4);
+    expect(dataset.excluded.entries.find((e) => e.path === 'class-00/tab\tname.jpg')?.reason).toMatch(/control character/);
+  });
+
   it('walks nested folders inside a class', async () => {
     await makeImageFolder(dir, { classes: 1, perClass: 1 });
     await mkdir(join(dir, 'class-00', 'more'));

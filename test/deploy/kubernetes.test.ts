@@ -187,6 +187,8 @@ describe('the worker slice a pod gets from its environment', () => {
     const usage = (run: () => unknown, message: RegExp) => expect(run).toThrow(expect.objectContaining({ code: 'E_USAGE', message: expect.stringMatching(message) }));
     usage(() => parseSlice('3/8', {}, 64), /--shard 3\/8 says 8 workers but --shards says 64/);
     usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '64' }, 64), /worker index in 0\.\.63/);
+    // A count of 0 has no index range: no "0..-1".
+    usage(() => parseSlice('1/0'), /^Expected a worker count in 1\.\.\d+ and a worker index below the count but received 1\/0\.$/);
     usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '3' }), /JOB_COMPLETION_INDEX=3 is set but the worker count is not/);
     usage(() => parseSlice(undefined, {}, 8), /--shards 8 needs a worker index/);
     usage(() => parseSlice(undefined, { JOB_COMPLETION_INDEX: '1', FKD_SHARDS: 'eight' }), /non-negative integer in FKD_SHARDS but received "eight"/);

@@ -101,7 +101,7 @@ describe('docs/FORMAT.md examples', () => {
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       const read = JSON.parse(run.stdout) as PythonRead;
-      const labels = await openLabels(location);
+      const labels = await openLabels(location, { allowFormat1: true });
       const m = labels.manifest;
       expect(read.version).toBe(m.version);
       if (m.version === 2) expect(read.tamperedIntegrity).toBe('refused');

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyStore } from '../../src/check/verify.js';
+import { loadClassMap } from '../../src/generate/class-map-file.js';
 import { label } from '../../src/generate/label.js';
 import { openLabels } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, FIXTURE_SUPERSET, FIXTURE_SUPERSET_MAP, runCli } from '../helpers/cli.js';
@@ -73,4 +75,17 @@ describe('label --class-map', () => {
     expect(result.stderr).toMatch(message);
     await expect(readFile(join(out, 'config.json'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+});
+
+describe('a class map file', () => {
+  it('is read with a size cap, and a device or FIFO is refused before it is read', async () => {
+    const folders = ['a', 'b'];
+    await expect(loadClassMap('/dev/zero', folders, 10)).rejects.toMatchObject({ code: 'E_CLASS_MAP', message: expect.stringMatching(/\/dev\/zero is a device, not a regular file/) });
+    const fifo = join(work, 'map-fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(loadClassMap(fifo, folders, 10)).rejects.toMatchObject({ code: 'E_CLASS_MAP', message: expect.stringMatching(/is a FIFO, not a regular file/) });
+    const huge = join(work, 'huge-map.txt');
+    await writeFile(huge, 'x 1\n'.repeat(5_000_000));
+    await expect(loadClassMap(huge, folders, 10)).rejects.toMatchObject({ code: 'E_CLASS_MAP', message: expect.stringMatching(/20000000 bytes, more than the 16777216/) });
+  }, 10_000);
 });

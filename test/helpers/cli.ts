@@ -18,9 +18,9 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (`npm test` builds first) as a user would, without a TTY. `node` holds flags for Node itself (`-r preload.cjs`). */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; node?: string[] } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; node?: string[]; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.node ?? []), BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -24,7 +24,7 @@ describe('ioError', () => {
     const error = await writeFile('/dev/full', 'x').catch((caught: unknown) => caught);
     expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
     expect(ioError(error, 'write', '/data/labels/shards/000001.fkd').message).toBe(
-      'Cannot write /data/labels/shards/000001.fkd. The disk is full (ENOSPC): free space and re-run the same command; finished work is kept.',
+      'Cannot write /data/labels/shards/000001.fkd. The disk is full (ENOSPC): free space, then continue (fkd label: the same command again; fkd train: add --resume); finished work is kept.',
     );
   });
 
@@ -34,7 +34,7 @@ describe('ioError', () => {
     try {
       const store = new FsStore(disk.path);
       const error = await store.put('shards/000000.fkd', new Uint8Array(256 * 1024)).catch((caught: unknown) => caught);
-      expect(error).toMatchObject({ code: 'E_IO', message: expect.stringMatching(/The disk is full \(ENOSPC\): free space and re-run the same command/) });
+      expect(error).toMatchObject({ code: 'E_IO', message: expect.stringMatching(/The disk is full \(ENOSPC\): free space, then continue \(fkd label: the same command again; fkd train: add --resume\)/) });
       expect((await readdir(disk.path, { recursive: true })).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     } finally {
       await disk.dispose();

@@ -25,6 +25,10 @@ describe('class maps', () => {
     expect(refusal(() => parseClassMap('cat 3\ndog\n', 'm.txt'))).toMatch(/m\.txt line 2: expected "folder outputIndex"/);
     expect(refusal(() => parseClassMap('cat 3\ncat 4\n', 'm.txt'))).toMatch(/line 2: folder "cat" is mapped twice/);
     expect(refusal(() => parseClassMap('{ "cat": ', 'm.json'))).toMatch(/does not parse/);
+    // The JSON form refuses a key given twice, as the text form does (JSON.parse would keep the last).
+    expect(refusal(() => parseClassMap('{ "cat": 3, "cat": 4 }', 'm.json'))).toMatch(/m\.json starts like JSON but does not parse: duplicate key "cat"/);
+    // A trailing comment is a comment, not part of the folder or the index; a "#" inside a folder name stays.
+    expect(parseClassMap('cat 3  # a tabby\nred fox 7 # two words\nc#sharp 1\n', 'm.txt')).toEqual({ cat: 3, 'red fox': 7, 'c#sharp': 1 });
   });
 
   it('give each folder its output, in folder order, and allow entries for folders the dataset lacks', () => {

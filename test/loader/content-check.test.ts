@@ -117,7 +117,7 @@ describe('images checked by content (format 2)', () => {
 
 describe('a format 1 store (no content hashes)', () => {
   it('is still read, says once per process that it cannot be content-checked, and reports contentChecked false', async () => {
-    const labels = await openLabels(V1_STORE);
+    const labels = await openLabels(V1_STORE, { allowFormat1: true });
     const warnings: Error[] = [];
     const listen = (warning: Error) => warnings.push(warning);
     process.on('warning', listen);
@@ -133,13 +133,13 @@ describe('a format 1 store (no content hashes)', () => {
     const notices = warnings.filter((w) => (w as { code?: string }).code === 'FKD_FORMAT_1');
     expect(notices.length).toBe(1);
     expect(notices.every((w) => /format 1 label store: it has no content hashes/.test(w.message))).toBe(true);
-    expect((await verifyStore(V1_STORE, { data: FIXTURE_IMAGES })).dataset?.content).toBeNull();
+    expect((await verifyStore(V1_STORE, { data: FIXTURE_IMAGES, allowFormat1: true })).dataset?.content).toBeNull();
   });
 
   it('still catches an image replaced by one of other dimensions at the same byte size, by its stored size', async () => {
     const changed = await copyImages('v1-larger');
     await replaceWithLargerSameSize(join(changed, VICTIM));
-    const labels = await openLabels(V1_STORE);
+    const labels = await openLabels(V1_STORE, { allowFormat1: true });
     const result = await drain({ data: changed, labels, epoch: 0, batchSize: 16, size: 16, workers: 0 });
     expect(result.code).toBe('E_IMAGE_CHANGED');
     const threaded = await rejectionCode(async () => {

@@ -95,7 +95,7 @@ describe('the JPEG decoding rule of a store', () => {
   });
 
   it('is absent from stores written before it, which the loader decodes with libvips throughout', async () => {
-    const old = await openLabels(V1_STORE);
+    const old = await openLabels(V1_STORE, { allowFormat1: true });
     expect(old.manifest.sampler.decoder).toBeUndefined();
     const loader = createLoader({ data: FIXTURE_IMAGES, labels: old, epoch: 0, batchSize: 8, size: 16, workers: 2 });
     for await (const _ of loader);

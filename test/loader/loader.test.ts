@@ -200,10 +200,13 @@ describe('student loader on damaged or mismatched inputs', () => {
     bytes[epoch.offset + epoch.length - 2]! ^= 0x55;
     await writeFile(file, bytes);
     await expect(collect(options({ labels: damaged }))).rejects.toSatisfy((e) => isFkdError(e, 'E_CORRUPT_SHARD') && (e as Error).message.includes(shard.key));
-    const loader = createLoader(options({ labels: damaged, onError: 'skip' }));
-    for await (const _ of loader);
-    expect(loader.stats.skippedShards.map((s) => s.key)).toEqual([shard.key]);
-    expect(loader.stats.crops).toBe((24 - shard.imageCount) * CROPS);
+    // Without render threads and with them (whose render regions are sized from the plan's images).
+    for (const workers of [0, 2]) {
+      const loader = createLoader(options({ labels: damaged, onError: 'skip', workers }));
+      for await (const _ of loader);
+      expect(loader.stats.skippedShards.map((s) => s.key)).toEqual([shard.key]);
+      expect(loader.stats.crops).toBe((24 - shard.imageCount) * CROPS);
+    }
   });
 
   it('refuses a store whose label run has not finished unless asked', async () => {

@@ -1,4 +1,5 @@
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, lstat, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,5 +66,39 @@ describe('fkd report', () => {
     const usage = await runCli(['report', store]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/E_USAGE: fkd report needs --out/);
+  });
+
+  it('never writes over an input, a file of the store, or anything but a regular file', async () => {
+    const data = join(work, 'data-copy');
+    await cp(FIXTURE_IMAGES, data, { recursive: true });
+    const image = join(data, 'class-a-red', 'img-0.jpg');
+    const protectedFiles = [join(store, 'manifest.json'), join(store, 'config.json'), join(store, 'shards', '000000.fkd'), image];
+    const before = await Promise.all(protectedFiles.map((file) => readFile(file)));
+    for (const out of protectedFiles) {
+      await expect(writeReport(store, { out, data, sample: 1 })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/is inside (the label store|the dataset \(--data\))/) });
+    }
+    expect(await Promise.all(protectedFiles.map((file) => readFile(file)))).toEqual(before);
+    const folder = join(work, 'a-folder');
+    await mkdir(folder);
+    await expect(writeReport(store, { out: folder })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/is a folder; it must name a regular file/) });
+    const fifo = join(work, 'a-fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(writeReport(store, { out: fifo })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/is a FIFO/) });
+    expect((await lstat(fifo)).isFIFO()).toBe(true);
+    const { checkOutputFile } = await import('../../src/io/output-file.js');
+    await expect(checkOutputFile('/dev/full', '--out', [])).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/is a device/) });
+  });
+
+  it('from the CLI: a folder or an s3:// URL as --out is a coded usage error, and no folder named s3: appears', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'fkd-report-out-'));
+    const folder = await runCli(['report', store, '--out', cwd]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toMatch(/error E_USAGE: The report \(--out, out\) ".*" is a folder/);
+    expect(folder.stderr).not.toMatch(/unexpected error|EISDIR/);
+    const s3 = await runCli(['report', store, '--out', 's3://bucket/report.html'], { cwd });
+    expect(s3.code).toBe(2);
+    expect(s3.stderr).toMatch(/error E_USAGE: .*"s3:\/\/bucket\/report\.html" is a URL/);
+    expect(await readdir(cwd)).toEqual([]);
+    await rm(cwd, { recursive: true, force: true });
   });
 });

@@ -157,6 +157,11 @@ describe('openEnsemble', () => {
     expect(await rejectionCode(() => openEnsemble([a]))).toBe('E_USAGE');
   });
 
+  it('normalises weights near the float maximum instead of dividing by an infinite sum', async () => {
+    expect((await openEnsemble([a, b], { weights: [1e308, 1e308] })).weights).toEqual([0.5, 0.5]);
+    expect((await openEnsemble([a, b], { weights: [1.5e308, 0.5e308] })).weights).toEqual([0.75, 0.25]);
+  });
+
   it('is what fkd train --with-labels trains on, and fkd info lists the teachers of the same crops', async () => {
     const train = await runCli(['train', '--data', FIXTURE_IMAGES, '--labels', a, '--with-labels', b, '--teacher-weights', '0.5,0.5', '--student', 'tiny', '--size', '16', '--batch-size', '16', '--lr', '0.02', '--workers', '0', '--epochs', '6']);
     expect(train.code, train.stderr).toBe(0);

@@ -440,6 +440,61 @@ describe('damage is always detected', () => {
   });
 });
 
+describe('image paths: a length cap and a compression-ratio cap (§4.4)', () => {
+  it('refuses a path longer than 4096 bytes, and a pathsBytes above what the image count allows, before inflating', () => {
+    const long = 'a/' + 'x'.repeat(3 * 1024 * 1024);
+    const error = expectCorrupt(() => decodeShard(craftImageShard(pathFields([long, 'a/1.jpg']))), /pathsBytes is 3145738, not an integer in 3\.\.8193 for 2 images \(paths of at most 4096 bytes\)/);
+    expect(error.message.length).toBeLessThan(1000);
+    expectCorrupt(() => decodeShard(craftImageShard(pathFields(['a/' + 'y'.repeat(4095), 'a/1.jpg']))), /is longer than 4096 bytes/);
+    expect(() => decodeShard(craftImageShard(pathFields(['a/' + 'y'.repeat(4094), 'a/1.jpg'])))).not.toThrow();
+  });
+
+  it('refuses paths that inflate more than 1024-fold past 1 MiB, a bomb within the length caps', () => {
+    const n = 2000;
+    const sizes = new Uint8Array(2 * n).map((_, i) => (i % 2 === 0 ? 10 : 0));
+    const paths = Array.from({ length: n }, (_, i) => `${'d'.repeat(4000)}/${i}`);
+    const fields = { imageCount: n, widths: sizes, heights: sizes, ...pathFields(paths) };
+    expect(fields.pathsBytes).toBeGreaterThan(1024 * 1024);
+    expect(fields.pathsBytes / fields.paths.length).toBeGreaterThan(1024);
+    const error = expectCorrupt(() => decodeShard(craftImageShard(fields)), /ratio above 1024:1/);
+    expect(error.message.length).toBeLessThan(1000);
+  });
+});
+
+describe('MessagePack integers in 64-bit formats (§4: any integer format)', () => {
+  const fieldsOf = (bytes: Uint8Array): Record<string, unknown> => unpackMultiple(bytes)[0] as Record<string, unknown>;
+  /** The block re-packed with its integer fields as int64 (0xd3), and `unsigned` of them as uint64 (0xcf): non-minimal formats. */
+  function wide(block: Uint8Array, unsigned: string[] = []): Uint8Array {
+    const fields = fieldsOf(block);
+    const widened = Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, typeof value === 'number' ? BigInt(value) : Array.isArray(value) ? value.map((item) => BigInt(item as number)) : value]));
+    const bytes = new Uint8Array(packr.pack(widened));
+    for (const name of unsigned) {
+      const key = new TextEncoder().encode(name);
+      const at = bytes.findIndex((_, i) => bytes[i] === (0xa0 | key.length) && key.every((c, j) => bytes[i + 1 + j] === c) && bytes[i + 1 + key.length] === 0xd3) + 1 + key.length;
+      expect(at).toBeGreaterThan(key.length);
+      bytes[at] = 0xcf;
+    }
+    return bytes;
+  }
+
+  it('reads every block field written as int64 or uint64, and an imageStart of 2^33', () => {
+    const input = randomShard(11, { images: 6, crops: 2, epochs: 2, k: 3, numClasses: 10 });
+    const { bytes, layout } = encodeShard({ ...input.images, imageStart: 2 ** 33 }, input.epochs, 10);
+    const refs = [layout.images, ...layout.epochs];
+    const blocks = refs.map((ref, i) => wide(bytes.subarray(ref.offset, ref.offset + ref.length), i === 0 ? ['imageStart', 'imageCount'] : ['records', 'epoch']));
+    const rebuilt = new Uint8Array([...new TextEncoder().encode(SHARD_MAGIC), ...blocks.flatMap((block) => [...block])]);
+    const decoded = decodeShard(rebuilt, undefined, { numClasses: 10 });
+    const original = decodeShard(bytes, layout, { numClasses: 10 });
+    expect(decoded.images.imageStart).toBe(2 ** 33);
+    expect(decoded.images).toEqual(original.images);
+    expect(decoded.epochs.map(plain)).toEqual(original.epochs.map(plain));
+  });
+
+  it('still refuses a 64-bit integer beyond 2^53 − 1', () => {
+    expectCorrupt(() => decodeShard(craftImageShard({ imageStart: 2n ** 60n })), /imageStart/);
+  });
+});
+
 describe('hostile blocks', () => {
   it('refuses a header claiming more records than the size cap, before decompressing', () => {
     const block = craftEpochBlock({ records: 2 ** 31, crops: 1, topK: 5, payload: new Uint8Array(10) });

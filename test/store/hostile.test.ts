@@ -23,7 +23,7 @@ const MEMORY_BOUND_BYTES = 256 * 1024 * 1024;
 async function verifyCode(store: string): Promise<string> {
   let report;
   try {
-    report = await verifyStore(store, { data: FIXTURE_IMAGES });
+    report = await verifyStore(store, { data: FIXTURE_IMAGES, allowFormat1: true });
   } catch (error) {
     if (!isFkdError(error)) throw error;
     return error.code;
@@ -32,7 +32,7 @@ async function verifyCode(store: string): Promise<string> {
 }
 
 async function readAll(store: string): Promise<void> {
-  const labels = await openLabels(store);
+  const labels = await openLabels(store, { allowFormat1: true });
   for (const shard of labels.manifest.shards) {
     await labels.readImages(shard);
     for (let epoch = 0; epoch < labels.epochs; epoch++) await labels.readEpoch(shard, epoch);
@@ -40,7 +40,7 @@ async function readAll(store: string): Promise<void> {
 }
 
 async function loadAll(store: string): Promise<void> {
-  const labels = await openLabels(store);
+  const labels = await openLabels(store, { allowFormat1: true });
   for (let epoch = 0; epoch < labels.epochs; epoch++) {
     for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch, batchSize: 16, size: 8, workers: 0 })) expect(batch.size).toBeGreaterThan(0);
   }
@@ -73,17 +73,17 @@ describe('hostile stores with valid hashes', () => {
 
 describe('the rejection messages name the object, the block and the rule', () => {
   it('names shard, epoch, record and rule for a class beyond the class count', async () => {
-    const error = await openLabels(`${HOSTILE}/class-beyond-count`).then((labels) => labels.readEpoch(labels.manifest.shards[0]!, 0)).catch((e: unknown) => e);
+    const error = await openLabels(`${HOSTILE}/class-beyond-count`, { allowFormat1: true }).then((labels) => labels.readEpoch(labels.manifest.shards[0]!, 0)).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/shards\/000000\.fkd is corrupt: epoch 0 record 17: class 7 ≥ 4 classes/);
   });
 
   it('names the manifest field and the rule for a float where an integer is meant', async () => {
-    const error = await openLabels(`${HOSTILE}/manifest-float-records`).catch((e: unknown) => e);
+    const error = await openLabels(`${HOSTILE}/manifest-float-records`, { allowFormat1: true }).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/manifest\.json is invalid: expected an integer, written without a fraction or exponent for shards\[0\]\.records/);
   });
 
   it('says a copied shard holds the wrong images', async () => {
-    const report = await verifyStore(`${HOSTILE}/shard-copied`);
+    const report = await verifyStore(`${HOSTILE}/shard-copied`, { allowFormat1: true });
     expect(report.shards.corrupt[0]?.error).toMatch(/000001\.fkd is corrupt: image block: imageStart is 0 where the manifest says 10/);
   });
 });

@@ -6,7 +6,7 @@ import { encodeShard } from '../../src/store/format/encode.js';
 import { sha256Hex } from '../../src/io/hash.js';
 import { MANIFEST_KEY } from '../../src/store/layout.js';
 import { thrownError } from '../helpers/errors.js';
-import { parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
+import { TOOL_VERSION, encodeManifest, parseManifest, serializeManifest, type Manifest, type ShardEntry } from '../../src/store/manifest.js';
 
 const IMAGES = 10;
 const SHARD_IMAGES = 4;
@@ -172,7 +172,16 @@ describe('parseManifest rejects', () => {
     expect(parseError(edited((m) => {
       m.version = 7;
       delete m.tool;
-    })).message).toMatch(/Upgrade fkd to a release that reads it/);
+    })).message).toMatch(/Upgrade fkd \(this is \d+\.\d+\.\d+\S*\) to a release that reads format version 7\./);
+    // A writer no newer than this build (or no version at all) is not named as the upgrade.
+    for (const claimed of [TOOL_VERSION, '0.0.1', 'x\u001b[2J']) {
+      const message = parseError(edited((m) => {
+        m.version = 3;
+        m.tool.version = claimed;
+      })).message;
+      expect(message).not.toMatch(/or newer/);
+      expect(message).toMatch(/to a release that reads format version 3\./);
+    }
   });
 
   it.each([0, '1', 1.5, null])('version %j', (version) => {
@@ -311,5 +320,28 @@ describe('boxesFrom (format 2, requires "boxes-from")', () => {
   it('is refused without requires listing the feature, and the feature without it', () => {
     expect(() => serializeManifest({ ...v2(), boxesFrom })).toThrow(/boxesFrom is set but requires does not list "boxes-from"/);
     expect(() => serializeManifest({ ...v2(), requires: ['boxes-from'] })).toThrow(/expected an object for boxesFrom/);
+  });
+});
+
+describe('dataset.classes', () => {
+  it('holds folder names only: a class with "/" (or a "..") is refused, as no tree has such a folder', () => {
+    for (const name of ['a/b', '..', '']) {
+      const error = parseError(edited((m) => {
+        m.dataset.classes[0] = name;
+      }));
+      expect(error.code).toBe('E_CORRUPT_MANIFEST');
+      expect(error.message).toMatch(/dataset\.classes\[0\]/);
+    }
+  });
+});
+
+describe('encodeManifest: the writer refuses what readers refuse', () => {
+  it('refuses a manifest above the readers’ size limit, naming the skipped images, and encodes one within it', () => {
+    const manifest = validManifest();
+    const bytes = encodeManifest(manifest);
+    expect(new TextDecoder().decode(bytes)).toBe(serializeManifest(manifest));
+    const error = thrownError(() => encodeManifest(manifest, bytes.length - 1));
+    expect(error.code).toBe('E_FORMAT_LIMIT');
+    expect(error.message).toMatch(new RegExp(`would be ${bytes.length} bytes, above the ${bytes.length - 1} bytes readers accept .* lists 1 skipped images`));
   });
 });

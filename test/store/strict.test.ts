@@ -9,7 +9,7 @@ import { finalizeStore } from '../../src/store/writer/finalize.js';
 import { createLoader } from '../../src/loader/loader.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { openStore } from '../../src/storage/open.js';
-import { JsonFloat, StrictJsonError, parseStrictJson } from '../../src/store/format/json.js';
+import { JsonFloat, StrictJsonError, parseStrictJson } from '../../src/io/strict-json.js';
 import { openLabels } from '../../src/store/labels.js';
 import { MAX_MANIFEST_BYTES, loadManifest } from '../../src/store/manifest.js';
 import { FIXTURE_IMAGES } from '../helpers/cli.js';
@@ -34,6 +34,10 @@ describe('strict JSON', () => {
     ['trailing text', '{} {}', /after the JSON value/],
     ['a control character', '{"a": "\u0001"}', /control character/],
     ['a leading zero', '{"a": 01}', /expected "," or "}"/],
+    ['a lone high surrogate escape in a key', '{"shards/\\ud800.fkd": 1}', /lone surrogate/],
+    ['a lone low surrogate escape in a value', '{"key": "shards/\\udc00.fkd"}', /lone surrogate/],
+    ['surrogate escapes in the wrong order', '{"a": "\\ude00\\ud83d"}', /lone surrogate/],
+    ['a number that overflows to infinity', '{"a": 1e400}', /out of range/],
   ])('refuses %s', (_, text, rule) => {
     expect(() => parseStrictJson(text)).toThrow(rule);
   });
@@ -48,6 +52,10 @@ describe('strict JSON', () => {
 
   it.each(['-', '-a', '--1', '1.', '.5'])('refuses the malformed number %s', (text) => {
     expect(() => parseStrictJson(text)).toThrow(StrictJsonError);
+  });
+
+  it('reads a surrogate pair written as two escapes as its one character', () => {
+    expect(parseStrictJson('{"a": "\\ud83d\\ude00"}')).toEqual({ a: '\u{1f600}' });
   });
 
   it('keeps a "__proto__" key an ordinary key', () => {
@@ -82,8 +90,8 @@ describe('caps checked before reading', () => {
 describe('incomplete stores', () => {
   it('are refused by openLabels and the loader unless allowIncomplete is given, and then read', async () => {
     const store = join(HOSTILE, 'incomplete');
-    expect(await rejectionCode(() => openLabels(store))).toBe('E_INCOMPLETE_STORE');
-    const labels = await openLabels(store, { allowIncomplete: true });
+    expect(await rejectionCode(() => openLabels(store, { allowFormat1: true }))).toBe('E_INCOMPLETE_STORE');
+    const labels = await openLabels(store, { allowIncomplete: true, allowFormat1: true });
     let crops = 0;
     for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch: 0, batchSize: 16, size: 8, workers: 0, onError: 'skip' })) crops += batch.size;
     expect(crops).toBe(labels.manifest.totals.records / labels.epochs);
@@ -128,6 +136,17 @@ describe('finalize checks what it seals', () => {
     const error = await finalizeStore(await openStore(directory)).catch((e: unknown) => e);
     expect(isFkdError(error, 'E_CORRUPT_MANIFEST')).toBe(true);
     expect((error as Error).message).toMatch(/config\.json is corrupt/);
+  });
+
+  it('names a shard entry that describes another shard, instead of calling its shard missing', async () => {
+    const directory = await copy('other-index');
+    const path = join(directory, 'shards/000002.json');
+    const entry = JSON.parse(await readFile(path, 'utf8'));
+    entry.shard.index = 'x';
+    await writeFile(path, JSON.stringify(entry));
+    const error = await finalizeStore(await openStore(directory)).catch((e: unknown) => e);
+    expect(isFkdError(error, 'E_CORRUPT_SHARD')).toBe(true);
+    expect((error as Error).message).toMatch(/^Shard entry shards\/000002\.json is unreadable \(it describes shard "x" at "shards\/000002\.fkd", not shard 2 at shards\/000002\.fkd\)/);
   });
 
   it('calls a bad shard entry a bad input, naming the entries, never "a bug"', async () => {

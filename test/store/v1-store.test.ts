@@ -18,14 +18,14 @@ describe('a committed version 1 store', () => {
   });
 
   it('passes verify, with the dataset it was made from', async () => {
-    const report = await verifyStore(V1_STORE, { data: FIXTURE_IMAGES });
+    const report = await verifyStore(V1_STORE, { data: FIXTURE_IMAGES, allowFormat1: true });
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.shards.checked).toBe(3);
   });
 
   it('opens and reads every label epoch of every shard', async () => {
-    const labels = await openLabels(V1_STORE);
+    const labels = await openLabels(V1_STORE, { allowFormat1: true });
     expect(labels.manifest.totals.records).toBe(96);
     for (const shard of labels.manifest.shards) {
       const images = await labels.readImages(shard);
@@ -38,7 +38,7 @@ describe('a committed version 1 store', () => {
   });
 
   it('feeds the loader every stored crop, with the stored labels', async () => {
-    const labels = await openLabels(V1_STORE);
+    const labels = await openLabels(V1_STORE, { allowFormat1: true });
     const delivered: string[] = [];
     for await (const batch of createLoader({ data: FIXTURE_IMAGES, labels, epoch: 1, batchSize: 16, size: 16, workers: 0, shuffle: false })) {
       for (let i = 0; i < batch.size; i++) delivered.push(`${batch.meta[i]!.imageIndex}:${batch.meta[i]!.crop}:${batch.targets.classes[i * 2]}`);

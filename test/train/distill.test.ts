@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,5 +62,19 @@ describe('distillation on the fixture', () => {
     expect(resumed.stdout).not.toMatch(/^epoch 0:/m);
     expect(resumed.stdout).toMatch(/^epoch 1: loss/m);
     expect(JSON.parse(await readFile(join(checkpoint, 'state.json'), 'utf8'))).toMatchObject({ epoch: 1 });
+    // Without --resume the same command would overwrite the checkpoint: refused before training.
+    const again = await runCli([...args, '--epochs', '1']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/error E_USAGE: .*ckpt holds a checkpoint already, which a new run would overwrite\. To continue from it, add --resume/);
+    expect(JSON.parse(await readFile(join(checkpoint, 'state.json'), 'utf8'))).toMatchObject({ epoch: 1 });
+  });
+
+  it('fkd train --checkpoint s3://… is refused, and writes no local folder named s3:', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'fkd-s3-checkpoint-'));
+    const result = await runCli(['train', '--data', FIXTURE_IMAGES, '--labels', store, '--student', 'tiny', '--size', '16', '--workers', '0', '--epochs', '1', '--checkpoint', 's3://bucket/run'], { cwd });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/error E_USAGE: Checkpoints .* are written to a local folder, but "s3:\/\/bucket\/run" is a URL/);
+    expect(await readdir(cwd)).toEqual([]);
+    await rm(cwd, { recursive: true, force: true });
   });
 });

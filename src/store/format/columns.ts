@@ -36,6 +36,13 @@ export const MAX_EPOCH_RAW_BYTES = 256 * 1024 * 1024;
 export const MAX_PATHS_RAW_BYTES = MAX_EPOCH_RAW_BYTES;
 
 /**
+ * Longest image path, in UTF-8 bytes: Linux's PATH_MAX, which no file a dataset scan finds
+ * exceeds. With it an image block's `pathsBytes` is bounded by its image count
+ * (`imageCount × (MAX_PATH_BYTES + 1) − 1`) before anything is inflated.
+ */
+export const MAX_PATH_BYTES = 4096;
+
+/**
  * Largest block a reader fetches. An epoch block holds at most MAX_EPOCH_RAW_BYTES of
  * columns, which Brotli never expands by more than a few bytes per 64 KiB; an image block
  * holds at most MAX_PATHS_RAW_BYTES of paths plus 8 bytes of sizes per image. Checked

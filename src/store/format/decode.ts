@@ -6,6 +6,7 @@ import {
   MAX_COMPRESSION_RATIO,
   MAX_EPOCH_RAW_BYTES,
   MAX_PATHS_RAW_BYTES,
+  MAX_PATH_BYTES,
   PATH_SEPARATOR,
   classBytesFor,
   columnBytes,
@@ -43,7 +44,10 @@ import {
 
 /** Reading shards: every byte is checked, and anything wrong is E_CORRUPT_SHARD. */
 
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// §4 allows any integer format: 64-bit ones (uint64, int64, non-minimal) decode to numbers when
+// safe; beyond 2^53 − 1 they stay BigInts, which every integer check refuses. (msgpackr's types
+// list 'number' | 'bigint' | 'string' only, but it implements 'auto'; the test holds it to that.)
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
 
 const IMAGE_BLOCK_KEYS = ['kind', 'imageStart', 'imageCount', 'sizeBytes', 'widths', 'heights', 'skipped', 'pathsBytes', 'paths'];
 /** Format 2 adds the content hashes; a block has exactly one of the two key sets. */
@@ -238,10 +242,15 @@ function parseImageBlock(value: unknown, key: string): ImageBlock {
 function readPaths(block: Record<string, unknown>, imageCount: number, key: string): string[] {
   const size = block.pathsBytes;
   // imageCount non-empty paths and imageCount - 1 separators need at least 2n - 1 bytes.
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < 2 * imageCount - 1 || size > MAX_PATHS_RAW_BYTES) {
-    throw corrupt(key, `image block field pathsBytes is ${describe(size)}, not an integer in ${2 * imageCount - 1}..${MAX_PATHS_RAW_BYTES} for ${imageCount} images`);
+  // At most MAX_PATH_BYTES per path and one separator between two: bounded by the image count.
+  const most = Math.min(MAX_PATHS_RAW_BYTES, imageCount * (MAX_PATH_BYTES + 1) - 1);
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 2 * imageCount - 1 || size > most) {
+    throw corrupt(key, `image block field pathsBytes is ${describe(size)}, not an integer in ${2 * imageCount - 1}..${most} for ${imageCount} images (paths of at most ${MAX_PATH_BYTES} bytes)`);
   }
   if (!(block.paths instanceof Uint8Array)) throw corrupt(key, `image block field paths is ${describe(block.paths)}, not bytes`);
+  if (size > COMPRESSION_RATIO_FLOOR && size > MAX_COMPRESSION_RATIO * block.paths.length) {
+    throw corrupt(key, `image block claims ${size} bytes of paths from ${block.paths.length} compressed bytes, a ratio above ${MAX_COMPRESSION_RATIO}:1 that no real path list reaches`);
+  }
   // The bomb guard again: brotli stops at the size the header claims.
   const raw = inflate(block.paths, size, key, 'image block: the brotli paths');
   if (raw.length !== size) throw corrupt(key, `image block: the paths decompress to ${raw.length} bytes instead of ${size}`);

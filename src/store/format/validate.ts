@@ -5,6 +5,7 @@ import { CONTENT_HASH_BYTES } from '../../dataset/file.js';
 import {
   MAGIC,
   MAX_EPOCH_RAW_BYTES,
+  MAX_PATH_BYTES,
   PATH_SEPARATOR,
   SHARD_MAGIC,
   classBytesFor,
@@ -84,9 +85,10 @@ const PATH_TROUBLE = /[\0\\\p{Cs}]|(?:^|\/)\.{0,2}(?:\/|$)/u;
 export function pathProblem(path: unknown): string | undefined {
   // One scan for the common, valid path (every image of every shard read comes through here);
   // only a path it flags is looked at rule by rule, for the message.
-  if (typeof path === 'string' && !PATH_TROUBLE.test(path)) return undefined;
+  if (typeof path === 'string' && path.length <= MAX_PATH_BYTES / 3 && !PATH_TROUBLE.test(path)) return undefined;
   if (typeof path !== 'string') return 'is not a string';
   if (path === '') return 'is empty';
+  if (path.length > MAX_PATH_BYTES / 3 && new TextEncoder().encode(path).length > MAX_PATH_BYTES) return `is longer than ${MAX_PATH_BYTES} bytes`;
   if (path.includes(PATH_SEPARATOR)) return 'contains NUL';
   if (path.includes('\\')) return 'contains a backslash; paths are /-separated';
   if (path.startsWith('/')) return 'is absolute; paths are relative to the dataset root';
@@ -258,7 +260,7 @@ export function checkImagesAgainst(images: ImageBlock, expected: ImageExpectatio
     }
     for (const entry of want) {
       const path = images.paths[entry.local];
-      if (path !== entry.path) throw fail(`skipped image ${entry.local} is ${JSON.stringify(path)} where the manifest says ${JSON.stringify(entry.path)}`);
+      if (path !== entry.path) throw fail(`skipped image ${entry.local} is ${describe(path)} where the manifest says ${describe(entry.path)}`);
     }
   }
 }

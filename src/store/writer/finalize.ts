@@ -3,7 +3,7 @@ import { FkdError, isFkdError } from '../../errors.js';
 import { assembleManifest, type AssembleOptions } from '../assemble.js';
 import type { StoreDriver } from '../../storage/driver.js';
 import { CONFIG_KEY, MANIFEST_KEY, shardEntryKey } from '../layout.js';
-import { checkManifestFields, serializeManifest, type Manifest } from '../manifest.js';
+import { checkManifestFields, encodeManifest, type Manifest } from '../manifest.js';
 import { checkShardObject } from '../shard-check.js';
 
 export type FinalizeOptions = Pick<AssembleOptions, 'slices'>;
@@ -21,6 +21,8 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
   // The manifest's own checker, on what the entries say, before anything is written: a bad
   // entry is a bad input, named by file, never "a bug".
   checkAssembled(manifest, store.location);
+  // What readers would refuse is refused here, before the long shard checks.
+  const bytes = encodeManifest(manifest);
   // Sizes were checked while assembling; the hashes need the bytes. Each shard is read
   // and decoded whole, with every rule of the format and every cross-check with the
   // manifest, so a damaged shard is never sealed into a manifest.
@@ -39,7 +41,7 @@ export async function finalizeStore(store: StoreDriver, options: FinalizeOptions
       }),
     ),
   );
-  await store.put(MANIFEST_KEY, new TextEncoder().encode(serializeManifest(manifest)));
+  await store.put(MANIFEST_KEY, bytes);
   return manifest;
 }
 

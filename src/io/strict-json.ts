@@ -3,8 +3,8 @@
  * shard entries). `JSON.parse` accepts what a strict reader in another language rejects,
  * and loses what a validator needs to see: a later duplicate key silently wins, integers
  * above 2^53 silently round, `9.0` becomes the integer 9, and a leading BOM is only an
- * error by accident. This reader refuses all four, and caps strings and nesting so that a
- * hostile file cannot make the parser itself the problem.
+ * error by accident. This reader refuses all four, and lone surrogate escapes, and caps strings
+ * and nesting so that a hostile file cannot make the parser itself the problem.
  *
  * Objects come back with a null prototype, so a key `__proto__` is an ordinary (unknown)
  * key. Numbers written with a fraction or an exponent whose value is integral come back as
@@ -177,6 +177,9 @@ class Parser {
       }
       if (out.length > this.limits.maxString) throw this.error(`a string longer than ${this.limits.maxString} characters`);
     }
+    // Only escapes can make a lone surrogate (the text itself is strict UTF-8): it is no
+    // character, and as a key or file name it would come back as U+FFFD.
+    if (/\p{Cs}/u.test(out)) throw this.error('a \\u escape that leaves a lone surrogate (not a Unicode character)');
     this.at++;
     return out;
   }
