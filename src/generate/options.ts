@@ -39,6 +39,7 @@ export const LABEL_SCHEMA = {
   maxPixels: integer({ flag: '--max-pixels', summary: 'refuse larger images as decompression bombs', min: 1, max: MAX_SIDE * MAX_SIDE }),
   device: choice<Device>({ flag: '--device', value: '<device>', summary: 'execution device for the teacher', choices: ['cpu', 'cuda'] }),
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
+  renderThreads: integer({ flag: '--render-threads', summary: 'threads that decode images and render crops into the teacher batches (default: all cores; 0: on the main thread)', min: 0, max: 4096, cap: () => threadCap() }),
   classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
   onBadEntry: choice<BadEntryPolicy>({ flag: '--on-bad-entry', value: '<policy>', summary: 'dangling or looping links, FIFOs, devices, names that are not UTF-8, .bmp/.ppm files and undecodable images: skip them with a report, or fail at the first', choices: ['skip', 'fail'] }),
@@ -73,10 +74,10 @@ export const LABEL_DEFAULTS = {
   allowSvg: false,
 } satisfies Partial<LabelSchemaValues>;
 
-/** Options with every default applied; `topK`, `size`, `threads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
+/** Options with every default applied; `topK`, `size`, `threads`, `renderThreads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
 export type ResolvedLabelOptions = Pick<LabelSchemaValues, 'data' | 'teacher' | 'out'> &
   typeof LABEL_DEFAULTS &
-  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory' | 'classMap' | 'like'>>;
+  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'renderThreads' | 'memory' | 'classMap' | 'like'>>;
 
 /** Default top-k: 5, the FKD paper's "marginal smoothing", or every class when there are fewer. */
 export function defaultTopK(numClasses: number): number {

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { scanDataset, imagePath } from '../dataset/scan.js';
 import { createLoader } from '../loader/loader.js';
-import type { ImageJob } from '../loader/job.js';
+import type { ImageJob } from '../render/job.js';
 import { epochOrder } from '../loader/order.js';
-import { sharedRenderPool } from '../loader/pool.js';
+import { sharedRenderPool } from '../render/pool.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
 import { presentImages } from '../store/format/columns.js';

@@ -14,6 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'io', 'pipeline', 'node-support', 'options', 'wasm-api'], // no fkd knowledge: the error type, atomic files, the ordered async window, supported Node versions, option fields and the memory budget, compiling committed WebAssembly
   ['dataset'], // ImageFolder scan, decoding (sharp, and the in-thread JPEG decoder), the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
+  ['render'], // render threads: decode and render crops on every core into shared rings, for the label pass and the loader
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training
   ['teacher'], // engines that run a model: onnx, tfjs
   ['labels'], // probabilities, top-k, the probability codec, dense targets
@@ -33,7 +34,7 @@ const LAYERS: readonly (readonly string[])[] = [
  * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), the crops
  * both sides share, and the report.
  */
-const TEACHERLESS = ['crop', 'store', 'loader', 'train', 'report'];
+const TEACHERLESS = ['crop', 'render', 'store', 'loader', 'train', 'report'];
 
 type Graph = ReadonlyMap<string, readonly string[]>;
 

@@ -8,7 +8,7 @@ import { imagenetNormalization } from '../../src/crop/tensor.js';
 import { BatchRing, liveRings } from '../../src/loader/assemble.js';
 import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
-import { sharedRenderPool } from '../../src/loader/pool.js';
+import { sharedRenderPool } from '../../src/render/pool.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
 
