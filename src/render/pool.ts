@@ -61,7 +61,7 @@ interface Slot {
   busy: number;
 }
 
-const RESTART = 'The loader stops rather than wait for crops that will never come; iterate it again to get fresh render threads.';
+const RESTART = 'The pass stops rather than wait for crops that will never come: iterate the loader again, or run the label command again to resume; either gets fresh render threads.';
 
 /**
  * Worker threads that decode and render images, so crops are produced on every core while

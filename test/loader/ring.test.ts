@@ -195,7 +195,7 @@ describe('batch ring', () => {
       (caught: unknown) => caught,
     );
     expect(isFkdError(error, 'E_WORKER'), String(error)).toBe(true);
-    expect((error as Error).message).toMatch(/Render thread 0 exited with code \d+.*iterate it again/);
+    expect((error as Error).message).toMatch(/Render thread 0 exited with code \d+.*iterate the loader again/);
     expect(batches).toBeLessThan(5);
     expect(liveRings()).toEqual([]);
     expect(pool.broken).toBe(true);
