@@ -2,6 +2,7 @@ import type { DecodedImage } from '../dataset/image.js';
 import { collectGarbage } from '../pipeline/collect-garbage.js';
 import { openImage, renderPlaces, type RingViews } from '../render/job.js';
 import { sharedRenderPool, type HeldImage } from '../render/pool.js';
+import type { WasmMemory } from '../wasm-api.js';
 
 /** An image the label pass opened: its size and content hash, its pixels held where its crops are rendered. */
 export interface OpenImage {
@@ -42,7 +43,10 @@ export interface LabelRenderStage {
  * await stage.draw(image, [0, 1, 2, 3], true, false);
  * stage.close();
  */
-export function labelRenderStage(ring: RingViews & { id: number }, threads: number): LabelRenderStage {
+/** The ring a stage renders into: its views, its id with the render threads, and its wasm memory's per-thread regions when it has them. */
+export type LabelRing = RingViews & { id: number; regions: { memory: WasmMemory; regions: Array<{ start: number; end: number }> } | null };
+
+export function labelRenderStage(ring: LabelRing, threads: number): LabelRenderStage {
   return threads === 0 ? mainThreadStage(ring) : threadStage(ring, threads);
 }
 
@@ -67,9 +71,9 @@ function mainThreadStage(ring: RingViews): LabelRenderStage {
   };
 }
 
-function threadStage(ring: RingViews & { id: number }, threads: number): LabelRenderStage {
+function threadStage(ring: LabelRing, threads: number): LabelRenderStage {
   const pool = sharedRenderPool(threads);
-  pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer);
+  pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer, ring.regions);
   // Held until their last draw: what `close` must drop when a pass stops half way.
   const held = new Set<HeldImage>();
   return {

@@ -359,8 +359,8 @@ class LabelRun {
     const { interpolation, maxPixels } = this.config.sampler;
     const normalization = { mean: this.config.teacher.mean, std: this.config.teacher.std };
     const input = { size: teacher.inputSize, layout: teacher.layout, normalization, interpolation, maxPixels };
-    const ring = new TeacherRing(this.batcher, input, this.resolved.batch, RING_BATCHES, this.renderThreads > 0);
-    return { ring, stage: labelRenderStage({ ...ring.views, id: ring.id }, this.renderThreads) };
+    const ring = new TeacherRing(this.batcher, input, this.resolved.batch, RING_BATCHES, this.renderThreads);
+    return { ring, stage: labelRenderStage({ ...ring.views, id: ring.id, regions: ring.renderRegions }, this.renderThreads) };
   }
 
   private report(): void {

@@ -1,8 +1,10 @@
 import type { CropSpec } from '../crop/box.js';
 import type { Interpolation } from '../crop/render.js';
 import type { Layout, Normalization } from '../crop/tensor.js';
+import { ringRegionBytes } from '../crop/render-wasm.js';
 import { BOX_FIELDS, type RingViews } from '../render/job.js';
 import { newRingId } from '../render/pool.js';
+import { WASM_PAGE, type WasmApi, type WasmMemory } from '../wasm-api.js';
 import type { LabelSink, TeacherBatcher } from './teacher-batcher.js';
 
 /** How the teacher wants its input. */
@@ -13,6 +15,16 @@ export interface TeacherInput {
   interpolation: Interpolation;
   maxPixels: number;
 }
+
+/**
+ * Each render thread's region of the ring's wasm memory fits a decoded image up to this side
+ * (about 17 MiB at 224 px): its crops are rendered straight into the batch with no copy. A
+ * larger image goes the copying way, to the same bytes. Pages are only committed when touched.
+ */
+const REGION_IMAGE_SIDE = 2048;
+
+/** Offsets are i32 in wasm: the ring stays below 2 GiB or it goes without regions. */
+const MAX_WASM_BYTES = 2 ** 31 - WASM_PAGE;
 
 /** One teacher batch of the ring. */
 interface Slot {
@@ -31,7 +43,7 @@ interface Slot {
  * same rows, whatever the thread count: the labels cannot depend on it.
  *
  * @example
- * const ring = new TeacherRing(batcher, { size: 224, layout: 'nchw', normalization, interpolation: 'bicubic', maxPixels }, 32, 3, true);
+ * const ring = new TeacherRing(batcher, { size: 224, layout: 'nchw', normalization, interpolation: 'bicubic', maxPixels }, 32, 3, 2);
  * const place = await ring.claim(columns, tag, box);
  * ring.track(stage.draw(image, [place], true, false));
  * if (ring.full) ring.send();
@@ -41,6 +53,8 @@ export class TeacherRing {
   readonly id = newRingId();
   /** Every batch's pixels and boxes, back to back, as render threads see them. */
   readonly views: RingViews;
+  /** The pixels' shared WebAssembly.Memory and each render thread's region of it; null when the ring is not in wasm memory. */
+  readonly renderRegions: { memory: WasmMemory; regions: Array<{ start: number; end: number }> } | null;
   private readonly images: Float32Array;
   private readonly slots: Slot[];
   private readonly rowLength: number;
@@ -56,12 +70,16 @@ export class TeacherRing {
     input: TeacherInput,
     private readonly batchSize: number,
     slots: number,
-    shared: boolean,
+    /** Render threads that write into the ring (0: none; its memory is then plain). */
+    threads: number,
   ) {
     this.rowLength = 3 * input.size * input.size;
     const samples = batchSize * slots;
-    const memory = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-    this.images = new Float32Array(memory(samples * this.rowLength * Float32Array.BYTES_PER_ELEMENT));
+    const pixelBytes = samples * this.rowLength * Float32Array.BYTES_PER_ELEMENT;
+    const memory = (bytes: number) => (threads > 0 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    const wasm = threads > 0 ? ringWasm(pixelBytes, threads, ringRegionBytes(REGION_IMAGE_SIDE, REGION_IMAGE_SIDE, input.size)) : null;
+    this.renderRegions = wasm;
+    this.images = new Float32Array(wasm ? wasm.memory.buffer : memory(pixelBytes), 0, samples * this.rowLength);
     this.views = {
       settings: { ...input, dtype: 'float32', decoder: undefined },
       images: this.images,
@@ -134,5 +152,25 @@ export class TeacherRing {
   /** Waits for every render still tracked (after a failure, before the ring is given up). */
   async settle(): Promise<void> {
     await Promise.allSettled([this.chain, ...this.slots.flatMap((slot) => slot.renders)]);
+  }
+}
+
+/**
+ * The ring's pixels as a shared wasm memory with one render region per thread after them, or
+ * null where that cannot be had (no WebAssembly, too large, no address space): the ring is
+ * then a plain SharedArrayBuffer and threads render through a copy, to the same bytes.
+ */
+function ringWasm(pixelBytes: number, threads: number, regionBytes: number): { memory: WasmMemory; regions: Array<{ start: number; end: number }> } | null {
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  const at = Math.ceil(pixelBytes / 16) * 16;
+  const stride = Math.ceil(regionBytes / 16) * 16;
+  const bytes = at + threads * stride;
+  if (!api || bytes > MAX_WASM_BYTES) return null;
+  try {
+    const pages = Math.ceil(bytes / WASM_PAGE);
+    const memory = new api.Memory({ initial: pages, maximum: pages, shared: true });
+    return { memory, regions: Array.from({ length: threads }, (_, i) => ({ start: at + i * stride, end: at + (i + 1) * stride })) };
+  } catch {
+    return null;
   }
 }
