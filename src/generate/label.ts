@@ -28,7 +28,7 @@ import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { adoptCropSettings, cropsLike, sampledCrops, type CropSource, type ShardCrops } from './crop-source.js';
 import { EpochColumns } from './epoch-columns.js';
-import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
+import { checkLabelPlan, defaultTopK, resolveLabelOptions, TEACHER_RING_BATCHES, type ResolvedLabelOptions } from './options.js';
 import type { Naming } from '../options/schema.js';
 import { finalizeStore } from './finalize.js';
 import { wholeJob } from './plan.js';
@@ -259,9 +259,6 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
 }
 
 
-/** Teacher batches in the ring: one with the teacher while the next two are rendered. */
-const RING_BATCHES = 3;
-
 /** Decoded image waiting for its crops to be rendered. */
 interface Decoded {
   image: OpenImage | null;
@@ -359,7 +356,7 @@ class LabelRun {
     const { interpolation, maxPixels } = this.config.sampler;
     const normalization = { mean: this.config.teacher.mean, std: this.config.teacher.std };
     const input = { size: teacher.inputSize, layout: teacher.layout, normalization, interpolation, maxPixels };
-    const ring = new TeacherRing(this.batcher, input, this.resolved.batch, RING_BATCHES, this.renderThreads);
+    const ring = new TeacherRing(this.batcher, input, this.resolved.batch, TEACHER_RING_BATCHES, this.renderThreads);
     return { ring, stage: labelRenderStage({ ...ring.views, id: ring.id, regions: ring.renderRegions }, this.renderThreads) };
   }
 

@@ -79,6 +79,9 @@ export type ResolvedLabelOptions = Pick<LabelSchemaValues, 'data' | 'teacher' | 
   typeof LABEL_DEFAULTS &
   Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'renderThreads' | 'memory' | 'classMap' | 'like'>>;
 
+/** Teacher batches in the label pass's input ring: one with the teacher while the next two are rendered. */
+export const TEACHER_RING_BATCHES = 3;
+
 /** Default top-k: 5, the FKD paper's "marginal smoothing", or every class when there are fewer. */
 export function defaultTopK(numClasses: number): number {
   return Math.min(5, numClasses);
@@ -146,15 +149,17 @@ export function checkLabelPlan(options: ResolvedLabelOptions, facts: LabelFacts,
   );
   const size = facts.inputSize ?? options.size;
   if (size !== undefined) {
-    // The teacher's input batch, float32 × 3 channels; the engine keeps at least one copy of its own.
-    const batchBytes = options.batch * size * size * 12;
+    // The teacher's input batches, float32 × 3 channels: the ring's TEACHER_RING_BATCHES, and one
+    // more for the engine (its copy of a batch from shared memory, or its own input).
+    const perCrop = size * size * 12 * (TEACHER_RING_BATCHES + 1);
+    const batchBytes = options.batch * perCrop;
     checkAllocation(
-      'The teacher batch',
+      'The teacher batches',
       batchBytes,
-      `${name('batch')} ${options.batch} × ${size}² px × 12 B`,
+      `${name('batch')} ${options.batch} × ${size}² px × 12 B × ${TEACHER_RING_BATCHES + 1} batches`,
       budget,
-      Math.floor(budget.bytes / (size * size * 12)) >= 1
-        ? `Lower ${name('batch')} to ${Math.floor(budget.bytes / (size * size * 12))} or less${facts.inputSize === undefined ? `, or ${name('size')}` : ''}.`
+      Math.floor(budget.bytes / perCrop) >= 1
+        ? `Lower ${name('batch')} to ${Math.floor(budget.bytes / perCrop)} or less${facts.inputSize === undefined ? `, or ${name('size')}` : ''}.`
         : `Even one ${size}² crop is too large: ${facts.inputSize === undefined ? `lower ${name('size')}` : 'use a teacher with a smaller input'} or raise ${name('memory')}.`,
     );
   }

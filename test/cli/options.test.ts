@@ -28,7 +28,7 @@ describe('fkd label refuses bad flags before any work', () => {
     [['--crops', '1000000000'], /for --crops/],
     [['--batch', '1000000000'], /for --batch/],
     [['--size', '100000'], /for --size/],
-    [['--batch', '4096', '--size', '4096', '--memory', '1024'], /The teacher batch would need 768 GiB \(--batch 4096 × 4096² px × 12 B\)/],
+    [['--batch', '4096', '--size', '4096', '--memory', '1024'], /The teacher batches would need 3\.0 TiB \(--batch 4096 × 4096² px × 12 B × 4 batches\)/],
     [['--shards', '0x2', '--shard', '0/2'], /for --shards/],
   ])('%j', async (flags, message) => {
     const out = join(work, `out-${flags.join('-').replace(/[^a-z0-9]/gi, '')}`);
