@@ -15,8 +15,9 @@ export interface OpenImage {
 export interface OpenOptions {
   maxPixels: number;
   allowSvg: boolean;
-  /** Hears the pixel count once the header is read; decoding waits for it. */
+  /** Hears the pixel count once the header is read; decoding waits for it, on a render thread only above `freely` pixels. */
   admit: (pixels: number) => Promise<void>;
+  freely: number;
 }
 
 /**
@@ -39,7 +40,7 @@ export interface LabelRenderStage {
  *
  * @example
  * const stage = labelRenderStage(ring, 2);
- * const image = await stage.open(file, name, { maxPixels, allowSvg: false, admit });
+ * const image = await stage.open(file, name, { maxPixels, allowSvg: false, freely: 2 ** 20, admit });
  * await stage.draw(image, [0, 1, 2, 3], true, false);
  * stage.close();
  */

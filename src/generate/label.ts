@@ -72,7 +72,7 @@ export interface LabelOptions {
   threads?: number;
   /** Threads that decode images and render crops into the teacher's batches (default: all cores; 0: the calling thread). The records are the same at any count. */
   renderThreads?: number;
-  /** MiB the run may plan for (default: half of the machine's or the container's memory). A quarter of it bounds the pixels being decoded at once. */
+  /** MiB the run may plan for (default: half of the machine's or the container's memory). A quarter of it bounds the pixels being decoded at once (render threads may decode up to `concurrency` images of at most 4 Mpx ahead of their turn: an eighth more at most). */
   memory?: number;
   /**
    * For a teacher whose classes are not the folders: each folder's teacher output, as a
@@ -133,6 +133,9 @@ export interface LabelResult {
   finalized: boolean;
   seconds: number;
 }
+
+/** Images up to this many pixels (4 Mpx, ~13 MB decoded) may be decoded on a render thread before the budget admits them. */
+const FREE_PIXELS = 2 ** 22;
 
 const SKIPPABLE = new Set(['E_BAD_IMAGE', 'E_IMAGE_TOO_LARGE', 'E_IO']);
 
@@ -288,6 +291,7 @@ class LabelRun {
   private readonly batcher: TeacherBatcher;
   private readonly pixelBudget: number;
   private readonly renderThreads: number;
+  private readonly freePixels: number;
 
   constructor(
     private readonly options: LabelOptions,
@@ -306,6 +310,10 @@ class LabelRun {
     this.pixelBudget = Math.max(1, Math.floor(memoryBudget(resolved.memory).bytes / 4 / DECODE_BYTES_PER_PIXEL));
     this.perImage = config.sampler.epochs * config.sampler.crops;
     this.renderThreads = resolved.renderThreads ?? availableParallelism();
+    // A render thread decodes a small image without waiting for its admission (a round trip to
+    // this thread, which may be in the teacher): the budget is then exceeded by at most
+    // `concurrency` such images, an eighth of it.
+    this.freePixels = Math.min(FREE_PIXELS, Math.floor(this.pixelBudget / (8 * resolved.concurrency)));
     this.batcher = new TeacherBatcher(teacher, {
       batchSize: resolved.batch,
       topK: config.codec.topK,
@@ -390,7 +398,7 @@ class LabelRun {
     };
     try {
       // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
-      const image = await stage.open(path, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
+      const image = await stage.open(path, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, freely: this.freePixels, admit });
       return { image, hash: image.hash, skipped: null, pixels: held };
     } catch (error) {
       if (held >= 0) pixels.release(held);

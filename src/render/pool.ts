@@ -13,7 +13,7 @@ export type WorkerRequest =
   | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
   | { kind: 'rings'; id: number }
-  | { kind: 'open'; id: number; file: string; name: string; maxPixels: number; allowSvg: boolean }
+  | { kind: 'open'; id: number; file: string; name: string; maxPixels: number; allowSvg: boolean; freely: number }
   | { kind: 'admitted'; id: number; refused?: string }
   | { kind: 'draw'; id: number; ring: number; image: number; places: number[]; last: boolean; collect: boolean }
   | { kind: 'drop'; image: number };
@@ -29,6 +29,8 @@ export interface WorkerReply {
   inThread?: boolean;
   /** An `open` job asks to be admitted with this many pixels before it decodes them; the job goes on. */
   admit?: number;
+  /** With `admit`: the thread decodes without waiting for the answer (the image is below `freely`). */
+  early?: boolean;
   /** An `open` job's image, now held by the thread under the job's id. */
   opened?: { width: number; height: number; hash: Uint8Array; inThread: boolean };
   error?: { code: FkdErrorCode; message: string; path?: string };
@@ -41,6 +43,8 @@ interface Pending {
   name: string;
   /** For an `open` job: admits its pixels (`DecodeOptions.admit`). */
   admit?: ((pixels: number) => Promise<void>) | undefined;
+  /** An admission the thread did not wait for: the job's answer waits for it instead. */
+  admitted?: Promise<void>;
 }
 
 /** An image decoded and held by one render thread (`RenderPool.open`), until its last crops are drawn or it is dropped. */
@@ -86,6 +90,11 @@ export class RenderPool {
         const pending = this.pending.get(message.id);
         if (!pending) return;
         if (message.admit !== undefined) {
+          if (message.early) {
+            pending.admitted = pending.admit!(message.admit);
+            pending.admitted.catch(() => undefined); // observed with the job's answer
+            return;
+          }
           const answer = (refused?: string) => {
             if (!this.broken) worker.postMessage({ kind: 'admitted', id: message.id, ...(refused === undefined ? {} : { refused }) } satisfies WorkerRequest);
           };
@@ -97,8 +106,11 @@ export class RenderPool {
         }
         this.pending.delete(message.id);
         this.settle(slot);
-        if (message.error) pending.reject(new FkdError(message.error.code, message.error.message, message.error.path === undefined ? {} : { path: message.error.path }));
-        else pending.resolve(message);
+        const error = message.error;
+        const answer = () => (error ? pending.reject(new FkdError(error.code, error.message, error.path === undefined ? {} : { path: error.path })) : pending.resolve(message));
+        // An early admission settles first, so whoever holds the budget knows what the job holds.
+        if (pending.admitted) pending.admitted.then(answer, error ? answer : pending.reject);
+        else answer();
       });
       const fail = (why: string, cause?: unknown) => {
         if (this.closing) return;
@@ -151,11 +163,13 @@ export class RenderPool {
 
   /**
    * Reads `file`, hashes it and decodes it (`openImage`) on the least busy thread, which
-   * holds the pixels for `draw`; `admit` hears the pixel count before they are decoded.
+   * holds the pixels for `draw`; `admit` hears the pixel count before they are decoded. An
+   * image of at most `freely` pixels is decoded without waiting for the answer (a round trip
+   * to this thread, which may be busy): it resolves only once admitted all the same.
    */
-  async open(file: string, name: string, options: { maxPixels: number; allowSvg: boolean; admit: (pixels: number) => Promise<void> }): Promise<HeldImage> {
+  async open(file: string, name: string, options: { maxPixels: number; allowSvg: boolean; freely: number; admit: (pixels: number) => Promise<void> }): Promise<HeldImage> {
     const slot = this.leastBusy();
-    const reply = await this.request(slot, name, (id) => ({ kind: 'open', id, file, name, maxPixels: options.maxPixels, allowSvg: options.allowSvg }), options.admit);
+    const reply = await this.request(slot, name, (id) => ({ kind: 'open', id, file, name, maxPixels: options.maxPixels, allowSvg: options.allowSvg, freely: options.freely }), options.admit);
     return { ...reply.opened!, slot: this.slots.indexOf(slot), key: reply.id };
   }
 

@@ -16,12 +16,17 @@ const held = new Map<number, DecodedImage>();
 /** `open` jobs waiting to be admitted, by id. */
 const admissions = new Map<number, (refused?: string) => void>();
 
-/** Asks the main thread to admit `pixels` for job `id` and waits for its answer. */
-const admit = (id: number, name: string) => (pixels: number) =>
-  new Promise<void>((resolve, reject) => {
+/** Asks the main thread to admit `pixels` for job `id` and waits for its answer, unless they are at most `freely`. */
+const admit = (id: number, name: string, freely: number) => (pixels: number) => {
+  if (pixels <= freely) {
+    reply({ id, admit: pixels, early: true });
+    return Promise.resolve();
+  }
+  return new Promise<void>((resolve, reject) => {
     admissions.set(id, (refused) => (refused === undefined ? resolve() : reject(new FkdError('E_ABORTED', `${name}: not decoded, the pass stopped (${refused}).`, { path: name }))));
     reply({ id, admit: pixels });
   });
+};
 
 const reply = (message: WorkerReply, transfer: ArrayBuffer[] = []): void => parentPort?.postMessage(message, transfer);
 
@@ -61,7 +66,7 @@ parentPort?.on('message', (message: WorkerRequest) => {
       return;
     }
     case 'open':
-      openImage(message.file, message.name, { maxPixels: message.maxPixels, allowSvg: message.allowSvg, admit: admit(message.id, message.name) }).then(({ image, hash }) => {
+      openImage(message.file, message.name, { maxPixels: message.maxPixels, allowSvg: message.allowSvg, admit: admit(message.id, message.name, message.freely) }).then(({ image, hash }) => {
         held.set(message.id, image);
         reply({ id: message.id, opened: { width: image.width, height: image.height, hash: hash.slice(), inThread: image.layout === 'rgbx' } });
       }, failure(message.id, message.name));
