@@ -6,7 +6,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { label } from '../dist/generate/label.js';
-import { benchLabel } from '../dist/measure/label.js';
+import { benchLabel, benchLabelVersusLoader } from '../dist/measure/label.js';
 import { benchLoader } from '../dist/measure/loader.js';
 import { benchMix } from '../dist/measure/mix.js';
 import { ensureBenchDataset } from './lib/dataset.js';
@@ -16,6 +16,7 @@ import { hashSeconds } from './lib/hash-cost.js';
 import { buildAt } from './lib/build-at.js';
 import { recordSize } from './lib/records.js';
 import { ensureResnet18 } from './make-resnet18.js';
+import { ensurePoolTeacher } from './make-pool-teacher.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
@@ -44,6 +45,21 @@ if (want('label')) {
   log(`content hashes (format 2): SHA-256 of all ${hash.files} files (${(hash.bytes / 1e6).toFixed(1)} MB) ${(1000 * hash.seconds).toFixed(1)} ms, median of 7 = ${(100 * r.contentHash.share).toFixed(2)}% of this ${labelSeconds.toFixed(1)} s pass (target < 2%)`);
   log(`reference, not measured here: FKD's own PyTorch pass ran at 59 crops/s on this kind of machine (NOTES §3)`);
   log(`reproduce: node bin/fkd.js bench label --data ${data} --teacher ${teacher} --epochs 4 --crops 4`);
+
+  // The GPU regime: a teacher that costs nothing leaves the pass's own CPU side, which should keep up with the loader.
+  const photos = await ensureBenchDataset(join(out, 'data-384'), { classes: 4, perClass: 96 });
+  const free = await ensurePoolTeacher({ classes: 4 });
+  log('\n## Label pass with a near-free teacher vs the loader (global average pool + 1×1 conv, 224 px, 4 crops/image, 1 label epoch, bilinear, 384 photos)');
+  results.labelVersusLoader = {};
+  for (const renderThreads of [availableParallelism(), 1, 0]) {
+    const v = await benchLabelVersusLoader({ data: photos, teacher: free, crops: 4, rounds: renderThreads === availableParallelism() ? 5 : 3, renderThreads });
+    results.labelVersusLoader[renderThreads] = v;
+    const rounds = v.rounds.map((r) => (r.labelCropsPerSec / r.loaderCropsPerSec).toFixed(2)).join(', ');
+    log(
+      `${renderThreads} render threads (loader: ${availableParallelism()}): label pass ${v.labelCropsPerSec.toFixed(0)} crops/s, loader ${v.loaderCropsPerSec.toFixed(0)} crops/s; ratio ${v.ratio.toFixed(3)}, median of ${v.rounds.length} alternated rounds (${rounds})` +
+        `${renderThreads === availableParallelism() ? ' (target ≥ 0.9)' : ''}; CPU per crop ${v.labelCpuMsPerCrop.toFixed(2)} ms vs ${v.loaderCpuMsPerCrop.toFixed(2)} ms`,
+    );
+  }
 }
 
 if (want('records')) {

@@ -23,6 +23,7 @@ export function benchCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.topK))
     .addOption(optionOf(LABEL_SCHEMA.batch, LABEL_DEFAULTS.batch))
     .addOption(optionOf(LABEL_SCHEMA.threads))
+    .addOption(optionOf(LABEL_SCHEMA.renderThreads))
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const result = await benchLabel({
@@ -33,6 +34,7 @@ export function benchCommand(context: CommandContext): Command {
         batch: flags.batch,
         ...(flags.topK === undefined ? {} : { topK: flags.topK }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+        ...(flags.renderThreads === undefined ? {} : { renderThreads: flags.renderThreads }),
       });
       if (flags.json) return printJson(context, result);
       context.stdout.write(

@@ -45,6 +45,7 @@ export function labelCommand(context: CommandContext): Command {
     .addOption(optionOf(LABEL_SCHEMA.maxPixels, LABEL_DEFAULTS.maxPixels))
     .addOption(optionOf(LABEL_SCHEMA.device, LABEL_DEFAULTS.device))
     .addOption(optionOf(LABEL_SCHEMA.threads))
+    .addOption(optionOf(LABEL_SCHEMA.renderThreads))
     .addOption(optionOf(LABEL_SCHEMA.memory))
     .addOption(optionOf(LABEL_SCHEMA.classMap))
     .addOption(optionOf(LABEL_SCHEMA.like))

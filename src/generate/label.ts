@@ -1,9 +1,8 @@
 import { basename } from 'node:path';
-import { renderNormalized, type Interpolation } from '../crop/render.js';
-import type { DecodedImage } from '../dataset/image.js';
+import type { Interpolation } from '../crop/render.js';
 import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
-import { DECODE_BYTES_PER_PIXEL, decodeForRender, reasonOf } from '../dataset/decode.js';
-import { CONTENT_HASH_BYTES, readImageFile } from '../dataset/file.js';
+import { DECODE_BYTES_PER_PIXEL, reasonOf } from '../dataset/decode.js';
+import { CONTENT_HASH_BYTES } from '../dataset/file.js';
 import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
@@ -18,7 +17,6 @@ import { MANIFEST_VERSION, type ManifestScan, type SkippedImage } from '../store
 import { scanRecordOf } from '../store/scan-record.js';
 import { memoryBudget } from '../options/memory.js';
 import { OrderedBudget } from '../pipeline/ordered-budget.js';
-import { collectGarbage } from '../pipeline/collect-garbage.js';
 import { checkSeparateTrees } from './separate-trees.js';
 import { planShards, shardsOfSlice, type ShardPlan, type Slice } from '../store/shards.js';
 import { checkClassCount } from '../teacher/common.js';
@@ -28,10 +26,13 @@ import { loadTeacher } from '../teacher/load.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { adoptCropSettings, cropsLike, sampledCrops, type CropSource, type ShardCrops } from './crop-source.js';
 import { EpochColumns } from './epoch-columns.js';
-import { checkLabelPlan, defaultTopK, resolveLabelOptions, type ResolvedLabelOptions } from './options.js';
+import { checkLabelPlan, defaultTopK, resolveLabelOptions, TEACHER_RING_BATCHES, type ResolvedLabelOptions } from './options.js';
 import type { Naming } from '../options/schema.js';
 import { wholeJob } from './plan.js';
 import { TeacherBatcher } from './teacher-batcher.js';
+import { labelRenderStage, type LabelRenderStage, type OpenImage } from './label-render.js';
+import { TeacherRing } from './teacher-ring.js';
+import { availableParallelism } from 'node:os';
 import { loadClassMap } from './class-map-file.js';
 import type { ClassMap } from '../labels/class-map.js';
 
@@ -67,8 +68,11 @@ export interface LabelOptions {
   shardImages?: number;
   maxPixels?: number;
   device?: Device;
+  /** Teacher intra-op threads. */
   threads?: number;
-  /** MiB the run may plan for (default: half of the machine's or the container's memory). A quarter of it bounds the pixels being decoded at once. */
+  /** Threads that decode images and render crops into the teacher's batches (default: all cores; 0: the calling thread). The records are the same at any count. */
+  renderThreads?: number;
+  /** MiB the run may plan for (default: half of the machine's or the container's memory). A quarter of it bounds the pixels being decoded at once (render threads may decode up to `concurrency` images of at most 4 Mpx ahead of their turn: an eighth more at most). */
   memory?: number;
   /**
    * For a teacher whose classes are not the folders: each folder's teacher output, as a
@@ -131,6 +135,9 @@ export interface LabelResult {
   finalized: boolean;
   seconds: number;
 }
+
+/** Images up to this many pixels (4 Mpx, ~13 MB decoded) may be decoded on a render thread before the budget admits them. */
+const FREE_PIXELS = 2 ** 22;
 
 const SKIPPABLE = new Set(['E_BAD_IMAGE', 'E_IMAGE_TOO_LARGE', 'E_IO']);
 
@@ -254,7 +261,7 @@ async function buildConfig(options: ResolvedLabelOptions, dataset: Dataset, teac
 
 /** Decoded image waiting for its crops to be rendered. */
 interface Decoded {
-  image: DecodedImage | null;
+  image: OpenImage | null;
   /** The content hash of the bytes the image was decoded from. */
   hash: Uint8Array | null;
   skipped: SkippedImage | null;
@@ -280,6 +287,8 @@ class LabelRun {
   /** One teacher batch for the whole run: its buffers are reused by every shard. */
   private readonly batcher: TeacherBatcher;
   private readonly pixelBudget: number;
+  private readonly renderThreads: number;
+  private readonly freePixels: number;
 
   constructor(
     private readonly options: LabelOptions,
@@ -297,6 +306,11 @@ class LabelRun {
     // gigabytes. A quarter of the memory budget, at DECODE_BYTES_PER_PIXEL each.
     this.pixelBudget = Math.max(1, Math.floor(memoryBudget(resolved.memory).bytes / 4 / DECODE_BYTES_PER_PIXEL));
     this.perImage = config.sampler.epochs * config.sampler.crops;
+    this.renderThreads = resolved.renderThreads ?? availableParallelism();
+    // A render thread decodes a small image without waiting for its admission (a round trip to
+    // this thread, which may be in the teacher): the budget is then exceeded by at most
+    // `concurrency` such images, an eighth of it.
+    this.freePixels = Math.min(FREE_PIXELS, Math.floor(this.pixelBudget / (8 * resolved.concurrency)));
     this.batcher = new TeacherBatcher(teacher, {
       batchSize: resolved.batch,
       topK: config.codec.topK,
@@ -314,21 +328,41 @@ class LabelRun {
 
   async execute(): Promise<void> {
     this.report();
-    for (const shard of this.shards) {
-      this.options.signal?.throwIfAborted();
-      const existing = await this.store.finished(shard);
-      if (existing) {
-        this.shardsReused++;
-        this.skipped.push(...existing.skipped);
-        this.imagesWithRecords += shard.imageCount - existing.skipped.length;
-        this.imagesDone += shard.imageCount;
-      } else {
-        await this.labelShard(shard);
-        this.shardsWritten++;
+    let pipeline: { ring: TeacherRing; stage: LabelRenderStage } | undefined;
+    try {
+      for (const shard of this.shards) {
+        this.options.signal?.throwIfAborted();
+        const existing = await this.store.finished(shard);
+        if (existing) {
+          this.shardsReused++;
+          this.skipped.push(...existing.skipped);
+          this.imagesWithRecords += shard.imageCount - existing.skipped.length;
+          this.imagesDone += shard.imageCount;
+        } else {
+          pipeline ??= this.pipeline();
+          await this.labelShard(shard, pipeline.ring, pipeline.stage);
+          this.shardsWritten++;
+        }
+        this.shardsDone++;
+        this.report();
       }
-      this.shardsDone++;
-      this.report();
+    } finally {
+      if (pipeline) {
+        // No thread may still write into the ring, or hold an image, once the pass is over.
+        await pipeline.ring.settle();
+        pipeline.stage.close();
+      }
     }
+  }
+
+  /** The teacher's input ring and the stage that renders into it, made when the first shard needs labelling. */
+  private pipeline(): { ring: TeacherRing; stage: LabelRenderStage } {
+    const teacher = this.teacher.info;
+    const { interpolation, maxPixels } = this.config.sampler;
+    const normalization = { mean: this.config.teacher.mean, std: this.config.teacher.std };
+    const input = { size: teacher.inputSize, layout: teacher.layout, normalization, interpolation, maxPixels };
+    const ring = new TeacherRing(this.batcher, input, this.resolved.batch, TEACHER_RING_BATCHES, this.renderThreads);
+    return { ring, stage: labelRenderStage({ ...ring.views, id: ring.id, regions: ring.renderRegions }, this.renderThreads) };
   }
 
   private report(): void {
@@ -344,11 +378,12 @@ class LabelRun {
   }
 
   /**
-   * Decodes image `local` of a shard once `pixels` admits it. Whatever happens, the budget
-   * hears of it: a failure before the header passes the index, one after gives its pixels
-   * back, and an error that ends the pass closes the budget so no other decode waits forever.
+   * Opens (reads, hashes, decodes) image `local` of a shard once `pixels` admits it. Whatever
+   * happens, the budget hears of it: a failure before the header passes the index, one after
+   * gives its pixels back, and an error that ends the pass closes the budget so no other decode
+   * waits forever.
    */
-  private async decode(shardStart: number, local: number, pixels: OrderedBudget): Promise<Decoded> {
+  private async open(stage: LabelRenderStage, shardStart: number, local: number, pixels: OrderedBudget): Promise<Decoded> {
     const index = shardStart + local;
     const entry = this.dataset.images[index]!;
     const path = imagePath(this.dataset, entry);
@@ -360,9 +395,8 @@ class LabelRun {
     };
     try {
       // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
-      const { bytes, hash } = await readImageFile(path, entry.path);
-      const image = await decodeForRender(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
-      return { image, hash, skipped: null, pixels: held };
+      const image = await stage.open(path, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, freely: this.freePixels, admit });
+      return { image, hash: image.hash, skipped: null, pixels: held };
     } catch (error) {
       if (held >= 0) pixels.release(held);
       else pixels.pass(local);
@@ -374,24 +408,39 @@ class LabelRun {
     }
   }
 
-  /** Renders and hands to the teacher every crop of one image (image `local` of its shard, the `rank`-th with records). */
-  private async labelImage(image: DecodedImage, boxes: ShardCrops, local: number, rank: number, columns: EpochColumns): Promise<void> {
-    const { epochs, crops, interpolation } = this.config.sampler;
-    const teacher = this.teacher.info;
-    const norm = { mean: this.config.teacher.mean, std: this.config.teacher.std };
-    const batcher = this.batcher;
+  /**
+   * Claims teacher rows for every crop of one image (image `local` of its shard, the `rank`-th
+   * with records), in order, and has them rendered there; a batch goes to the teacher as soon
+   * as its rows are claimed and rendered. Resolves once the image's crops are all claimed;
+   * `drawn` settles when the last of them is rendered and the image let go.
+   */
+  private async labelImage(ring: TeacherRing, stage: LabelRenderStage, decoded: Decoded, boxes: ShardCrops, local: number, rank: number, columns: EpochColumns): Promise<{ drawn: Promise<void> }> {
+    const { epochs, crops } = this.config.sampler;
+    const image = decoded.image!;
+    const collect = decoded.pixels * 8 > this.pixelBudget;
+    const total = epochs * crops;
+    let places: number[] = [];
+    let drawn: Promise<void> = Promise.resolve();
+    let n = 0;
     for (let epoch = 0; epoch < epochs; epoch++) {
       for (let crop = 0; crop < crops; crop++) {
+        n++;
         const slot = rank * crops + crop;
         const spec = boxes.box(local, rank, image, epoch, crop);
         columns.setBox(epoch, slot, spec);
-        renderNormalized(image, spec, teacher.inputSize, interpolation, batcher.input, batcher.row, teacher.layout, norm);
-        await batcher.add(columns, columns.cell(epoch, slot));
+        places.push(await ring.claim(columns, columns.cell(epoch, slot), spec));
+        if (ring.full || n === total) {
+          drawn = stage.draw(image, places, n === total, collect);
+          ring.track(drawn);
+          places = [];
+          if (ring.full) ring.send();
+        }
       }
     }
+    return { drawn };
   }
 
-  private async labelShard(shard: ShardPlan): Promise<void> {
+  private async labelShard(shard: ShardPlan, ring: TeacherRing, stage: LabelRenderStage): Promise<void> {
     const { epochs, crops } = this.config.sampler;
     const columns = new EpochColumns({ epochs, crops, topK: this.config.codec.topK, images: shard.imageCount });
     const widths = new Uint32Array(shard.imageCount);
@@ -399,17 +448,17 @@ class LabelRun {
     const hashes = new Uint8Array(shard.imageCount * CONTENT_HASH_BYTES);
     const skippedLocal: number[] = [];
     const skippedHere: SkippedImage[] = [];
-    const batcher = this.batcher;
 
-    // Decodes run ahead on libuv's pool while the teacher works; crops are rendered in image
-    // order, so batch composition does not depend on which decode finishes first.
+    // Decodes run ahead (on the render threads, or libuv's pool) while the teacher works; crops
+    // take their teacher rows in image order, so batch composition does not depend on which
+    // decode finishes first.
     // At most `concurrency` decodes ahead, and at most the pixel budget decoded at once.
     const lookahead = this.resolved.concurrency;
     const boxes = await this.crops.forShard(shard);
     const pixels = new OrderedBudget(this.pixelBudget, this.options.signal);
     const read = (local: number): Promise<Decoded> => {
       const reason = boxes.skippedBefore(local);
-      if (reason === undefined) return this.decode(shard.imageStart, local, pixels);
+      if (reason === undefined) return this.open(stage, shard.imageStart, local, pixels);
       // Never decoded: it holds nothing of the budget.
       pixels.pass(local);
       const index = shard.imageStart + local;
@@ -435,12 +484,13 @@ class LabelRun {
           widths[local] = decoded.image.width;
           heights[local] = decoded.image.height;
           hashes.set(decoded.hash!, local * CONTENT_HASH_BYTES);
-          await this.labelImage(decoded.image, boxes, local, rank, columns);
-          // Its buffer is freed only when the collector runs (and native finalizers after it);
-          // for a large image, now, so the next decode the budget admits does not sit on top of it.
-          decoded.image = null;
-          if (decoded.pixels * 8 > this.pixelBudget) await collectGarbage();
-          pixels.release(decoded.pixels);
+          const { drawn } = await this.labelImage(ring, stage, decoded, boxes, local, rank, columns);
+          // The budget gets the pixels back once the image is let go; a failed render closes it.
+          const held = decoded.pixels;
+          drawn.then(
+            () => pixels.release(held),
+            (error: unknown) => pixels.close(error),
+          );
         } catch (error) {
           pixels.close(error);
           throw error;
@@ -451,10 +501,10 @@ class LabelRun {
         this.imagesDone++;
         if (local % 8 === 7) this.report();
       }
+      await ring.flush();
     } finally {
       pixels.close();
     }
-    await batcher.flush();
     this.imagesWithRecords += rank;
 
     const records = columns.finish(rank);

@@ -40,6 +40,7 @@ export const LABEL_SCHEMA = {
   maxPixels: integer({ flag: '--max-pixels', summary: 'refuse larger images as decompression bombs', min: 1, max: MAX_SIDE * MAX_SIDE }),
   device: choice<Device>({ flag: '--device', value: '<device>', summary: 'execution device for the teacher', choices: ['cpu', 'cuda'] }),
   threads: integer({ flag: '--threads', summary: 'teacher intra-op threads (default: all cores)', min: 1, max: 4096, cap: () => threadCap() }),
+  renderThreads: integer({ flag: '--render-threads', summary: 'threads that decode images and render crops into the teacher batches (default: all cores; 0: on the main thread)', min: 0, max: 4096, cap: () => threadCap() }),
   classMap: text({ flag: '--class-map', value: '<file>', summary: 'for a teacher over other classes: each class folder\'s teacher output, as a JSON object or "folder index" lines' }),
   memory: integer({ flag: '--memory', value: '<MiB>', summary: "memory the run may plan for (default: half of the machine's or container's); a quarter of it bounds the pixels being decoded at once", min: 64, max: 2 ** 30 }),
   onBadEntry: choice<BadEntryPolicy>({ flag: '--on-bad-entry', value: '<policy>', summary: 'dangling or looping links, FIFOs, devices, names that are not UTF-8, .bmp/.ppm files and undecodable images: skip them with a report, or throw at the first (as the loader\'s --on-error throw; "fail" is the deprecated spelling)', choices: ['skip', 'throw'], deprecated: { fail: 'throw' } }),
@@ -74,10 +75,13 @@ export const LABEL_DEFAULTS = {
   allowSvg: false,
 } satisfies Partial<LabelSchemaValues>;
 
-/** Options with every default applied; `topK`, `size`, `threads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
+/** Options with every default applied; `topK`, `size`, `threads`, `renderThreads` and `memory` stay optional because their defaults depend on the dataset, the model or the machine. */
 export type ResolvedLabelOptions = Pick<LabelSchemaValues, 'data' | 'teacher' | 'out'> &
   typeof LABEL_DEFAULTS &
-  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'memory' | 'classMap' | 'like'>>;
+  Partial<Pick<LabelSchemaValues, 'topK' | 'size' | 'threads' | 'renderThreads' | 'memory' | 'classMap' | 'like'>>;
+
+/** Teacher batches in the label pass's input ring: one with the teacher while the next two are rendered. */
+export const TEACHER_RING_BATCHES = 3;
 
 /** Default top-k: 5, the FKD paper's "marginal smoothing", or every class when there are fewer. */
 export function defaultTopK(numClasses: number): number {
@@ -158,15 +162,17 @@ export function checkLabelPlan(options: ResolvedLabelOptions, facts: LabelFacts,
   );
   const size = facts.inputSize ?? options.size;
   if (size !== undefined) {
-    // The teacher's input batch, float32 × 3 channels; the engine keeps at least one copy of its own.
-    const batchBytes = options.batch * size * size * 12;
+    // The teacher's input batches, float32 × 3 channels: the ring's TEACHER_RING_BATCHES, and one
+    // more for the engine (its copy of a batch from shared memory, or its own input).
+    const perCrop = size * size * 12 * (TEACHER_RING_BATCHES + 1);
+    const batchBytes = options.batch * perCrop;
     checkAllocation(
-      'The teacher batch',
+      'The teacher batches',
       batchBytes,
-      `${name('batch')} ${options.batch} × ${size}² px × 12 B`,
+      `${name('batch')} ${options.batch} × ${size}² px × 12 B × ${TEACHER_RING_BATCHES + 1} batches`,
       budget,
-      Math.floor(budget.bytes / (size * size * 12)) >= 1
-        ? `Lower ${name('batch')} to ${Math.floor(budget.bytes / (size * size * 12))} or less${facts.inputSize === undefined ? `, or ${name('size')}` : ''}.`
+      Math.floor(budget.bytes / perCrop) >= 1
+        ? `Lower ${name('batch')} to ${Math.floor(budget.bytes / perCrop)} or less${facts.inputSize === undefined ? `, or ${name('size')}` : ''}.`
         : `Even one ${size}² crop is too large: ${facts.inputSize === undefined ? `lower ${name('size')}` : 'use a teacher with a smaller input'} or raise ${name('memory')}.`,
     );
   }

@@ -35,8 +35,7 @@ export interface TeacherBatcherOptions extends ProbabilityOptions {
  * await batcher.flush();
  */
 export class TeacherBatcher {
-  /** The teacher's input batch: `batchSize` rows of `3 × inputSize²` floats in the teacher's layout. */
-  readonly input: Float32Array;
+  #input: Float32Array | null = null;
   /** Rows labelled so far. */
   labelled = 0;
   private filled = 0;
@@ -55,12 +54,17 @@ export class TeacherBatcher {
   ) {
     const { inputSize, numClasses } = teacher.info;
     this.rowLength = 3 * inputSize * inputSize;
-    this.input = new Float32Array(options.batchSize * this.rowLength);
     this.probabilities = new Float32Array(options.batchSize * numClasses);
     this.restricted = options.classMap ? new Float32Array(options.batchSize * options.classMap.length) : null;
     this.best = { classes: new Uint32Array(options.batchSize * options.topK), probs: new Float32Array(options.batchSize * options.topK) };
     this.codes = new Uint16Array(options.batchSize * options.topK);
     this.tags = new Int32Array(options.batchSize);
+  }
+
+  /** The teacher's input batch: `batchSize` rows of `3 × inputSize²` floats in the teacher's layout (allocated on first use: `run` callers bring their own). */
+  get input(): Float32Array {
+    this.#input ??= new Float32Array(this.options.batchSize * this.rowLength);
+    return this.#input;
   }
 
   /** The row of `input` the next crop is rendered into. */
@@ -80,10 +84,18 @@ export class TeacherBatcher {
   async flush(): Promise<void> {
     const rows = this.filled;
     if (rows === 0) return;
+    await this.run(this.input.subarray(0, rows * this.rowLength), rows, this.sinks, this.tags);
+    this.filled = 0;
+  }
+
+  /**
+   * Labels `rows` crops rendered into `input` elsewhere (a batch of the label pass's teacher
+   * ring): row r's label goes to `sinks[r]` with `tags[r]`.
+   */
+  async run(input: Float32Array, rows: number, sinks: readonly LabelSink[], tags: Int32Array): Promise<void> {
     this.options.signal?.throwIfAborted();
     const { numClasses } = this.teacher.info;
     const k = this.options.topK;
-    const input = this.input.subarray(0, rows * this.rowLength);
     this.options.onTeacherInput?.(input, rows);
     const outputs = await this.teacher.infer(input, rows);
     const all = toProbabilities(outputs, rows, numClasses, this.options, this.probabilities.subarray(0, rows * numClasses));
@@ -91,8 +103,7 @@ export class TeacherBatcher {
     const probabilities = map ? restrictToFolders(all, rows, numClasses, map, this.restricted!.subarray(0, rows * map.length)) : all;
     const best = topK(probabilities, rows, map ? map.length : numClasses, k, { classes: this.best.classes.subarray(0, rows * k), probs: this.best.probs.subarray(0, rows * k) });
     for (let i = 0; i < rows * k; i++) this.codes[i] = encodeProbability(best.probs[i]!);
-    for (let row = 0; row < rows; row++) this.sinks[row]!.setLabels(this.tags[row]!, best.classes, this.codes, row * k);
+    for (let row = 0; row < rows; row++) sinks[row]!.setLabels(tags[row]!, best.classes, this.codes, row * k);
     this.labelled += rows;
-    this.filled = 0;
   }
 }

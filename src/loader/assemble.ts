@@ -3,7 +3,8 @@ import type { WasmMemory } from '../wasm-api.js';
 import { decodeProbability } from '../labels/codec.js';
 import type { Layout } from '../crop/tensor.js';
 import { cloneBatch, type Batch, type BatchTargets, type MixMeta, type SampleMeta } from './batch.js';
-import { BOX_FIELDS, type RingViews, type RenderSettings } from './job.js';
+import { BOX_FIELDS, type RingViews, type RenderSettings } from '../render/job.js';
+import { newRingId } from '../render/pool.js';
 import { rowPath, type EpochPlan } from './plan.js';
 import { MAX_RING_WASM_BYTES, ringWasmMemory } from './mix-kernel.js';
 import { keepForReuse, ringMemory } from './ring-memory.js';
@@ -61,7 +62,6 @@ const MAX_REGION_BYTES = 2 ** 30;
 const MIN_REGION_BYTES = 2 ** 20;
 
 const live = new Set<number>();
-let nextRing = 1;
 
 /** Ids of the batch rings that are allocated and not yet released (for tests and diagnostics). */
 export function liveRings(): number[] {
@@ -77,7 +77,7 @@ export function liveRings(): number[] {
  * A sample's place is `slot × batchSize + index`, the unit render jobs are addressed in.
  */
 export class BatchRing implements RingViews {
-  readonly id = nextRing++;
+  readonly id = newRingId();
   readonly slots: Slot[];
   readonly images: Float32Array | Uint8Array;
   /** One batch of pixels beside the ring's, in the same memory, for the mix stage (null without mix). */

@@ -10,6 +10,6 @@ export type { TargetMode } from '../labels/targets.js';
 // image order, and the shared render threads.
 export { planEpoch, type EpochPlan, type PlanOptions } from './plan.js';
 export { epochOrder } from './order.js';
-export { sharedRenderPool, type RenderPool } from './pool.js';
-export type { ImageJob } from './job.js';
+export { sharedRenderPool, type RenderPool } from '../render/pool.js';
+export type { ImageJob } from '../render/job.js';
 export type { MixOptions } from './mix.js';

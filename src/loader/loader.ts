@@ -7,7 +7,7 @@ import type { LabelSet } from '../store/labels.js';
 import type { Layout } from '../crop/tensor.js';
 import { BatchRing, slotBatch, type BatchContext } from './assemble.js';
 import type { Batch } from './batch.js';
-import type { RenderSettings } from './job.js';
+import type { RenderSettings } from '../render/job.js';
 import { largestImage, planEpoch, rowImage, rowPath } from './plan.js';
 import { renderStage, type RenderStage } from './render.js';
 import { LOADER_DEFAULTS, ringBatches, validateLoaderOptions } from './options.js';

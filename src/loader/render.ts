@@ -1,8 +1,8 @@
 import { imagePath, type Dataset } from '../dataset/scan.js';
 import type { BatchRing } from './assemble.js';
-import { renderIntoRing } from './job.js';
+import { renderIntoRing } from '../render/job.js';
 import { rowImage, rowPath, type EpochPlan } from './plan.js';
-import { sharedRenderPool } from './pool.js';
+import { sharedRenderPool } from '../render/pool.js';
 
 /** The render stage: decodes an image once, checks it is the labelled file, and renders its crops into their ring places. */
 export interface RenderStage {

@@ -16,6 +16,8 @@ type Ort = typeof import('onnxruntime-node');
 export class OnnxTeacher implements TeacherEngine {
   readonly info: TeacherInfo;
   readonly #model: SessionModel;
+  /** Where input in shared memory is copied: onnxruntime-node refuses a SharedArrayBuffer ("Invalid argument"). */
+  #staging: Float32Array | null = null;
 
   private constructor(model: SessionModel, info: TeacherInfo) {
     this.#model = model;
@@ -54,8 +56,17 @@ export class OnnxTeacher implements TeacherEngine {
    */
   infer(input: Float32Array, batch: number): Promise<Float32Array> {
     const { inputSize, numClasses, fixedBatch } = this.info;
-    const run = (chunk: Float32Array, rows: number) => runOnce(this.#model, this.info, chunk, rows);
+    const run = (chunk: Float32Array, rows: number) => runOnce(this.#model, this.info, this.#unshared(chunk), rows);
     return runInBatches(input, batch, 3 * inputSize * inputSize, numClasses, fixedBatch, run, this.#model.file);
+  }
+
+  /** `chunk`, or a copy of it in plain memory when it lies in shared memory (render threads write teacher batches there). */
+  #unshared(chunk: Float32Array): Float32Array {
+    if (!(chunk.buffer instanceof SharedArrayBuffer)) return chunk;
+    if (!this.#staging || this.#staging.length < chunk.length) this.#staging = new Float32Array(chunk.length);
+    const copy = this.#staging.subarray(0, chunk.length);
+    copy.set(chunk);
+    return copy;
   }
 
   /** Releases the native session. */

@@ -16,6 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'io', 'pipeline', 'node-support', 'options', 'wasm-api'], // no fkd knowledge: the error type, atomic files and hashing, the ordered async window, supported Node versions, option fields and the memory budget, compiling committed WebAssembly
   ['dataset'], // ImageFolder scan, decoding (sharp, and the in-thread JPEG decoder), the RgbImage type
   ['crop'], // counter-based RNG, sampler, renderers, tensor layout
+  ['render'], // render threads: decode and render crops on every core into shared rings, for the label pass and the loader
   ['tf'], // picks the TF.js runtime; used by the TF.js teacher and by training
   ['teacher'], // engines that run a model: onnx, tfjs
   ['labels', 'store/format'], // probabilities, top-k, the probability codec, dense targets; the label format's bytes (pure: bytes in, bytes out)
@@ -56,7 +57,7 @@ const RULES: readonly Rule[] = [
  * the student side (`fkd/loader`, `fkd/train`), the store reader (`fkd/store`), the byte
  * drivers, the crops both sides share, and the report.
  */
-const TEACHERLESS = ['crop', 'storage', 'store', 'loader', 'train', 'report'];
+const TEACHERLESS = ['crop', 'render', 'storage', 'store', 'loader', 'train', 'report'];
 
 type Graph = ReadonlyMap<string, readonly string[]>;
 

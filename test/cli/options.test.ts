@@ -25,10 +25,12 @@ describe('fkd label refuses bad flags before any work', () => {
     [['--epochs', '1e9'], /for --epochs/],
     [['--epochs', '100000', '--memory', '1024'], /One shard's records would need .* above the memory budget of 1\.0 GiB \(--memory 1024\)\. Lower --shard-images/],
     [['--threads', '100000'], /for --threads but received 100000\. At most 4 per core/],
+    [['--render-threads', '100000'], /for --render-threads but received 100000\. At most 4 per core/],
+    [['--render-threads', '-1'], /for --render-threads/],
     [['--crops', '1000000000'], /for --crops/],
     [['--batch', '1000000000'], /for --batch/],
     [['--size', '100000'], /for --size/],
-    [['--batch', '4096', '--size', '4096', '--memory', '1024'], /The teacher batch would need 768 GiB \(--batch 4096 × 4096² px × 12 B\)/],
+    [['--batch', '4096', '--size', '4096', '--memory', '1024'], /The teacher batches would need 3\.0 TiB \(--batch 4096 × 4096² px × 12 B × 4 batches\)/],
     [['--shards', '0x2', '--shard', '0/2'], /for --shards/],
   ])('%j', async (flags, message) => {
     const out = join(work, `out-${flags.join('-').replace(/[^a-z0-9]/gi, '')}`);

@@ -50,7 +50,7 @@ describe('label() options', () => {
 
   it('refuses options whose buffers exceed the memory budget, with the figure', async () => {
     await refusedBeforeWork({ epochs: 10_000, crops: 100, memory: 1024 }, /One shard's records would need 36\.3 GiB \(epochs 10000 × shardImages 1000 × crops 100 × 39 B at top-5\), above the memory budget of 1\.0 GiB \(memory 1024\)/);
-    await refusedBeforeWork({ batch: 4096, size: 2048, memory: 1024 }, /The teacher batch would need 192 GiB \(batch 4096 × 2048² px × 12 B\).*Lower batch to 21 or less, or size/);
+    await refusedBeforeWork({ batch: 4096, size: 2048, memory: 1024 }, /The teacher batches would need 768 GiB \(batch 4096 × 2048² px × 12 B × 4 batches\).*Lower batch to 5 or less, or size/);
   });
 
   it('refuses shards whose epoch blocks the format could not read back', async () => {
@@ -60,7 +60,7 @@ describe('label() options', () => {
   it('refuses a teacher whose fixed input makes the batch too large, after loading it but before writing', async () => {
     const model = join(work, 'huge-input.onnx');
     await writeFile(model, tinyOnnx(['batch', 3, 8192, 8192]));
-    await refusedBeforeWork({ teacher: model, batch: 32, memory: 4096 }, /The teacher batch would need 24\.0 GiB \(batch 32 × 8192² px × 12 B\).*Lower batch to 5 or less\./);
+    await refusedBeforeWork({ teacher: model, batch: 32, memory: 4096 }, /The teacher batches would need 96\.0 GiB \(batch 32 × 8192² px × 12 B × 4 batches\).*Lower batch to 1 or less\./);
   });
 
   it('refuses top-k above the class count before writing', async () => {

@@ -21,8 +21,9 @@ function stableManifest(bytes: Buffer): unknown {
 
 let work: string;
 let fresh: string;
+let spec: { data: string; teacher: string; options: Record<string, number> };
 beforeAll(async () => {
-  const spec = JSON.parse(await readFile(join(FIXTURES, 'reference-store.json'), 'utf8')) as { data: string; teacher: string; options: Record<string, number> };
+  spec = JSON.parse(await readFile(join(FIXTURES, 'reference-store.json'), 'utf8')) as { data: string; teacher: string; options: Record<string, number> };
   work = await mkdtemp(join(tmpdir(), 'fkd-reference-'));
   fresh = join(work, 'labels');
   await label({ ...spec.options, data: join(FIXTURES, spec.data), teacher: join(FIXTURES, spec.teacher), out: fresh });
@@ -41,6 +42,18 @@ describe('the committed reference store (scripts/make-reference-store.js)', () =
       expect(actual.equals(expected), name).toBe(true);
     }
   });
+
+  it('is reproduced byte for byte with 0, 1 and 2 render threads', async () => {
+    const names = (await files(REFERENCE)).filter((name) => name !== 'manifest.json');
+    for (const renderThreads of [0, 1, 2]) {
+      const out = join(work, `threads-${renderThreads}`);
+      await label({ ...spec.options, data: join(FIXTURES, spec.data), teacher: join(FIXTURES, spec.teacher), out, renderThreads });
+      for (const name of names) {
+        const [expected, actual] = await Promise.all([readFile(join(REFERENCE, name)), readFile(join(out, name))]);
+        expect(actual.equals(expected), `${name} with ${renderThreads} render threads`).toBe(true);
+      }
+    }
+  }, 120_000);
 
   it('has the same manifest apart from its creation time and tool version', async () => {
     const [expected, actual] = await Promise.all([readFile(join(REFERENCE, 'manifest.json')), readFile(join(fresh, 'manifest.json'))]);

@@ -8,7 +8,7 @@ import { imagenetNormalization } from '../../src/crop/tensor.js';
 import { BatchRing, liveRings } from '../../src/loader/assemble.js';
 import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
-import { sharedRenderPool } from '../../src/loader/pool.js';
+import { sharedRenderPool } from '../../src/render/pool.js';
 import { openLabels, type LabelSet } from '../../src/store/labels.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX } from '../helpers/cli.js';
 
@@ -195,7 +195,7 @@ describe('batch ring', () => {
       (caught: unknown) => caught,
     );
     expect(isFkdError(error, 'E_WORKER'), String(error)).toBe(true);
-    expect((error as Error).message).toMatch(/Render thread 0 exited with code \d+.*iterate it again/);
+    expect((error as Error).message).toMatch(/Render thread 0 exited with code \d+.*iterate the loader again/);
     expect(batches).toBeLessThan(5);
     expect(liveRings()).toEqual([]);
     expect(pool.broken).toBe(true);

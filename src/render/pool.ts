@@ -12,7 +12,11 @@ export type WorkerRequest =
   | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer; region?: { memory: WasmMemory; start: number; end: number } }
   | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
-  | { kind: 'rings'; id: number };
+  | { kind: 'rings'; id: number }
+  | { kind: 'open'; id: number; file: string; name: string; maxPixels: number; allowSvg: boolean; freely: number }
+  | { kind: 'admitted'; id: number; refused?: string }
+  | { kind: 'draw'; id: number; ring: number; image: number; places: number[]; last: boolean; collect: boolean }
+  | { kind: 'drop'; image: number };
 
 /** Answers from a render thread. */
 export interface WorkerReply {
@@ -23,6 +27,12 @@ export interface WorkerReply {
   direct?: number[];
   /** A render job's image was decoded by the thread itself, not by sharp. */
   inThread?: boolean;
+  /** An `open` job asks to be admitted with this many pixels before it decodes them; the job goes on. */
+  admit?: number;
+  /** With `admit`: the thread decodes without waiting for the answer (the image is below `freely`). */
+  early?: boolean;
+  /** An `open` job's image, now held by the thread under the job's id. */
+  opened?: { width: number; height: number; hash: Uint8Array; inThread: boolean };
   error?: { code: FkdErrorCode; message: string; details: FkdErrorDetails };
 }
 
@@ -31,6 +41,23 @@ interface Pending {
   reject: (error: unknown) => void;
   /** What the job was rendering, for the error if a thread dies. */
   name: string;
+  /** For an `open` job: admits its pixels (`DecodeOptions.admit`). */
+  admit?: ((pixels: number) => Promise<void>) | undefined;
+  /** An admission the thread did not wait for: the job's answer waits for it instead. */
+  admitted?: Promise<void>;
+}
+
+/** An image decoded and held by one render thread (`RenderPool.open`), until its last crops are drawn or it is dropped. */
+export interface HeldImage {
+  width: number;
+  height: number;
+  /** Content hash of the bytes it was decoded from. */
+  hash: Uint8Array;
+  /** Decoded by the thread itself, not by sharp. */
+  inThread: boolean;
+  /** The thread that holds it, and its key there. */
+  readonly slot: number;
+  readonly key: number;
 }
 
 interface Slot {
@@ -38,7 +65,7 @@ interface Slot {
   busy: number;
 }
 
-const RESTART = 'The loader stops rather than wait for crops that will never come; iterate it again to get fresh render threads.';
+const RESTART = 'The pass stops rather than wait for crops that will never come: iterate the loader again, or run the label command again to resume; either gets fresh render threads.';
 
 /**
  * Worker threads that decode and render images, so crops are produced on every core while
@@ -62,10 +89,28 @@ export class RenderPool {
       worker.on('message', (message: WorkerReply) => {
         const pending = this.pending.get(message.id);
         if (!pending) return;
+        if (message.admit !== undefined) {
+          if (message.early) {
+            pending.admitted = pending.admit!(message.admit);
+            pending.admitted.catch(() => undefined); // observed with the job's answer
+            return;
+          }
+          const answer = (refused?: string) => {
+            if (!this.broken) worker.postMessage({ kind: 'admitted', id: message.id, ...(refused === undefined ? {} : { refused }) } satisfies WorkerRequest);
+          };
+          pending.admit!(message.admit).then(
+            () => answer(),
+            (error: unknown) => answer(error instanceof Error ? error.message : String(error)),
+          );
+          return;
+        }
         this.pending.delete(message.id);
         this.settle(slot);
-        if (message.error) pending.reject(new FkdError(message.error.code, message.error.message, message.error.details));
-        else pending.resolve(message);
+        const error = message.error;
+        const answer = () => (error ? pending.reject(new FkdError(error.code, error.message, error.details)) : pending.resolve(message));
+        // An early admission settles first, so whoever holds the budget knows what the job holds.
+        if (pending.admitted) pending.admitted.then(answer, error ? answer : pending.reject);
+        else answer();
       });
       const fail = (why: string, cause?: unknown) => {
         if (this.closing) return;
@@ -116,6 +161,31 @@ export class RenderPool {
     return reply.inThread === true;
   }
 
+  /**
+   * Reads `file`, hashes it and decodes it (`openImage`) on the least busy thread, which
+   * holds the pixels for `draw`; `admit` hears the pixel count before they are decoded. An
+   * image of at most `freely` pixels is decoded without waiting for the answer (a round trip
+   * to this thread, which may be busy): it resolves only once admitted all the same.
+   */
+  async open(file: string, name: string, options: { maxPixels: number; allowSvg: boolean; freely: number; admit: (pixels: number) => Promise<void> }): Promise<HeldImage> {
+    const slot = this.leastBusy();
+    const reply = await this.request(slot, name, (id) => ({ kind: 'open', id, file, name, maxPixels: options.maxPixels, allowSvg: options.allowSvg, freely: options.freely }), options.admit);
+    return { ...reply.opened!, slot: this.slots.indexOf(slot), key: reply.id };
+  }
+
+  /**
+   * Renders crops of a held image into samples `places` of ring `ring` (boxes already stored
+   * there). With `last` the thread then lets the image go, collecting garbage first with `collect`.
+   */
+  async draw(image: HeldImage, ring: number, places: number[], last: boolean, collect = false): Promise<void> {
+    await this.request(this.slots[image.slot]!, `crops of image ${image.key}`, (id) => ({ kind: 'draw', id, ring, image: image.key, places, last, collect }));
+  }
+
+  /** Lets a held image go without drawing it (the pass stopped). */
+  drop(image: HeldImage): void {
+    if (!this.broken) this.slots[image.slot]!.worker.postMessage({ kind: 'drop', image: image.key } satisfies WorkerRequest);
+  }
+
   /** Every thread drops its views of ring `ring`, so the memory can be freed. */
   release(ring: number): void {
     if (this.broken) return;
@@ -146,12 +216,12 @@ export class RenderPool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
-  private request(slot: Slot, name: string, message: (id: number) => WorkerRequest): Promise<WorkerReply> {
+  private request(slot: Slot, name: string, message: (id: number) => WorkerRequest, admit?: (pixels: number) => Promise<void>): Promise<WorkerReply> {
     this.assertUsable();
     const id = this.nextId++;
     if (slot.busy++ === 0) slot.worker.ref();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, name });
+      this.pending.set(id, { resolve, reject, name, admit });
       slot.worker.postMessage(message(id));
     });
   }
@@ -182,9 +252,16 @@ export class RenderPool {
 function workerEntry(): URL {
   const beside = new URL('./worker.js', import.meta.url);
   if (existsSync(fileURLToPath(beside))) return beside;
-  const built = new URL('../../dist/loader/worker.js', import.meta.url);
+  const built = new URL('../../dist/render/worker.js', import.meta.url);
   if (existsSync(fileURLToPath(built))) return built;
   throw new FkdError('E_IO', `Cannot find the render worker (${fileURLToPath(beside)}). Run "npm run build" first.`);
+}
+
+let nextRing = 1;
+
+/** A ring id no other ring of this process has, for `register`: loaders and label passes share the pools. */
+export function newRingId(): number {
+  return nextRing++;
 }
 
 const shared = new Map<number, RenderPool>();

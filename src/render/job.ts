@@ -2,7 +2,8 @@ import type { CropSpec } from '../crop/box.js';
 import type { DecodedImage } from '../dataset/image.js';
 import { renderBytes, renderNormalized, type Interpolation, type RingRenderer } from '../crop/render.js';
 import type { Layout, Normalization } from '../crop/tensor.js';
-import { decodeImage } from '../dataset/decode.js';
+import { decodeForRender, decodeImage, type DecodeOptions } from '../dataset/decode.js';
+import { readImageFile } from '../dataset/file.js';
 import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
 
 /** How every crop of a pass is rendered. */
@@ -67,16 +68,42 @@ export const BOX_FIELDS = 5;
  */
 export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
   const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, ring.settings.decoder);
+  renderPlaces(ring, image, places);
+  return image.layout === 'rgbx';
+}
+
+/**
+ * Renders crops of a decoded image into their places in the ring: crop `c` goes to sample
+ * `places[c]`, with the box already stored at that place, through the ring's renderer when
+ * the thread has one (no copy).
+ */
+export function renderPlaces(ring: RingViews, image: DecodedImage, places: ArrayLike<number>): void {
+  const { settings, boxes } = ring;
   for (let c = 0; c < places.length; c++) {
     const place = places[c]!;
     const at = place * BOX_FIELDS;
-    const boxes = ring.boxes;
     const crop = { top: boxes[at]!, left: boxes[at + 1]!, height: boxes[at + 2]!, width: boxes[at + 3]!, flip: boxes[at + 4] === 1 };
-    const { settings } = ring;
     const dst = place * 3 * settings.size * settings.size * ring.images.BYTES_PER_ELEMENT + ring.images.byteOffset;
     if (!ring.renderer?.render(image, crop, settings.size, settings.interpolation, settings.dtype, dst, settings.layout, settings.normalization)) renderInto(image, crop, settings, ring.images, place);
   }
-  return image.layout === 'rgbx';
+}
+
+/** An image the label pass read and decoded: its pixels and the content hash of the very bytes they came from. */
+export interface OpenedImage {
+  image: DecodedImage;
+  hash: Uint8Array;
+}
+
+/**
+ * Reads an image file once, hashes the bytes and decodes them under the store's rule
+ * (`decodeForRender`), for the label pass; `options.admit` hears the pixel count first.
+ *
+ * @example
+ * const { image, hash } = await openImage('train/a/x.jpg', 'a/x.jpg', { maxPixels });
+ */
+export async function openImage(file: string, name: string, options: DecodeOptions): Promise<OpenedImage> {
+  const { bytes, hash } = await readImageFile(file, name);
+  return { image: await decodeForRender(bytes, name, options), hash };
 }
 
 /** Renders one crop into sample `index` of `target`, in the settings' layout and dtype. */
