@@ -26,7 +26,9 @@ export type FkdErrorCode =
   | 'E_ABORTED'
   | 'E_VERIFY_FAILED'
   | 'E_WORKER'
-  | 'E_DIVERGED';
+  | 'E_DIVERGED'
+  | 'E_BAD_TAR'
+  | 'E_BAD_SHARD_SET';
 
 export interface FkdErrorOptions {
   cause?: unknown;
