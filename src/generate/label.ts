@@ -4,7 +4,8 @@ import type { DecodedImage } from '../dataset/image.js';
 import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
 import { DECODE_BYTES_PER_PIXEL, decodeForRender, reasonOf } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES, readImageFile } from '../dataset/file.js';
-import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
+import { imageLocation, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
+import { openDataset } from '../webdataset/open.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
@@ -153,7 +154,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
-    const dataset = await scanDataset(resolved.data, { onBadEntry: resolved.onBadEntry });
+    const dataset = await openDataset(resolved.data, { onBadEntry: resolved.onBadEntry, store: options.store });
     if (base && dataset.fingerprint !== base.manifest.dataset.fingerprint) {
       throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point --data at the same tree.`, { path: resolved.data });
     }
@@ -354,7 +355,6 @@ class LabelRun {
   private async decode(shardStart: number, local: number, pixels: OrderedBudget): Promise<Decoded> {
     const index = shardStart + local;
     const entry = this.dataset.images[index]!;
-    const path = imagePath(this.dataset, entry);
     this.decodes++;
     let held = -1;
     const admit = async (count: number): Promise<void> => {
@@ -363,7 +363,7 @@ class LabelRun {
     };
     try {
       // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
-      const { bytes, hash } = await readImageFile(path, entry.path);
+      const { bytes, hash } = await readImageFile(await imageLocation(this.dataset, entry, this.options.signal), entry.path);
       const image = await decodeForRender(bytes, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, admit });
       return { image, hash, skipped: null, pixels: held };
     } catch (error) {

@@ -4,6 +4,7 @@ import { renderBytes, renderNormalized, type Interpolation, type RingRenderer } 
 import type { Layout, Normalization } from '../crop/tensor.js';
 import { decodeImage } from '../dataset/decode.js';
 import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
+import type { ImageLocation } from '../dataset/source.js';
 
 /** How every crop of a pass is rendered. */
 export interface RenderSettings {
@@ -65,7 +66,7 @@ export const BOX_FIELDS = 5;
  * ring's renderer when the thread has one (no copy). No pixel buffer is allocated. It decodes
  * by `settings.decoder`; the answer is whether the image was decoded on this thread.
  */
-export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
+export async function renderIntoRing(ring: RingViews, file: ImageLocation, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
   const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, ring.settings.decoder);
   for (let c = 0; c < places.length; c++) {
     const place = places[c]!;

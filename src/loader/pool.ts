@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelledImage } from '../dataset/labelled.js';
+import type { ImageLocation } from '../dataset/source.js';
 import { FkdError, type FkdErrorCode } from '../errors.js';
 import type { WasmMemory } from '../wasm-api.js';
 import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
@@ -10,7 +11,7 @@ import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 export type WorkerRequest =
   | { kind: 'job'; id: number; job: ImageJob }
   | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer; region?: { memory: WasmMemory; start: number; end: number } }
-  | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
+  | { kind: 'render'; id: number; ring: number; file: ImageLocation; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
   | { kind: 'rings'; id: number };
 
@@ -111,7 +112,7 @@ export class RenderPool {
   }
 
   /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`; true when the thread decoded it itself. */
-  async render(ring: number, file: string, name: string, expected: LabelledImage, places: number[]): Promise<boolean> {
+  async render(ring: number, file: ImageLocation, name: string, expected: LabelledImage, places: number[]): Promise<boolean> {
     const reply = await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, expected, places }));
     return reply.inThread === true;
   }

@@ -18,6 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['teacher'], // engines that run a model: onnx, tfjs
   ['labels'], // probabilities, top-k, the probability codec, dense targets
   ['store'], // drivers, store layout, label format, manifest, reader (openLabels)
+  ['webdataset'], // WebDataset shard sets: fkd pack, the shard index, opening a shard set as a Dataset (through the store drivers)
   ['generate'], // the label pass and finalize: the store's writer
   ['check'], // info and verify: read a store, re-run the teacher on samples
   ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML
