@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { extname } from 'node:path';
 import { hashHex, readImageFile } from '../dataset/file.js';
-import { imagePath, scanDataset, type BadEntryPolicy } from '../dataset/scan.js';
+import { fingerprintOf, imagePath, scanDataset, type BadEntryPolicy } from '../dataset/scan.js';
 import { BLOCK } from '../dataset/tar/header.js';
 import { IMAGE_MEMBER_EXTENSIONS } from '../dataset/tar/samples.js';
 import { TAR_END, tarHeader, tarPadding } from '../dataset/tar/write.js';
@@ -9,7 +9,6 @@ import { FkdError } from '../errors.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { MAX_IMAGE_MEMBER_BYTES, SHARD_INDEX_FORMAT, SHARD_INDEX_KEY, SHARD_INDEX_VERSION, type ShardIndex, type ShardIndexEntry } from './shard-index.js';
-import { fingerprintOf } from '../dataset/scan.js';
 
 export interface PackOptions {
   /** ImageFolder root: `<data>/<class>/<image>`. */

@@ -75,7 +75,8 @@ export function parseShardIndex(bytes: Uint8Array, where: string): ShardIndex {
   }
   const index = value as ShardIndex;
   if (!isObject(value) || index.format !== SHARD_INDEX_FORMAT) throw fail('format', `must be "${SHARD_INDEX_FORMAT}"`);
-  if (index.version !== SHARD_INDEX_VERSION) throw fail('version', `is ${JSON.stringify(index.version)}; this fkd reads version ${SHARD_INDEX_VERSION}`);
+  const version: unknown = (value as { version?: unknown }).version;
+  if (version !== SHARD_INDEX_VERSION) throw fail('version', `is ${JSON.stringify(version) ?? 'missing'}; this fkd reads version ${String(SHARD_INDEX_VERSION)}`);
   if (!Array.isArray(index.classes) || index.classes.length === 0 || index.classes.some((name) => typeof name !== 'string' || name === '' || name.includes('/') || pathProblem(name) !== undefined)) {
     throw fail('classes', 'must be a non-empty list of class folder names');
   }

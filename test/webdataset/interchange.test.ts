@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyStore } from '../../src/check/verify.js';
 import { label } from '../../src/generate/label.js';
 import type { Batch } from '../../src/loader/batch.js';
 import { createLoader, type LoaderOptions } from '../../src/loader/loader.js';
@@ -47,7 +48,7 @@ async function treeDigests(root: string): Promise<Record<string, string>> {
 }
 
 /** One epoch's batches as digests of their pixels, targets and provenance. */
-async function epochDigest(options: LoaderOptions): Promise<string[]> {
+async function epochDigest(options: Omit<LoaderOptions, 'batchSize'>): Promise<string[]> {
   const digests: string[] = [];
   for await (const batch of createLoader({ batchSize: 8, size: 32, ...options, copy: true }) as AsyncIterable<Batch>) {
     const hash = createHash('sha256');
@@ -78,6 +79,14 @@ describe('a label store made from a folder works with its packed shards, and the
       expect(await epochDigest({ data: FIXTURE_IMAGES, labels: fromShards, epoch: 0, ...extra }), JSON.stringify(extra)).toEqual(folder);
     }
   }, 120_000);
+
+  it('verify checks a store against the shards: fingerprint, every content hash, and the teacher re-run', async () => {
+    const report = await verifyStore(join(work, 'from-folder'), { data: shards, teacher: FIXTURE_ONNX, sample: 12 });
+    expect(report.problems).toEqual([]);
+    expect(report.dataset).toMatchObject({ fingerprintMatches: true, content: { checked: 24, changed: [] } });
+    expect(report.teacher?.sampled).toBe(12);
+    expect(report.teacher?.top1Agreement).toBe(1);
+  }, 60_000);
 
   it('two ranks of a shard set see disjoint images that cover the epoch', async () => {
     const seen: string[][] = [];

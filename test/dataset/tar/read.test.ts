@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TarError, type TarRule } from '../../../src/dataset/tar/error.js';
 import { tarMembers } from '../../../src/dataset/tar/read.js';
 import { tarSamples } from '../../../src/dataset/tar/samples.js';
