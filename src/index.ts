@@ -15,7 +15,8 @@ export { renderCrop, renderNormalized, rendererBackend, type Interpolation } fro
 export { writeNormalized, imagenetNormalization, type Layout, type Normalization } from './crop/tensor.js';
 
 // WebDataset shard sets: fkd pack, and --data as a shard set
-export { pack, PACK_DEFAULTS, type PackOptions, type PackResult } from './webdataset/pack.js';
+export { pack, type PackOptions, type PackResult } from './webdataset/pack.js';
+export { PACK_DEFAULTS, PACK_SCHEMA } from './webdataset/options.js';
 export { openDataset, type OpenDatasetOptions } from './webdataset/open.js';
 export { openShardSet, isShardSetSpec } from './webdataset/shard-set.js';
 export { parseShardIndex, SHARD_INDEX_KEY, type ShardIndex, type ShardIndexEntry } from './webdataset/shard-index.js';

@@ -6,6 +6,8 @@ import { BLOCK } from '../dataset/tar/header.js';
 import { IMAGE_MEMBER_EXTENSIONS } from '../dataset/tar/samples.js';
 import { TAR_END, tarHeader, tarPadding } from '../dataset/tar/write.js';
 import { FkdError } from '../errors.js';
+import type { Naming } from '../options/schema.js';
+import { resolvePackOptions } from './options.js';
 import { orderedWindow } from '../pipeline/ordered-window.js';
 import { openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { MAX_IMAGE_MEMBER_BYTES, SHARD_INDEX_FORMAT, SHARD_INDEX_KEY, SHARD_INDEX_VERSION, type ShardIndex, type ShardIndexEntry } from './shard-index.js';
@@ -15,8 +17,8 @@ export interface PackOptions {
   data: string;
   /** Where the shards and `index.json` go: a directory or `s3://bucket/prefix`. */
   out: string;
-  /** Target shard size in bytes (default 256 MiB): a shard closes before the sample that would take it past this. One shard is held in memory while it is written. */
-  shardBytes?: number;
+  /** Target shard size in MiB (default 256): a shard closes before the sample that would take it past this. One shard is held in memory while it is written. */
+  shardMiB?: number;
   /** Shard file names: `<prefix>-000000.tar`, … (default `shard`). */
   prefix?: string;
   /** As for the label pass: `skip` (default) passes over bad entries of the tree, `fail` stops at the first. */
@@ -25,6 +27,8 @@ export interface PackOptions {
   concurrency?: number;
   store?: OpenStoreOptions;
   signal?: AbortSignal;
+  /** How refusals name options: `cli` says `--shard-mib`, `api` (default) `shardMiB`. */
+  naming?: Naming;
   onProgress?: (progress: { imagesDone: number; imagesTotal: number; shardsDone: number }) => void;
 }
 
@@ -35,8 +39,6 @@ export interface PackResult {
   bytes: number;
   index: ShardIndex;
 }
-
-export const PACK_DEFAULTS = { shardBytes: 256 * 1024 * 1024, prefix: 'shard', concurrency: 16 } as const;
 
 /** Digits in a sample key: the sample's position in the ImageFolder's order. */
 const KEY_DIGITS = 9;
@@ -51,16 +53,12 @@ const KEY_DIGITS = 9;
  * folder is then usable with the shards, and the reverse.
  *
  * @example
- * const { shards } = await pack({ data: 'train', out: 's3://bucket/imagenet-wds', shardBytes: 512 << 20 });
+ * const { shards } = await pack({ data: 'train', out: 's3://bucket/imagenet-wds', shardMiB: 512 });
  */
 export async function pack(options: PackOptions): Promise<PackResult> {
-  const shardBytes = options.shardBytes ?? PACK_DEFAULTS.shardBytes;
-  const prefix = options.prefix ?? PACK_DEFAULTS.prefix;
-  const concurrency = options.concurrency ?? PACK_DEFAULTS.concurrency;
-  if (!Number.isSafeInteger(shardBytes) || shardBytes < 4 * BLOCK) throw new FkdError('E_USAGE', `Expected a shard size of at least ${4 * BLOCK} bytes but received ${shardBytes}.`);
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(prefix)) throw new FkdError('E_USAGE', `Expected a shard name prefix of letters, digits, ".", "_" or "-" but received "${prefix}".`);
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new FkdError('E_USAGE', `Expected a positive integer concurrency but received ${concurrency}.`);
-  const dataset = await scanDataset(options.data, { onBadEntry: options.onBadEntry ?? 'skip' });
+  const { shardMiB, prefix, onBadEntry, concurrency } = resolvePackOptions(options, options.naming ?? 'api');
+  const shardBytes = Math.max(4 * BLOCK, Math.round(shardMiB * 2 ** 20));
+  const dataset = await scanDataset(options.data, { onBadEntry });
   if (dataset.images.length >= 10 ** KEY_DIGITS) throw new FkdError('E_USAGE', `${dataset.root} has ${dataset.images.length} images; a pack holds fewer than ${10 ** KEY_DIGITS}.`);
   const store = await openStore(options.out, options.store);
   const shards: ShardIndexEntry[] = [];

@@ -24,7 +24,7 @@ let server: S3TestServer;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fkd-wds-'));
   shards = join(work, 'wds');
-  packed = await pack({ data: FIXTURE_IMAGES, out: shards, shardBytes: 16 * 1024 });
+  packed = await pack({ data: FIXTURE_IMAGES, out: shards, shardMiB: 1 / 64 });
   await label({ ...LABEL, data: FIXTURE_IMAGES, out: join(work, 'from-folder') });
   fromFolder = await openLabels(join(work, 'from-folder'));
   await label({ ...LABEL, data: shards, out: join(work, 'from-shards') });
@@ -111,7 +111,7 @@ describe('a label store made from a folder works with its packed shards, and the
   it('reads shards packed straight to S3 by ranged reads, with the same batches', async () => {
     const location = `s3://${server.bucket}/imagenet-wds`;
     const store = { endpoint: server.endpoint };
-    const onS3 = await pack({ data: FIXTURE_IMAGES, out: location, shardBytes: 16 * 1024, store });
+    const onS3 = await pack({ data: FIXTURE_IMAGES, out: location, shardMiB: 1 / 64, store });
     expect(onS3.index).toEqual(packed.index);
     const local = await epochDigest({ data: shards, labels: fromFolder, epoch: 0, workers: 2, shuffle: 1 });
     expect(await epochDigest({ data: location, labels: fromFolder, epoch: 0, workers: 2, shuffle: 1, store })).toEqual(local);

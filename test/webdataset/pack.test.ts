@@ -18,7 +18,7 @@ let packed: PackResult;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fkd-pack-'));
   dataset = await scanDataset(FIXTURE_IMAGES);
-  packed = await pack({ data: FIXTURE_IMAGES, out: join(work, 'a'), shardBytes: SHARD_BYTES, prefix: 'train' });
+  packed = await pack({ data: FIXTURE_IMAGES, out: join(work, 'a'), shardMiB: SHARD_BYTES / 2 ** 20, prefix: 'train' });
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -59,7 +59,7 @@ describe('pack', () => {
   });
 
   it('writes the same bytes every time', async () => {
-    await pack({ data: FIXTURE_IMAGES, out: join(work, 'b'), shardBytes: SHARD_BYTES, prefix: 'train' });
+    await pack({ data: FIXTURE_IMAGES, out: join(work, 'b'), shardMiB: SHARD_BYTES / 2 ** 20, prefix: 'train' });
     for (const name of await readdir(join(work, 'a'))) expect(await readFile(join(work, 'b', name)), name).toEqual(await readFile(join(work, 'a', name)));
   });
 
@@ -73,6 +73,6 @@ describe('pack', () => {
   });
 
   it('refuses a shard size smaller than a sample can be', async () => {
-    await expect(pack({ data: FIXTURE_IMAGES, out: join(work, 'c'), shardBytes: 100 })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(pack({ data: FIXTURE_IMAGES, out: join(work, 'c'), shardMiB: 0 })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('shardMiB') as string });
   });
 });

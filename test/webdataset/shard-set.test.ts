@@ -21,7 +21,7 @@ let packed: PackResult;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fkd-shard-set-'));
   shards = join(work, 'wds');
-  packed = await pack({ data: FIXTURE_IMAGES, out: shards, shardBytes: 16 * 1024 });
+  packed = await pack({ data: FIXTURE_IMAGES, out: shards, shardMiB: 1 / 64 });
 });
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -131,7 +131,7 @@ describe('expandBraces', () => {
 describe('fkd pack', () => {
   it('packs from the command line, and fkd label reads the result', async () => {
     const out = join(work, 'cli');
-    const packedCli = await runCli(['pack', FIXTURE_IMAGES, '--out', out, '--shard-mb', '0.02', '--prefix', 'train']);
+    const packedCli = await runCli(['pack', FIXTURE_IMAGES, '--out', out, '--shard-mib', '0.02', '--prefix', 'train']);
     expect(packedCli.stderr).not.toMatch(/error/);
     expect(packedCli.code).toBe(0);
     expect(packedCli.stdout).toMatch(/packed 24 images into \d+ shards/);
@@ -143,6 +143,6 @@ describe('fkd pack', () => {
   it('documents itself', async () => {
     const help = await runCli(['pack', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--out', '--shard-mb', '--prefix', '--on-bad-entry', '--s3-endpoint', '--json']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--out', '--shard-mib', '--prefix', '--on-bad-entry', '--concurrency', '--s3-endpoint', '--json']) expect(help.stdout).toContain(flag);
   });
 });
