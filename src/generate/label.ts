@@ -40,7 +40,7 @@ import { loadClassMap } from './class-map-file.js';
 import type { ClassMap } from '../labels/class-map.js';
 
 export interface LabelOptions {
-  /** ImageFolder root: `<data>/<class>/<image>`. */
+  /** ImageFolder root `<data>/<class>/<image>`, or a WebDataset shard set written by `fkd pack` (see `openDataset`). */
   data: string;
   /** `.onnx` file or TF.js `model.json`. */
   teacher: string;
