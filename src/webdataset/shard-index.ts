@@ -11,8 +11,12 @@ export const SHARD_INDEX_KEY = 'index.json';
 export const SHARD_INDEX_FORMAT = 'fkd-webdataset-index';
 export const SHARD_INDEX_VERSION = 1;
 
-/** Largest index read, in bytes: ImageNet's 1.28 M samples take ~150 MB. */
-export const MAX_SHARD_INDEX_BYTES = 1 << 30;
+/**
+ * Largest index read, in bytes. An index costs ~85–110 bytes per sample (~135 MB for ImageNet's
+ * 1.28 M); the cap stays under V8's longest string (2^29 − 24 UTF-16 units), which the JSON text
+ * must fit in.
+ */
+export const MAX_SHARD_INDEX_BYTES = 448 * 1024 * 1024;
 
 /** Largest image member accepted (and packed), in bytes. ImageNet's largest JPEG is ~15 MB. */
 export const MAX_IMAGE_MEMBER_BYTES = 256 * 1024 * 1024;
