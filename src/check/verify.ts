@@ -6,6 +6,7 @@ import { decodeAsLabelled } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES, hashHex, readImageBytes, readImageFile } from '../dataset/file.js';
 import { imageLocation, type Dataset } from '../dataset/scan.js';
 import { openDataset } from '../webdataset/open.js';
+import { checkShardSet } from '../webdataset/shard-set.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
@@ -43,6 +44,8 @@ export interface VerifyReport {
      * those whose content hash differs from the stored one (or that can no longer be read). Null for format 1, which has no hashes.
      */
     content: { checked: number; changed: string[] } | null;
+    /** For a shard set: shards whose tar headers were walked with the strict reader and compared with their index, and what was wrong. */
+    shards?: { checked: number; problems: string[] };
   };
   teacher?: {
     sampled: number;
@@ -87,6 +90,10 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
     const fingerprintMatches = dataset.fingerprint === expected;
     const content = fingerprintMatches && labels.manifest.version >= 2 ? await checkContent(labels, dataset, corrupt.map((c) => c.key)) : null;
     report.dataset = { fingerprintMatches, expected, actual: dataset.fingerprint, content };
+    if (dataset.source) {
+      report.dataset.shards = await checkShardSet(options.data, options);
+      problems.push(...report.dataset.shards.problems);
+    }
     if (!fingerprintMatches) problems.push(`${options.data} is not the dataset these labels were made from (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
     if (content !== null && content.changed.length > 0) {
       const shown = content.changed.slice(0, 5).join(', ') + (content.changed.length > 5 ? `, … (${content.changed.length} in all)` : '');

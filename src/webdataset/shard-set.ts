@@ -8,7 +8,10 @@ import { FkdError } from '../errors.js';
 import type { StoreDriver } from '../store/drivers/driver.js';
 import { localPathOf, openStore, type OpenStoreOptions } from '../store/drivers/open.js';
 import { expandBraces } from './braces.js';
-import { MAX_SHARD_INDEX_BYTES, parseShardIndex, SHARD_INDEX_KEY, type ShardIndex, type ShardIndexEntry } from './shard-index.js';
+import { TarError } from '../dataset/tar/error.js';
+import { tarSamples, type TarSample } from '../dataset/tar/samples.js';
+import { windowedSource } from '../dataset/tar/window.js';
+import { MAX_IMAGE_MEMBER_BYTES, MAX_SHARD_INDEX_BYTES, parseShardIndex, SHARD_INDEX_KEY, type ShardIndex, type ShardIndexEntry } from './shard-index.js';
 
 /** Largest shard list file read: a million shard names fit well inside it. */
 const MAX_LIST_BYTES = 64 * 1024 * 1024;
@@ -52,17 +55,67 @@ export async function isShardSetSpec(spec: string): Promise<boolean> {
  * const dataset = await openShardSet('s3://bucket/imagenet-wds/shard-{000000..000127}.tar');
  */
 export async function openShardSet(spec: string, storeOptions: OpenStoreOptions = {}): Promise<Dataset> {
-  const { folder, names } = await selection(spec);
-  const store = await openStore(folder, storeOptions);
-  const index = await readIndex(store);
-  const shards = pick(index, names, spec);
-  await checkShardSizes(store, shards);
+  const { store, index, shards } = await loadShardSet(spec, storeOptions);
   const images: DatasetImage[] = [];
   for (const shard of shards) for (let i = 0; i < shard.paths.length; i++) images.push({ path: shard.paths[i]!, classIndex: shard.classes[i]!, size: shard.sizes[i]! });
   const byPath = new Map<string, [ShardIndexEntry, number]>();
   for (const shard of shards) shard.paths.forEach((path, i) => byPath.set(path, [shard, i]));
   if (byPath.size !== images.length) throw new FkdError('E_BAD_SHARD_SET', `${spec}: an image path appears in more than one sample of the shard set.`, { path: spec });
   return { root: spec, classes: index.classes, images, excluded: new ExclusionLog(), fingerprint: fingerprintOf(index.classes, images), source: new ShardSetSource(store, byPath) };
+}
+
+/** A shard set's store, its checked index, and the shards the spec selects, each checked to exist with its indexed size. */
+async function loadShardSet(spec: string, storeOptions: OpenStoreOptions): Promise<{ store: StoreDriver; index: ShardIndex; shards: ShardIndexEntry[] }> {
+  const { folder, names } = await selection(spec);
+  const store = await openStore(folder, storeOptions);
+  const index = await readIndex(store);
+  const shards = pick(index, names, spec);
+  await checkShardSizes(store, shards);
+  return { store, index, shards };
+}
+
+/** Bytes read at a time while a shard's headers are walked. */
+const WALK_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Walks every selected shard's tar headers with the strict reader (`tarSamples`, every rule of
+ * docs/FORMAT.md §11.3) and compares what is there with the index: sample by sample, the image
+ * member's name, offset and size, and the class. Reads each shard sequentially in 8 MiB
+ * windows. The answer lists one problem per shard that breaks a rule or differs (the first
+ * difference found); the image bytes themselves are checked by their content hashes elsewhere.
+ *
+ * @example
+ * const { checked, problems } = await checkShardSet('s3://bucket/imagenet-wds');
+ */
+export async function checkShardSet(spec: string, storeOptions: OpenStoreOptions = {}): Promise<{ checked: number; problems: string[] }> {
+  const { store, shards } = await loadShardSet(spec, storeOptions);
+  const problems: string[] = [];
+  for (const shard of shards) {
+    const where = `${store.location}/${shard.name}`;
+    const source = windowedSource(shard.bytes, (offset, length) => store.getRange(shard.name, offset, length), WALK_WINDOW_BYTES);
+    try {
+      const problem = await compareWithIndex(tarSamples(source, where, { maxMemberBytes: MAX_IMAGE_MEMBER_BYTES }), shard, where);
+      if (problem !== undefined) problems.push(problem);
+    } catch (error) {
+      if (!(error instanceof TarError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  return { checked: shards.length, problems };
+}
+
+/** The first way a shard's samples differ from its index entry, or undefined. */
+async function compareWithIndex(samples: AsyncIterable<TarSample>, shard: ShardIndexEntry, where: string): Promise<string | undefined> {
+  let i = 0;
+  for await (const sample of samples) {
+    const found = [sample.image.name, sample.image.offset, sample.image.size, sample.classIndex];
+    const indexed = [shard.members[i], shard.offsets[i], shard.sizes[i], shard.classes[i]];
+    if (found.some((value, field) => value !== indexed[field])) {
+      return `${where}: sample ${i} is ${JSON.stringify(found)} (member, offset, size, class), its index.json says ${JSON.stringify(indexed ?? null)}.`;
+    }
+    i++;
+  }
+  return i === shard.members.length ? undefined : `${where} holds ${i} samples, its index.json lists ${shard.members.length}.`;
 }
 
 /** Reads each image as its shard member's byte range: from the local file where it is decoded, or fetched from the store here. */

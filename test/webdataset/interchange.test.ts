@@ -84,7 +84,7 @@ describe('a label store made from a folder works with its packed shards, and the
   it('verify checks a store against the shards: fingerprint, every content hash, and the teacher re-run', async () => {
     const report = await verifyStore(join(work, 'from-folder'), { data: shards, teacher: FIXTURE_ONNX, sample: 12 });
     expect(report.problems).toEqual([]);
-    expect(report.dataset).toMatchObject({ fingerprintMatches: true, content: { checked: 24, changed: [] } });
+    expect(report.dataset).toMatchObject({ fingerprintMatches: true, content: { checked: 24, changed: [] }, shards: { checked: packed.shards, problems: [] } });
     expect(report.teacher?.sampled).toBe(12);
     expect(report.teacher?.top1Agreement).toBe(1);
   }, 60_000);

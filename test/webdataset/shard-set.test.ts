@@ -9,8 +9,8 @@ import { label } from '../../src/generate/label.js';
 import { expandBraces } from '../../src/webdataset/braces.js';
 import { openDataset } from '../../src/webdataset/open.js';
 import { pack, type PackResult } from '../../src/webdataset/pack.js';
-import { parseShardIndex, type ShardIndex } from '../../src/webdataset/shard-index.js';
-import { isShardSetSpec } from '../../src/webdataset/shard-set.js';
+import { parseShardIndex, type ShardIndex, type ShardIndexEntry } from '../../src/webdataset/shard-index.js';
+import { checkShardSet, isShardSetSpec } from '../../src/webdataset/shard-set.js';
 import { FIXTURE_IMAGES, FIXTURE_ONNX, runCli } from '../helpers/cli.js';
 import { rejectionCode, thrownError } from '../helpers/errors.js';
 
@@ -89,6 +89,28 @@ describe('openDataset', () => {
     // The label pass stops on it rather than label bytes the index does not vouch for.
     expect(await rejectionCode(() => label({ data: changed, teacher: FIXTURE_ONNX, out: join(work, 'changed-labels'), epochs: 1, crops: 1, threads: 1 }))).toBe('E_IMAGE_CHANGED');
   }, 60_000);
+});
+
+describe('checkShardSet', () => {
+  it('walks every shard with the strict reader and finds each one that breaks a rule or differs from its index', async () => {
+    expect(await checkShardSet(shards)).toEqual({ checked: packed.shards, problems: [] });
+    const broken = await variant('broken-headers');
+    const [first, second] = packed.index.shards as [ShardIndexEntry, ShardIndexEntry];
+    // Shard 0: a byte of its second member's header name, so that header's checksum fails.
+    const a = new Uint8Array(await readFile(join(broken, first.name)));
+    a[first.offsets[1]! - 512 + 3]! ^= 0x01;
+    await writeFile(join(broken, first.name), a);
+    // Shard 1: its first class changed, keeping the checksum right (what a rewriting tool could do).
+    const b = new Uint8Array(await readFile(join(broken, second.name)));
+    const clsData = second.offsets[0]! + Math.ceil(second.sizes[0]! / 512) * 512 + 512;
+    b[clsData] = 0x30 + ((b[clsData]! - 0x30 + 1) % 4);
+    await writeFile(join(broken, second.name), b);
+    const { checked, problems } = await checkShardSet(broken);
+    expect(checked).toBe(packed.shards);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(new RegExp(`${first.name}: member at byte ${first.offsets[1]! - 512}: .*\\[rule bad-checksum\\]`));
+    expect(problems[1]).toMatch(new RegExp(`${second.name}: sample 0 is .*its index.json says`));
+  });
 });
 
 describe('parseShardIndex: a hostile index is refused with the place and the rule', () => {
