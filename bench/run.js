@@ -263,6 +263,25 @@ if (want('format')) {
   }
 }
 
+if (want('wds')) {
+  log('\n## WebDataset shards (fkd pack) vs the ImageFolder they were packed from (best of 3 alternated rounds)');
+  const { benchShardSets } = await import('../dist/measure/webdataset.js');
+  const { startS3rver } = await import('../scripts/lib/s3rver.js');
+  const server = await startS3rver({ bucket: 'fkd-bench-wds' });
+  try {
+    const tiny = fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url));
+    const r = await benchShardSets({ data, teacher: tiny, s3: { location: `s3://${server.bucket}/wds`, store: { s3: { endpoint: server.endpoint } } } });
+    results.webdataset = r;
+    log(`label pass (tiny.onnx, 1 epoch × 4 crops): folder ${r.label.folder.toFixed(1)} images/s, local shards ${r.label.shards.toFixed(1)}; shards ÷ folder ${r.label.ratio.toFixed(3)} (target ≥ 0.95)`);
+    log(`loader (224 px, 4 crops/image, 2 render threads): folder ${r.loader.folder.toFixed(1)} crops/s, local shards ${r.loader.shards.toFixed(1)}, S3 shards (local s3rver) ${r.loader.s3.toFixed(1)}`);
+    log(`  local shards ÷ folder ${r.loader.shardsOverFolder.toFixed(3)} (target ≥ 1.0); S3 shards ÷ local shards ${r.loader.s3OverShards.toFixed(3)} (target ≥ 0.9)`);
+    log(`time to first batch: folder ${r.firstBatchMs.folder.toFixed(0)} ms, local shards ${r.firstBatchMs.shards.toFixed(0)} ms, S3 shards ${r.firstBatchMs.s3.toFixed(0)} ms`);
+    log('every shard arm reads each image as one ranged read (one S3 GET per image); reproduce: npm run build && node bench/run.js --only wds');
+  } finally {
+    await server.stop();
+  }
+}
+
 if (want('s3') && existsSync(join(here, 's3.js'))) {
   log('\n## Object storage (local s3rver) and sharded labelling');
   const { benchS3 } = await import('./s3.js');

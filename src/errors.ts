@@ -30,7 +30,10 @@ export type FkdErrorCode =
   | 'E_BOXES_FROM'
   | 'E_FORMAT_LIMIT'
   | 'E_PIN_MISMATCH'
-  | 'E_FORMAT_1';
+  | 'E_FORMAT_1'
+
+  | 'E_BAD_TAR'
+  | 'E_BAD_SHARD_SET';
 
 /**
  * What an error is about, as data: scripts branch on these instead of parsing messages, and the

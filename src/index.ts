@@ -14,6 +14,17 @@ export { sampleCrop, defaultSamplerOptions, type SamplerOptions } from './crop/s
 export { renderCrop, renderNormalized, rendererBackend, type Interpolation } from './crop/render.js';
 export { writeNormalized, imagenetNormalization, type Layout, type Normalization } from './crop/tensor.js';
 
+// WebDataset shard sets: fkd pack, and --data as a shard set
+export { pack, type PackOptions, type PackResult } from './webdataset/pack.js';
+export { PACK_DEFAULTS, PACK_SCHEMA } from './webdataset/options.js';
+export { openDataset, type OpenDatasetOptions } from './webdataset/open.js';
+export { openShardSet, isShardSetSpec } from './webdataset/shard-set.js';
+export { parseShardIndex, SHARD_INDEX_KEY, type ShardIndex, type ShardIndexEntry } from './webdataset/shard-index.js';
+export { tarMembers, type ByteSource, type TarMember, type TarLimits } from './dataset/tar/read.js';
+export { tarSamples, type TarSample } from './dataset/tar/samples.js';
+export { TarError, type TarRule } from './dataset/tar/error.js';
+export type { ImageLocation, ImageMember, ImageSource } from './dataset/source.js';
+
 // teacher
 export type { TeacherEngine, TeacherInfo, TeacherOptions, Device } from './teacher/engine.js';
 export { loadTeacher } from './teacher/load.js';

@@ -3,8 +3,10 @@ import { renderCrop } from '../crop/render.js';
 import { writeNormalized } from '../crop/tensor.js';
 import pLimit from 'p-limit';
 import { decodeAsLabelled } from '../dataset/decode.js';
-import { CONTENT_HASH_BYTES, hashHex, readImageFile } from '../dataset/file.js';
-import { imagePath, scanDataset } from '../dataset/scan.js';
+import { CONTENT_HASH_BYTES, hashHex, readImageBytes, readImageFile } from '../dataset/file.js';
+import { imageLocation, type Dataset } from '../dataset/scan.js';
+import { openDataset } from '../webdataset/open.js';
+import { checkShardSet } from '../webdataset/shard-set.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { decodeProbability, denseTarget } from '../labels/codec.js';
 import { toProbabilities } from '../labels/probabilities.js';
@@ -19,7 +21,7 @@ import type { Device } from '../teacher/engine.js';
 import { VERIFY_DEFAULTS } from './options.js';
 
 export interface VerifyOptions extends OpenLabelsOptions {
-  /** Dataset root, to check the fingerprint and to re-render sampled crops. */
+  /** Dataset root or shard set (as for `label`), to check the fingerprint and to re-render sampled crops. */
   data?: string;
   /** Teacher model, to re-run on sampled crops. Needs `data`. */
   teacher?: string;
@@ -44,6 +46,8 @@ export interface VerifyReport {
      * those whose content hash differs from the stored one (or that can no longer be read). Null for format 1, which has no hashes.
      */
     content: { checked: number; changed: string[] } | null;
+    /** For a shard set: shards whose tar headers were walked with the strict reader and compared with their index, and what was wrong. */
+    shards?: { checked: number; problems: string[] };
   };
   teacher?: {
     sampled: number;
@@ -85,20 +89,25 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
   const report: VerifyReport = { location: labels.location, ok: false, shards: { checked: labels.manifest.shards.length, corrupt }, problems };
   if (!labels.manifest.complete) problems.push(`${labels.location} is incomplete: ${labels.manifest.shards.length} shards present.`);
   if (options.data !== undefined) {
-    const dataset = await scanDataset(options.data);
+    // The S3 options (endpoint, retries) are the store's: an s3:// shard set is read through the same driver.
+    const dataset = await openDataset(options.data, { store: options });
     const expected = labels.manifest.dataset.fingerprint;
     // The class list and image count too, not the fingerprint field alone (FORMAT.md §3).
     const difference = datasetDifference(dataset, labels.manifest.dataset);
     const fingerprintMatches = difference === undefined;
-    const content = fingerprintMatches && labels.manifest.version >= 2 ? await checkContent(labels, dataset.root, corrupt.map((c) => c.key)) : null;
+    const content = fingerprintMatches && labels.manifest.version >= 2 ? await checkContent(labels, dataset, corrupt.map((c) => c.key)) : null;
     report.dataset = { fingerprintMatches, expected, actual: dataset.fingerprint, content };
+    if (dataset.source) {
+      report.dataset.shards = await checkShardSet(options.data, options);
+      problems.push(...report.dataset.shards.problems);
+    }
     if (difference !== undefined) problems.push(`${options.data} is not the dataset these labels were made from: ${difference.detail} (fingerprint ${dataset.fingerprint.slice(0, 12)}…, expected ${expected.slice(0, 12)}…).`);
     if (content !== null && content.changed.length > 0) {
       const shown = content.changed.slice(0, 5).join(', ') + (content.changed.length > 5 ? `, … (${content.changed.length} in all)` : '');
       problems.push(`${content.changed.length} of ${content.checked} images changed or became unreadable after they were labelled (content hash differs): ${shown}. Restore them or label the dataset again.`);
     }
     if (options.teacher !== undefined && report.dataset.fingerprintMatches) {
-      report.teacher = await recheckTeacher(labels, dataset.root, dataset.images.map((i) => i.path), options, corrupt.map((c) => c.key));
+      report.teacher = await recheckTeacher(labels, dataset, options, corrupt.map((c) => c.key));
       const tolerance = options.tolerance ?? VERIFY_DEFAULTS.tolerance;
       if (!report.teacher.sameFile) problems.push(`${options.teacher} is not the teacher file recorded in the manifest (${labels.manifest.teacher.file}).`);
       if (report.teacher.maxRelativeError > tolerance) problems.push(`Stored probabilities differ from the teacher's by up to ${(report.teacher.maxRelativeError * 100).toFixed(2)}% (bound ${(tolerance * 100).toFixed(2)}%).`);
@@ -112,7 +121,7 @@ export async function verifyStore(location: string, options: VerifyOptions = {})
 }
 
 /** Reads and hashes every image that has records, against the content hashes of its shard. */
-async function checkContent(labels: LabelSet, root: string, corruptKeys: string[]): Promise<{ checked: number; changed: string[] }> {
+async function checkContent(labels: LabelSet, dataset: Dataset, corruptKeys: string[]): Promise<{ checked: number; changed: string[] }> {
   const limit = pLimit(8);
   const changed: string[] = [];
   let checked = 0;
@@ -125,7 +134,7 @@ async function checkContent(labels: LabelSet, root: string, corruptKeys: string[
         limit(async () => {
           const path = images.paths[local]!;
           const stored = hashHex(hashes.subarray(local * CONTENT_HASH_BYTES, (local + 1) * CONTENT_HASH_BYTES));
-          const read = await readImageFile(imagePath({ root }, { path }), path).catch((error: unknown) => {
+          const read = await imageLocation(dataset, { path }).then((location) => readImageFile(location, path)).catch((error: unknown) => {
             if (isFkdError(error)) return null;
             throw error;
           });
@@ -144,7 +153,7 @@ interface Sample {
   record: number;
 }
 
-async function recheckTeacher(labels: LabelSet, root: string, paths: string[], options: VerifyOptions, corruptKeys: string[]): Promise<NonNullable<VerifyReport['teacher']>> {
+async function recheckTeacher(labels: LabelSet, dataset: Dataset, options: VerifyOptions, corruptKeys: string[]): Promise<NonNullable<VerifyReport['teacher']>> {
   const m = labels.manifest;
   const teacherFile = options.teacher!;
   const sameFile = (await fingerprintTeacher(teacherFile)).sha256 === m.teacher.sha256;
@@ -192,8 +201,8 @@ async function recheckTeacher(labels: LabelSet, root: string, paths: string[], o
         owners.set(sample.shard.index, images);
       }
       const imageIndex = images.start + images.present[Math.floor(sample.record / m.sampler.crops)]!;
-      const path = paths[imageIndex]!;
-      const image = await decodeAsLabelled(imagePath({ root }, { path }), path, m.sampler.decoder, { maxPixels: m.sampler.maxPixels });
+      const path = dataset.images[imageIndex]!.path;
+      const image = await decodeAsLabelled(await readImageBytes(await imageLocation(dataset, { path }), path), path, m.sampler.decoder, { maxPixels: m.sampler.maxPixels });
       const r = sample.record;
       renderCrop(image, { top: block.top[r]!, left: block.left[r]!, height: block.height[r]!, width: block.width[r]!, flip: block.flip[r] === 1 }, size, m.sampler.interpolation, pixels);
       writeNormalized(pixels, size, batch, row, engine.info.layout, { mean: m.teacher.mean, std: m.teacher.std });

@@ -43,6 +43,8 @@ export function verifyCommand(context: CommandContext): Command {
           const content = report.dataset.content;
           if (content) out.write(`image contents: ${content.changed.length === 0 ? `all ${content.checked} match` : `${content.changed.length} of ${content.checked} CHANGED`}\n`);
           else if (report.dataset.fingerprintMatches) out.write('image contents: not checked (a format 1 store has no content hashes)\n');
+          const tars = report.dataset.shards;
+          if (tars) out.write(`tar shards: ${tars.problems.length === 0 ? `all ${tars.checked} match their index` : `${tars.problems.length} of ${tars.checked} BROKEN`}\n`);
         }
         if (report.teacher) {
           const t = report.teacher;

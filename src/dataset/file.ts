@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { isFkdError } from '../errors.js';
+import { open } from 'node:fs/promises';
+import { FkdError, isFkdError } from '../errors.js';
 import { readFileCapped } from '../io/read-file.js';
 import { imageError } from './image-error.js';
+import type { ImageLocation, ImageMember } from './source.js';
 
 /**
  * Bytes of an image's content hash: the first 8 bytes of the SHA-256 of its file. An accidental
@@ -33,27 +35,50 @@ export function contentHash(bytes: Uint8Array): Uint8Array {
 
 /**
  * Reads an image file whole, so it is hashed and decoded from the same bytes: a file that
- * changes between the two can never pass as the one that was labelled.
+ * changes between the two can never pass as the one that was labelled. A shard member must
+ * also have the content hash its shard's index gives it (`E_IMAGE_CHANGED` otherwise).
  *
  * @example
  * const { bytes, hash } = await readImageFile('train/n01440764/x.JPEG', 'n01440764/x.JPEG');
  */
-export async function readImageFile(file: string, name: string): Promise<ImageFile> {
-  const bytes = await readImageBytes(file, name);
-  return { bytes, hash: contentHash(bytes) };
+export async function readImageFile(location: ImageLocation, name: string): Promise<ImageFile> {
+  const bytes = await readImageBytes(location, name);
+  const hash = contentHash(bytes);
+  if (typeof location !== 'string' && hashHex(hash) !== location.hash) {
+    throw new FkdError('E_IMAGE_CHANGED', `${name}: its member of ${location.shard} (bytes ${location.offset}..${location.offset + location.length - 1}) has content hash ${hashHex(hash)}, but the shard's index says ${location.hash}. The shard changed after it was packed; pack it again.`, { path: location.shard });
+  }
+  return { bytes, hash };
 }
 
-/** An image file's bytes, for a reader with no hash to compare them with (a format 1 store). */
-export async function readImageBytes(file: string, name: string): Promise<Uint8Array> {
+/** An image's bytes, for a reader with no hash to compare them with (a format 1 store) or one that compares them itself. */
+export async function readImageBytes(location: ImageLocation, name: string): Promise<Uint8Array> {
+  if (typeof location !== 'string') return location.bytes ?? readMember(location, name);
   let buffer: Buffer;
   try {
     // A path swapped for a FIFO or device after the scan is refused, not waited on.
-    buffer = await readFileCapped(file, MAX_IMAGE_FILE_BYTES, name);
+    buffer = await readFileCapped(location, MAX_IMAGE_FILE_BYTES, name);
   } catch (error) {
     const reason = isFkdError(error) || error instanceof Error ? error.message : String(error);
     throw imageError('E_IO', name, `cannot read the file (${reason}).`, error);
   }
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/** A member of a local tar shard, read by its range: only its own bytes are read. */
+async function readMember(member: ImageMember, name: string): Promise<Uint8Array> {
+  const bytes = new Uint8Array(member.length);
+  let handle;
+  try {
+    handle = await open(member.file!, 'r');
+    const { bytesRead } = await handle.read(bytes, 0, member.length, member.offset);
+    if (bytesRead !== member.length) throw new Error(`the shard ends after ${bytesRead} of its ${member.length} bytes`);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new FkdError('E_IO', `${name}: cannot read its member of ${member.shard} at byte ${member.offset} (${reason}).`, { path: member.shard, cause: error });
+  } finally {
+    await handle?.close();
+  }
+  return bytes;
 }
 
 /** The hash as lower-case hex, for messages and manifests. */

@@ -2,6 +2,7 @@ import { FkdError } from '../errors.js';
 import { decodeAsLabelled } from './decode.js';
 import { contentHash, hashHex, readImageBytes } from './file.js';
 import type { DecodedImage } from './image.js';
+import type { ImageLocation } from './source.js';
 
 /** What a label store says an image file is: its decoded size and, in format 2, its content hash. */
 export interface LabelledImage {
@@ -22,7 +23,7 @@ const REMEDY = "Its stored crops no longer match its pixels: restore the labelle
  * @example
  * const image = await decodeLabelledImage('train/a/x.jpg', 'a/x.jpg', { width: 500, height: 375, hash: '0f3c…' }, 268_402_689, manifest.sampler.decoder);
  */
-export async function decodeLabelledImage(file: string, name: string, expected: LabelledImage, maxPixels: number, rule: string | undefined): Promise<DecodedImage> {
+export async function decodeLabelledImage(file: ImageLocation, name: string, expected: LabelledImage, maxPixels: number, rule: string | undefined): Promise<DecodedImage> {
   const bytes = await readImageBytes(file, name);
   if (expected.hash !== undefined) {
     const actual = hashHex(contentHash(bytes));

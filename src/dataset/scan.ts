@@ -7,6 +7,7 @@ import pLimit from 'p-limit';
 import { FkdError } from '../errors.js';
 import { warnDeprecated } from '../options/deprecated.js';
 import { BAD_EXCLUSIONS, ExclusionLog, type ExclusionKind } from './exclusions.js';
+import type { ImageLocation, ImageSource } from './source.js';
 
 /** One image of an ImageFolder tree. */
 export interface DatasetImage {
@@ -27,6 +28,8 @@ export interface Dataset {
   excluded: ExclusionLog;
   /** sha256 over the classes and every image's path and size. */
   fingerprint: string;
+  /** Where the images' bytes are when they are not files under `root` (a WebDataset shard set). */
+  source?: ImageSource;
 }
 
 /** What to do with an entry that looks like data but cannot be used (see `BAD_EXCLUSIONS`). */
@@ -267,4 +270,15 @@ export function fingerprintOf(classes: readonly string[], images: readonly Datas
 /** The absolute path of an image of a dataset. */
 export function imagePath(dataset: Pick<Dataset, 'root'>, image: Pick<DatasetImage, 'path'>): string {
   return join(dataset.root, ...image.path.split('/'));
+}
+
+/**
+ * Where to read a dataset image from: its file under the root for an ImageFolder, its shard
+ * member for a shard set (`Dataset.source`).
+ *
+ * @example
+ * const bytes = await readImageBytes(await imageLocation(dataset, dataset.images[0]!), dataset.images[0]!.path);
+ */
+export async function imageLocation(dataset: Pick<Dataset, 'root' | 'source'>, image: Pick<DatasetImage, 'path'>, signal?: AbortSignal): Promise<ImageLocation> {
+  return dataset.source ? dataset.source.locate(image.path, signal) : imagePath(dataset, image);
 }

@@ -1,4 +1,5 @@
 import type { DecodedImage } from '../dataset/image.js';
+import type { ImageLocation } from '../dataset/source.js';
 import { collectGarbage } from '../pipeline/collect-garbage.js';
 import { openImage, renderPlaces, type RingViews } from '../render/job.js';
 import { sharedRenderPool, type HeldImage } from '../render/pool.js';
@@ -26,7 +27,7 @@ export interface OpenOptions {
  */
 export interface LabelRenderStage {
   /** Reads, hashes and decodes an image, and holds it until its last crops are drawn. */
-  open(file: string, name: string, options: OpenOptions): Promise<OpenImage>;
+  open(file: ImageLocation, name: string, options: OpenOptions): Promise<OpenImage>;
   /** Renders crops of `image` into ring places `places` (their boxes stored there); `last` lets the image go (`collect`: and frees its memory now). */
   draw(image: OpenImage, places: number[], last: boolean, collect: boolean): Promise<void>;
   /** Lets go of every image still held, and of the ring (after every job has settled). */

@@ -3,7 +3,8 @@ import type { Interpolation } from '../crop/render.js';
 import { IN_THREAD_RULE } from '../dataset/decode-wasm.js';
 import { DECODE_BYTES_PER_PIXEL, reasonOf } from '../dataset/decode.js';
 import { CONTENT_HASH_BYTES } from '../dataset/file.js';
-import { imagePath, scanDataset, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
+import { imageLocation, type BadEntryPolicy, type Dataset } from '../dataset/scan.js';
+import { openDataset } from '../webdataset/open.js';
 import { FkdError, isFkdError } from '../errors.js';
 import { codecDescription } from '../labels/codec.js';
 import type { TargetMode } from '../labels/targets.js';
@@ -37,7 +38,7 @@ import { loadClassMap } from './class-map-file.js';
 import type { ClassMap } from '../labels/class-map.js';
 
 export interface LabelOptions {
-  /** ImageFolder root: `<data>/<class>/<image>`. */
+  /** ImageFolder root `<data>/<class>/<image>`, or a WebDataset shard set written by `fkd pack` (see `openDataset`). */
   data: string;
   /** `.onnx` file or TF.js `model.json`. */
   teacher: string;
@@ -161,7 +162,7 @@ export async function label(options: LabelOptions): Promise<LabelResult> {
   // The teacher first: a wrong model or a missing GPU should fail before a long dataset scan.
   const teacher = await loadTeacher(resolved.teacher, withoutUndefined({ size: resolved.size, device: resolved.device, threads: resolved.threads }));
   try {
-    const dataset = await scanDataset(resolved.data, { onBadEntry: resolved.onBadEntry });
+    const dataset = await openDataset(resolved.data, { onBadEntry: resolved.onBadEntry, store: options.store });
     if (base && dataset.fingerprint !== base.manifest.dataset.fingerprint) {
       throw new FkdError('E_DATASET_MISMATCH', `${resolved.data} is not the dataset ${base.location} was labelled from, so its crops cannot be labelled again. Point the data option at the same tree.`, { path: resolved.data, option: 'data' });
     }
@@ -386,7 +387,6 @@ class LabelRun {
   private async open(stage: LabelRenderStage, shardStart: number, local: number, pixels: OrderedBudget): Promise<Decoded> {
     const index = shardStart + local;
     const entry = this.dataset.images[index]!;
-    const path = imagePath(this.dataset, entry);
     this.decodes++;
     let held = -1;
     const admit = async (count: number): Promise<void> => {
@@ -395,7 +395,7 @@ class LabelRun {
     };
     try {
       // Hashed and decoded from one read, so the hash is of the very bytes the teacher saw.
-      const image = await stage.open(path, entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, freely: this.freePixels, admit });
+      const image = await stage.open(await imageLocation(this.dataset, entry, this.options.signal), entry.path, { maxPixels: this.config.sampler.maxPixels, allowSvg: this.resolved.allowSvg, freely: this.freePixels, admit });
       return { image, hash: image.hash, skipped: null, pixels: held };
     } catch (error) {
       if (held >= 0) pixels.release(held);

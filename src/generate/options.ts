@@ -17,7 +17,7 @@ import type { Device } from '../teacher/engine.js';
  * values with the same words. A new option is one field here and one default below.
  */
 export const LABEL_SCHEMA = {
-  data: text({ flag: '--data', value: '<dir>', summary: 'ImageFolder root: <dir>/<class>/<image>' }),
+  data: text({ flag: '--data', value: '<dir>', summary: 'ImageFolder root <dir>/<class>/<image>, or a shard set from fkd pack: its folder, a pattern (dir/shard-{000000..000099}.tar), a list file, or s3://bucket/prefix' }),
   teacher: text({ flag: '--teacher', value: '<model>', summary: 'teacher model: a .onnx file or a TF.js model.json' }),
   out: text({ flag: '--out', value: '<store>', summary: 'output: a directory or s3://bucket/prefix' }),
   epochs: integer({ flag: '--epochs', summary: 'label epochs (the student cycles through them)', min: 1, max: 100_000 }),

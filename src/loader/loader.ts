@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { scanDataset, type Dataset } from '../dataset/scan.js';
+import type { Dataset } from '../dataset/scan.js';
+import type { OpenStoreOptions } from '../storage/open.js';
+import { openDataset } from '../webdataset/open.js';
 import { FkdError, isFkdError } from '../errors.js';
 import type { Interpolation } from '../crop/render.js';
 import { ringRegionBytes } from '../crop/render-wasm.js';
@@ -21,8 +23,14 @@ import { memoryBudget } from '../options/memory.js';
 import { applyTransforms, type BatchTransform } from './transforms.js';
 
 export interface LoaderOptions {
-  /** Dataset root (the tree the labels were made from) or a dataset already scanned with `scanDataset`. */
+  /**
+   * The images the labels were made from: an ImageFolder root, a WebDataset shard set packed
+   * from it (`fkd pack`; a folder, brace pattern, list file or `s3://` location, see
+   * `openDataset`), or a dataset already opened with `scanDataset` or `openDataset`.
+   */
   data: string | Dataset;
+  /** S3 options for an `s3://` shard set (endpoint, retries, timeouts); unset ones come from the environment. */
+  store?: OpenStoreOptions;
   labels: LabelSet;
   /** Student epoch; it reads label epoch `epoch mod labels.epochs`. */
   epoch: number;
@@ -157,7 +165,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
   const labels = options.labels;
   const m = labels.manifest;
   const skip = options.onError === 'skip';
-  const dataset = typeof options.data === 'string' ? await scanDataset(options.data) : options.data;
+  const dataset = typeof options.data === 'string' ? await openDataset(options.data, { store: options.store }) : options.data;
   const rank = options.rank ?? 0;
   const seed = options.shuffle === false ? null : (options.shuffle ?? 0);
 

@@ -1,4 +1,4 @@
-import { imagePath, type Dataset } from '../dataset/scan.js';
+import { imageLocation, type Dataset } from '../dataset/scan.js';
 import type { BatchRing } from './assemble.js';
 import { renderIntoRing } from '../render/job.js';
 import { rowImage, rowPath, type EpochPlan } from './plan.js';
@@ -22,17 +22,17 @@ export interface RenderStage {
  * stage.close();
  */
 export function renderStage(dataset: Dataset, plan: EpochPlan, ring: BatchRing, threads: number): RenderStage {
-  const file = (row: number) => imagePath(dataset, { path: rowPath(plan, row) });
+  const file = (row: number) => imageLocation(dataset, { path: rowPath(plan, row) });
   if (threads === 0) {
     return {
-      render: (row, places) => renderIntoRing(ring, file(row), rowPath(plan, row), rowImage(plan, row), places),
+      render: async (row, places) => renderIntoRing(ring, await file(row), rowPath(plan, row), rowImage(plan, row), places),
       close: () => ring.release(),
     };
   }
   const pool = sharedRenderPool(threads);
   pool.register(ring.id, ring.settings, ring.images.buffer as SharedArrayBuffer, ring.boxes.buffer as SharedArrayBuffer, ring.renderRegions);
   return {
-    render: (row, places) => pool.render(ring.id, file(row), rowPath(plan, row), rowImage(plan, row), places),
+    render: async (row, places) => pool.render(ring.id, await file(row), rowPath(plan, row), rowImage(plan, row), places),
     close: () => {
       pool.release(ring.id);
       ring.release();

@@ -5,6 +5,7 @@ import type { Layout, Normalization } from '../crop/tensor.js';
 import { decodeForRender, decodeImage, type DecodeOptions } from '../dataset/decode.js';
 import { readImageFile } from '../dataset/file.js';
 import { decodeLabelledImage, type LabelledImage } from '../dataset/labelled.js';
+import type { ImageLocation } from '../dataset/source.js';
 
 /** How every crop of a pass is rendered. */
 export interface RenderSettings {
@@ -66,7 +67,7 @@ export const BOX_FIELDS = 5;
  * ring's renderer when the thread has one (no copy). No pixel buffer is allocated. It decodes
  * by `settings.decoder`; the answer is whether the image was decoded on this thread.
  */
-export async function renderIntoRing(ring: RingViews, file: string, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
+export async function renderIntoRing(ring: RingViews, file: ImageLocation, name: string, expected: LabelledImage, places: ArrayLike<number>): Promise<boolean> {
   const image = await decodeLabelledImage(file, name, expected, ring.settings.maxPixels, ring.settings.decoder);
   renderPlaces(ring, image, places);
   return image.layout === 'rgbx';
@@ -101,7 +102,7 @@ export interface OpenedImage {
  * @example
  * const { image, hash } = await openImage('train/a/x.jpg', 'a/x.jpg', { maxPixels });
  */
-export async function openImage(file: string, name: string, options: DecodeOptions): Promise<OpenedImage> {
+export async function openImage(file: ImageLocation, name: string, options: DecodeOptions): Promise<OpenedImage> {
   const { bytes, hash } = await readImageFile(file, name);
   return { image: await decodeForRender(bytes, name, options), hash };
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LabelledImage } from '../dataset/labelled.js';
+import type { ImageLocation } from '../dataset/source.js';
 import { FkdError, type FkdErrorCode, type FkdErrorDetails } from '../errors.js';
 import type { WasmMemory } from '../wasm-api.js';
 import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
@@ -10,10 +11,10 @@ import type { ImageJob, ImageJobResult, RenderSettings } from './job.js';
 export type WorkerRequest =
   | { kind: 'job'; id: number; job: ImageJob }
   | { kind: 'ring'; ring: number; settings: RenderSettings; images: SharedArrayBuffer; boxes: SharedArrayBuffer; region?: { memory: WasmMemory; start: number; end: number } }
-  | { kind: 'render'; id: number; ring: number; file: string; name: string; expected: LabelledImage; places: number[] }
+  | { kind: 'render'; id: number; ring: number; file: ImageLocation; name: string; expected: LabelledImage; places: number[] }
   | { kind: 'release'; ring: number }
   | { kind: 'rings'; id: number }
-  | { kind: 'open'; id: number; file: string; name: string; maxPixels: number; allowSvg: boolean; freely: number }
+  | { kind: 'open'; id: number; file: ImageLocation; name: string; maxPixels: number; allowSvg: boolean; freely: number }
   | { kind: 'admitted'; id: number; refused?: string }
   | { kind: 'draw'; id: number; ring: number; image: number; places: number[]; last: boolean; collect: boolean }
   | { kind: 'drop'; image: number };
@@ -156,7 +157,7 @@ export class RenderPool {
   }
 
   /** Decodes `file`, checks it against `expected`, and renders its crops into samples `places` of ring `ring`; true when the thread decoded it itself. */
-  async render(ring: number, file: string, name: string, expected: LabelledImage, places: number[]): Promise<boolean> {
+  async render(ring: number, file: ImageLocation, name: string, expected: LabelledImage, places: number[]): Promise<boolean> {
     const reply = await this.request(this.leastBusy(), name, (id) => ({ kind: 'render', id, ring, file, name, expected, places }));
     return reply.inThread === true;
   }
@@ -167,7 +168,7 @@ export class RenderPool {
    * image of at most `freely` pixels is decoded without waiting for the answer (a round trip
    * to this thread, which may be busy): it resolves only once admitted all the same.
    */
-  async open(file: string, name: string, options: { maxPixels: number; allowSvg: boolean; freely: number; admit: (pixels: number) => Promise<void> }): Promise<HeldImage> {
+  async open(file: ImageLocation, name: string, options: { maxPixels: number; allowSvg: boolean; freely: number; admit: (pixels: number) => Promise<void> }): Promise<HeldImage> {
     const slot = this.leastBusy();
     const reply = await this.request(slot, name, (id) => ({ kind: 'open', id, file, name, maxPixels: options.maxPixels, allowSvg: options.allowSvg, freely: options.freely }), options.admit);
     return { ...reply.opened!, slot: this.slots.indexOf(slot), key: reply.id };

@@ -1,5 +1,5 @@
 import { FkdError } from '../errors.js';
-import { scanDataset } from '../dataset/scan.js';
+import { openDataset } from '../webdataset/open.js';
 import { createLoader, type LoaderOptions, type LoaderStats } from '../loader/loader.js';
 import { openEnsemble } from '../store/ensemble.js';
 import { openLabels, type LabelSet, type OpenLabelsOptions } from '../store/labels.js';
@@ -68,7 +68,7 @@ export async function distill(options: DistillOptions): Promise<TrainResult> {
         ? await openEnsemble(options.labels, { ...options.open, ...(options.teacherWeights ? { weights: options.teacherWeights } : {}) })
         : options.labels;
   // Scan once; every epoch's loader reuses it.
-  const dataset = await scanDataset(options.data);
+  const dataset = await openDataset(options.data);
   const size = options.size ?? TRAIN_DEFAULTS.size;
   const dtype = options.dtype ?? trainingDtype(await loadTf('training'));
   const loaders = new Map<number, ReturnType<typeof createLoader>>();

@@ -4,7 +4,7 @@ import { checkOptions, choice, decimal, flag, integer, text, type Naming } from 
 
 /** `fkd train` and `distill()`: one schema for flags, help, defaults and library checks. */
 export const TRAIN_SCHEMA = {
-  data: text({ flag: '--data', value: '<dir>', summary: 'the ImageFolder tree the labels were made from' }),
+  data: text({ flag: '--data', value: '<dir>', summary: 'the ImageFolder tree the labels were made from, or its shard set from fkd pack (folder, pattern, list file or s3://)' }),
   labels: text({ flag: '--labels', value: '<store>', summary: 'label store: a directory or s3://bucket/prefix' }),
   epochs: integer({ flag: '--epochs', summary: 'student epochs', min: 1, max: 100_000 }),
   student: choice({ flag: '--student', value: '<name>', summary: 'built-in student', choices: ['tiny', 'resnet18'] as const }),

@@ -22,6 +22,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['labels', 'store/format'], // probabilities, top-k, the probability codec, dense targets; the label format's bytes (pure: bytes in, bytes out)
   ['storage'], // byte drivers (fs, s3, disk cache), their registry by URL scheme, claims, key checks: knows nothing of labels
   ['store'], // store layout, manifest, config and claim, reader (openLabels)
+  ['webdataset'], // WebDataset shard sets: fkd pack, the shard index, opening a shard set as a Dataset (through the storage drivers)
   ['generate'], // the label pass and finalize: the store's writer
   ['check'], // info and verify: read a store, re-run the teacher on samples
   ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML

@@ -52,7 +52,7 @@ describe('fkd label refuses bad flags before any work', () => {
 });
 
 describe('fkd <command> --help', () => {
-  it.each([['label'], ['train'], ['verify'], ['finalize'], ['bench', 'label'], ['bench', 'loader']])('fkd %s documents the range of every option that takes a number or a word', async (...command) => {
+  it.each([['label'], ['train'], ['verify'], ['finalize'], ['pack'], ['bench', 'label'], ['bench', 'loader']])('fkd %s documents the range of every option that takes a number or a word', async (...command) => {
     const result = await runCli([...command, '--help']);
     expect(result.code).toBe(0);
     // Options are listed one per entry; join wrapped lines back to their option.
