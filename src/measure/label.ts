@@ -5,7 +5,7 @@ import { storeInfo } from '../check/info.js';
 import { CounterRandom, keyOf } from '../crop/rng.js';
 import { label } from '../generate/label.js';
 import { scanDataset } from '../dataset/scan.js';
-import { createLoader } from '../loader/loader.js';
+import { createLoader } from '../loader/index.js';
 import { openLabels } from '../store/labels.js';
 import type { Device } from '../teacher/engine.js';
 import { loadTeacher } from '../teacher/load.js';

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { label } from '../generate/label.js';
-import { createLoader } from '../loader/loader.js';
+import { createLoader } from '../loader/index.js';
 import { openLabels } from '../store/labels.js';
 import type { OpenStoreOptions } from '../storage/open.js';
 import { pack } from '../webdataset/pack.js';

@@ -13,7 +13,7 @@ describe('LABEL_DEFAULTS', () => {
   it('leaves out only the options that cannot have one, so a new option without a default is noticed', () => {
     const required = ['data', 'teacher', 'out'];
     // Their defaults depend on the dataset, the model or the machine (ResolvedLabelOptions says which).
-    const derived = ['topK', 'size', 'threads', 'memory'];
+    const derived = ['topK', 'size', 'threads', 'renderThreads', 'memory'];
     const optional = ['classMap', 'like'];
     const withoutDefault = Object.keys(LABEL_SCHEMA).filter((key) => !Object.hasOwn(LABEL_DEFAULTS, key));
     expect(withoutDefault.sort()).toEqual([...required, ...derived, ...optional].sort());
