@@ -8,6 +8,7 @@ import { finalizeCommand } from './finalize.js';
 import { infoCommand } from './info.js';
 import { labelCommand } from './label.js';
 import { reportCommand } from './report.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 import { handleStopSignals } from './stop.js';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
-  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), reportCommand(context), trainCommand(context), benchCommand(context)]) {
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), reportCommand(context), trainCommand(context), serveCommand(context), benchCommand(context)]) {
     program.addCommand(command.exitOverride());
   }
   try {
