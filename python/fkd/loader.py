@@ -183,7 +183,8 @@ class Loader:
         while server.receive().get("type") != "stopped":
             pass
 
-    def _batch(self, message):
+    def _batch(self, message, copy_columns=False):
+        """The batch of a ``batch`` message; with ``copy_columns`` everything but images and targets is copied (the caller copies those)."""
         server = self._server
         ready = server.ready
         slot, n, width = message["slot"], message["size"], message["width"]
@@ -204,8 +205,8 @@ class Loader:
             "mix_lambda": server.view(slot, "mixLambda", n),
             "mix_boxes": server.view(slot, "mixBox", n).reshape(n, 4),
         }
-        if self._copy:
-            arrays = {name: np.array(array) for name, array in arrays.items()}
+        if self._copy or copy_columns:
+            arrays = {name: array if copy_columns and not self._copy and name in ("images", "targets") else np.array(array) for name, array in arrays.items()}
         return Batch(message["epoch"], message["index"], dict(message["paths"]), arrays)
 
     def close(self):
