@@ -66,6 +66,7 @@ def setup():
 
 def main():
     args = arguments()
+    torch.manual_seed(args.seed)
     device = setup()
     distributed = dist.is_available() and dist.is_initialized()
     rank = dist.get_rank() if distributed else 0
