@@ -1,6 +1,7 @@
 // Digests of every batch the in-process Node loader yields for the options in argv[2] (JSON,
 // createLoader's names, labels as a path): the reference the Python client's batches must equal.
 import { createHash } from 'node:crypto';
+import process from 'node:process';
 import { createLoader } from '../../dist/loader/index.js';
 import { openLabels } from '../../dist/store/index.js';
 

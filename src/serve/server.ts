@@ -5,6 +5,7 @@ import { createLoader, type LoaderOptions } from '../loader/loader.js';
 import { LOADER_SCHEMA, validateLoaderOptions } from '../loader/options.js';
 import { checkAllocation, memoryBudget } from '../options/memory.js';
 import { openLabels, type LabelSet } from '../store/labels.js';
+import { slotLayout } from './layout.js';
 import { defaultRingDirectory, RingFile } from './ring-file.js';
 
 /** Version of the protocol in docs/serve-protocol.md; a client checks it in `ready`. */
@@ -155,17 +156,15 @@ async function openSession(message: Message, directory: string) {
     numClasses: labels.numClasses,
     width: loaderOptions.mix === undefined ? topK : Math.min(2 * topK, labels.numClasses),
   };
-  const probe = new RingFile(directory, slots as number, shape);
-  try {
-    checkAllocation('The batch ring', (slots as number) * probe.slotBytes, `${slots} slots × ${probe.slotBytes} bytes`, memoryBudget(loaderOptions.memory), 'Lower batchSize, size or slots.');
-  } catch (error) {
-    probe.close();
-    throw error;
-  }
+  const count = slots as number;
+  // Checked before the file exists: the ring is memory (tmpfs), and the budget is the loader's.
+  const { slotBytes } = slotLayout(shape);
+  checkAllocation('The batch ring', count * slotBytes, `${count} slots × ${slotBytes} bytes`, memoryBudget(loaderOptions.memory), 'Lower batchSize, size or slots.');
+  const probe = new RingFile(directory, count, shape);
   const ready = {
     version: SERVE_PROTOCOL,
     path: probe.path,
-    slots,
+    slots: count,
     slotBytes: probe.slotBytes,
     sections: probe.sections,
     batchSize: shape.batchSize,
