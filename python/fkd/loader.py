@@ -222,4 +222,7 @@ class Loader:
     def __del__(self):
         server = getattr(self, "_server", None)
         if server is not None:
-            server.close()
+            try:
+                server.close()
+            except Exception:  # noqa: BLE001 - at interpreter exit modules may already be gone; the server exits on stdin's end anyway
+                pass

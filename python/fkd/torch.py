@@ -29,7 +29,8 @@ class Batch:
 class Loader(_loader.Loader):
     """``fkd.Loader`` yielding torch tensors.
 
-    Rank and world size default to torch.distributed's when it is initialised. With
+    Rank and world size default to torch.distributed's when it is initialised; pass
+    ``drop_last=True`` under DDP so every rank takes the same number of steps. With
     ``pin_memory`` (default: when CUDA is available) each batch is copied once into page-locked
     memory, so ``.to("cuda", non_blocking=True)`` overlaps the copy with compute; the tensors
     are then yours and the ring slot goes back at once. Without it they are views of the ring

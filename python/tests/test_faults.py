@@ -117,3 +117,19 @@ def test_a_slow_client_holds_the_server_back():
         server.send({"type": "stop"})
         while server.receive()["type"] != "stopped":
             pass
+
+
+def test_ctrl_c_stops_the_client_and_its_server():
+    # A terminal's Ctrl-C sends SIGINT to the whole foreground process group: client and server.
+    client = subprocess.Popen([sys.executable, "-c", CLIENT.format(python=str(PYTHON), images=IMAGES, store=STORE)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pid, path = client.stdout.readline().split()
+    pid = int(pid)
+    os.killpg(client.pid, signal.SIGINT)
+    assert client.wait(timeout=5) != 0
+    assert "KeyboardInterrupt" in client.stderr.read()
+    stopped = time.monotonic()
+    while (alive(pid) or os.path.exists(path)) and time.monotonic() - stopped < 5:
+        time.sleep(0.05)
+    assert not alive(pid)
+    assert not os.path.exists(path)
