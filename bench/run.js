@@ -1,6 +1,6 @@
 // npm run bench: every figure is printed next to the baseline it is compared with, both
 // measured in this run (the machine is shared and noisy, so absolute numbers drift).
-// Reproduce: npm run bench   (or node bench/run.js --only label|records|loader|mix|format|s3 after npm run build)
+// Reproduce: npm run bench   (or node bench/run.js --only label|records|loader|mix|torch|format|s3 after npm run build)
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -241,6 +241,62 @@ if (want('mix')) {
   }
   log('reproduce: npm run build && node bench/run.js --only mix');
   rmSync(store, { recursive: true, force: true });
+}
+
+if (want('torch')) {
+  log('\n## PyTorch client (fkd serve → fkd.torch.Loader) ÷ the in-process Node loader, and ÷ an FKD-style PyTorch DataLoader (224 px, 4 crops/image, NCHW, batch 128, 2 render threads, medians of 3 alternated rounds of 2 epochs)');
+  const missing = pytorchUnavailable();
+  if (missing) {
+    results.torchClient = { ran: false, reason: missing };
+    log(`not run: ${missing}.`);
+  } else {
+    const { execFileSync } = await import('node:child_process');
+    const { createLoader } = await import('../dist/loader/loader.js');
+    const { openLabels } = await import('../dist/store/labels.js');
+    const { scanDataset } = await import('../dist/dataset/scan.js');
+    const store = join(tmpdir(), 'fkd-bench-torch');
+    rmSync(store, { recursive: true, force: true });
+    await label({ data, teacher: fileURLToPath(new URL('../fixtures/teacher/tiny.onnx', import.meta.url)), out: store, epochs: 1, crops: 4, interpolation: 'bilinear', threads: 1 });
+    const listing = await scanDataset(data);
+    const labels = await openLabels(store);
+    const python = process.env.FKD_BENCH_PYTHON ?? '/usr/bin/python3';
+    const client = (dtype, extra = []) =>
+      JSON.parse(execFileSync(python, [join(here, 'torch_client.py'), '--data', data, '--labels', store, '--dtype', dtype, '--epochs', '2', ...extra], { encoding: 'utf8' }).trim().split('\n').pop());
+    const inProcess = async (dtype) => {
+      const started = performance.now();
+      let crops = 0;
+      for (let epoch = 0; epoch < 2; epoch++) {
+        for await (const batch of createLoader({ data: listing, labels, epoch, batchSize: 128, size: 224, layout: 'nchw', workers: 2, dtype })) crops += batch.size;
+      }
+      return crops / ((performance.now() - started) / 1000);
+    };
+    const boxes = join(out, 'pytorch-boxes-torch.json');
+    await exportBoxes(store, data, 224, boxes);
+    const rounds = { node: { uint8: [], float32: [] }, python: { uint8: [], float32: [] }, cpu: { uint8: [], float32: [] }, torch: [] };
+    for (let round = 0; round < 3; round++) {
+      for (const dtype of ['uint8', 'float32']) {
+        rounds.node[dtype].push(await inProcess(dtype));
+        const r = client(dtype);
+        rounds.python[dtype].push(r.cropsPerSec);
+        rounds.cpu[dtype].push(r.clientCpuMsPerBatch);
+      }
+      rounds.torch.push(runPytorchLoader(boxes, { epochs: 2, workers: 2, batchImages: 32 }).cropsPerSec);
+    }
+    const mid = (list) => [...list].sort((a, b) => a - b)[1];
+    const memory = client('uint8', ['--epochs', '1', '--memory-epochs', '20']);
+    results.torchClient = { ran: true, rounds, serverRssAfterEpochMB: memory.serverRssAfterEpochMB };
+    for (const dtype of ['uint8', 'float32']) {
+      const node = mid(rounds.node[dtype]);
+      const py = mid(rounds.python[dtype]);
+      const torchRate = mid(rounds.torch);
+      results.torchClient[dtype] = { pythonCropsPerSec: py, nodeCropsPerSec: node, ratioToNode: py / node, pytorchCropsPerSec: torchRate, ratioToPytorch: py / torchRate, clientCpuMsPerBatch: mid(rounds.cpu[dtype]) };
+      const r = results.torchClient[dtype];
+      log(`${dtype.padEnd(7)}: Python (torch tensors) ${py.toFixed(1)} crops/s, in-process Node ${node.toFixed(1)} → ${r.ratioToNode.toFixed(3)} (target ≥ 0.9); ÷ PyTorch DataLoader ${torchRate.toFixed(1)} → ${r.ratioToPytorch.toFixed(2)} (target ≥ 2); client CPU ${r.clientCpuMsPerBatch.toFixed(2)} ms per 128-crop batch`);
+    }
+    log(`server RSS after epochs ${Object.entries(memory.serverRssAfterEpochMB).map(([epoch, mb]) => `${epoch}: ${mb.toFixed(0)} MB`).join(', ')} (target: flat)`);
+    log(`reproduce: npm run build && node bench/run.js --only torch`);
+    rmSync(store, { recursive: true, force: true });
+  }
 }
 
 if (want('format')) {

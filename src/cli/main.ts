@@ -9,6 +9,7 @@ import { infoCommand } from './info.js';
 import { labelCommand } from './label.js';
 import { packCommand } from './pack.js';
 import { reportCommand } from './report.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { verifyCommand } from './verify.js';
 import { handleStopSignals, RESUME_HINT } from './stop.js';
@@ -31,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => context.stdout.write(text), writeErr: (text) => context.stderr.write(text) });
-  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), reportCommand(context), trainCommand(context), benchCommand(context), packCommand(context)]) {
+  for (const command of [labelCommand(context), infoCommand(context), verifyCommand(context), finalizeCommand(context), reportCommand(context), trainCommand(context), serveCommand(context), benchCommand(context), packCommand(context)]) {
     program.addCommand(command.exitOverride());
   }
   try {

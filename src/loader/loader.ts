@@ -54,6 +54,14 @@ export interface LoaderOptions {
   workers?: number;
   rank?: number;
   worldSize?: number;
+  /**
+   * Resume mid-epoch: yield batches `startBatch`, `startBatch + 1`, … of this rank's epoch,
+   * byte-identical to those of a pass from batch 0 (shuffle, mix and transforms are keyed by
+   * the absolute batch index). Images wholly in the batches before it are never read. Default
+   * 0; at most the epoch's batch count (which yields nothing). With `onError: 'skip'` the
+   * batches match a full pass only when that pass skipped no image before `startBatch`.
+   */
+  startBatch?: number;
   signal?: AbortSignal;
   /** `throw` (default) stops at the first missing or unreadable image or damaged shard; `skip` counts it and goes on. */
   onError?: 'throw' | 'skip';
@@ -188,6 +196,14 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     decoder: options.decoder === 'sharp' ? undefined : m.sampler.decoder,
   };
   const batchSize = options.batchSize;
+  // Resume: samples keep their absolute numbers, so batch b still lives in slot b mod count
+  // and its mix and transform draws are keyed by b. Only the image the start falls in is
+  // read; its crops before the start go to a slot that is never yielded.
+  const startBatch = options.startBatch ?? 0;
+  const batches = dropLastCount(order.length * crops, batchSize, options.dropLast === true);
+  if (startBatch > batches) throw new FkdError('E_USAGE', `Expected startBatch in 0..${batches} (this rank's batches in epoch ${options.epoch}) but received ${startBatch}.`, { option: 'startBatch' });
+  const startSample = startBatch * batchSize;
+  const firstPosition = Math.min(order.length, Math.floor(startSample / crops));
   const prefetch = options.prefetch ?? LOADER_DEFAULTS.prefetch;
   const threads = options.workers ?? availableParallelism();
   const window = (options.concurrency ?? Math.max(2, threads * 2)) + prefetch * Math.ceil(batchSize / crops);
@@ -247,7 +263,7 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     const decodeAdmitted = (position: number, row: number, places: number[]): Promise<void> => {
       const { width: imageWidth, height } = rowImage(plan, row);
       const area = imageWidth * height;
-      return pixels.admit(position, area).then(async () => {
+      return pixels.admit(position - firstPosition, area).then(async () => {
         pixelsInFlight += area;
         stats.peakPixelsInFlight = Math.max(stats.peakPixelsInFlight, pixelsInFlight);
         try {
@@ -260,9 +276,9 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     };
     /** First sample of each started position (shifted down when a skipped image leaves a gap). */
     const firstSample = new Uint32Array(order.length);
-    let nextSample = 0;
+    let nextSample = firstPosition * crops;
     let started = 0;
-    let yielded = 0;
+    let yielded = startBatch;
     const start = (position: number): Promise<Error | null> => {
       const row = order[position]!;
       const places = new Array<number>(crops);
@@ -297,9 +313,9 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
       return options.copy ? batch.clone() : batch;
     };
 
-    let filled = 0;
-    let position = 0;
-    for await (const error of orderedWindow(order.length, width, start, { signal: options.signal })) {
+    let filled = nextSample - startSample;
+    let position = firstPosition;
+    for await (const error of orderedWindow(order.length - firstPosition, width, (index) => start(firstPosition + index), { signal: options.signal })) {
       const current = position++;
       if (error !== null) {
         // A dead render thread is never an image to skip.
@@ -333,4 +349,9 @@ async function* iterate(options: LoaderOptions, stats: LoaderStats): AsyncGenera
     if (stage) stage.close();
     else ring.release();
   }
+}
+
+/** Batches of a pass over `samples` crops: the last, short one counts unless it is dropped. */
+function dropLastCount(samples: number, batchSize: number, dropLast: boolean): number {
+  return dropLast ? Math.floor(samples / batchSize) : Math.ceil(samples / batchSize);
 }

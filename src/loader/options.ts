@@ -18,6 +18,7 @@ export const LOADER_SCHEMA = {
   prefetch: integer({ flag: '--prefetch', summary: 'batches prepared ahead', min: 0, max: 64 }),
   concurrency: integer({ flag: '--concurrency', summary: 'image decodes in flight beyond the prefetched batches', min: 1, max: 1024 }),
   workers: integer({ flag: '--workers', summary: 'render threads (0: on the main thread)', min: 0, max: 4096, cap: () => threadCap() }),
+  startBatch: integer({ flag: '--start-batch', summary: "first batch to yield (resume mid-epoch): batches from it on are those of the whole epoch; the images of the batches before it are not read", min: 0, max: Number.MAX_SAFE_INTEGER }),
   rank: integer({ flag: '--rank', summary: 'this process among worldSize', min: 0, max: 100_000 }),
   worldSize: integer({ flag: '--world-size', summary: 'processes sharing an epoch', min: 1, max: 100_000 }),
   onError: choice({ flag: '--on-error', value: '<policy>', summary: 'missing or unreadable images and damaged shards', choices: ['throw', 'skip'] as const }),

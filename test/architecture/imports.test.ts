@@ -27,6 +27,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['check'], // info and verify: read a store, re-run the teacher on samples
   ['report'], // fkd report: statistics streamed from a store, SVG plots, the contact sheet, HTML
   ['loader'], // the student's stream of (crop, label) batches
+  ['serve'], // fkd serve: loader batches into a shared-memory ring for another process (PyTorch)
   ['train'], // students, loss, training loop, distill
   ['measure'], // the measurements behind `fkd bench` (bench/ at the top level is the `npm run bench` harness that drives them)
   ['cli'], // one file per command

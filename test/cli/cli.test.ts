@@ -194,7 +194,7 @@ describe('fkd CLI', () => {
   });
 
   it('has complete help for every command', async () => {
-    for (const command of ['label', 'info', 'verify', 'finalize', 'train']) {
+    for (const command of ['label', 'info', 'verify', 'finalize', 'train', 'serve']) {
       const result = await runCli([command, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(new RegExp(`Usage: fkd ${command}`));
